@@ -1,0 +1,151 @@
+"""A thin ASGI kernel: the request and response objects every handler uses.
+
+No framework routing or middleware stack: Frappe's API has a fixed, small set of
+URL shapes, dispatched in ``ristretto.api.app`` with plain string operations.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+from typing import Any
+from urllib.parse import quote as urlquote
+
+import orjson
+
+from ristretto.exceptions import RequestEntityTooLarge
+
+NO_CACHE = b"no-store,no-cache,must-revalidate,max-age=0"
+
+
+class Request:
+    __slots__ = ("scope", "method", "path", "query_string", "_headers", "_cookies", "body", "client")
+
+    def __init__(self, scope: dict, body: bytes = b""):
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query_string: bytes = scope.get("query_string", b"")
+        self._headers: dict[str, str] | None = None
+        self._cookies: dict[str, str] | None = None
+        self.body = body
+        client = scope.get("client")
+        self.client: str | None = client[0] if client else None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            h: dict[str, str] = {}
+            for k, v in self.scope.get("headers", ()):
+                key = k.decode("latin-1").lower()
+                if key not in h:
+                    h[key] = v.decode("latin-1")
+            self._headers = h
+        return self._headers
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            from http.cookies import SimpleCookie
+            c: dict[str, str] = {}
+            raw = self.headers.get("cookie")
+            if raw:
+                jar = SimpleCookie()
+                try:
+                    jar.load(raw)
+                except Exception:  # noqa: BLE001 - a malformed cookie header is ignored
+                    jar = SimpleCookie()
+                for k, morsel in jar.items():
+                    c[k] = morsel.value
+            self._cookies = c
+        return self._cookies
+
+    @property
+    def content_type(self) -> str:
+        return (self.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+    @property
+    def is_https(self) -> bool:
+        return self.scope.get("scheme") == "https" or self.headers.get("x-forwarded-proto") == "https"
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, decimal.Decimal):
+        return float(obj)
+    if isinstance(obj, _dt.datetime):
+        return obj.strftime("%Y-%m-%d %H:%M:%S.%f" if obj.microsecond else "%Y-%m-%d %H:%M:%S")
+    if isinstance(obj, _dt.date):
+        return obj.isoformat()
+    if isinstance(obj, _dt.time):
+        return obj.strftime("%H:%M:%S.%f" if obj.microsecond else "%H:%M:%S").lstrip("0") or "0"
+    if isinstance(obj, _dt.timedelta):
+        return str(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+class Response:
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, body: bytes = b"", status: int = 200, content_type: bytes = b"application/json",
+                 headers: list[tuple[bytes, bytes]] | None = None):
+        self.status = status
+        self.body = body
+        self.headers: list[tuple[bytes, bytes]] = [(b"content-type", content_type)]
+        if headers:
+            self.headers.extend(headers)
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200) -> "Response":
+        r = cls(dumps(obj), status)
+        r.headers.append((b"cache-control", NO_CACHE))
+        return r
+
+    def set_cookie(self, name: str, value: str, *, max_age: int | None = None, http_only: bool = False,
+                   secure: bool = False, expire: bool = False) -> None:
+        parts = [f"{name}={urlquote(value, safe='')}", "Path=/", "SameSite=Lax"]
+        if expire:
+            parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+            parts.append("Max-Age=0")
+        elif max_age is not None:
+            parts.append(f"Max-Age={max_age}")
+        if http_only:
+            parts.append("HttpOnly")
+        if secure:
+            parts.append("Secure")
+        self.headers.append((b"set-cookie", "; ".join(parts).encode("latin-1", "replace")))
+
+    async def send(self, send) -> None:
+        headers = self.headers + [(b"content-length", str(len(self.body)).encode())]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+async def read_body(receive, limit: int) -> bytes:
+    """Read the whole request body, refusing more than ``limit`` bytes (413)."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes",
+                                            title="Request too large")
+            chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)

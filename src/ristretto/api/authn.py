@@ -1,0 +1,144 @@
+"""Who is calling: password login, session resumption, API keys (token and Basic).
+
+Implements the order of Frappe's request set-up: a login request logs in; otherwise
+the session comes from the ``sid`` argument or cookie (a stale one degrades to
+Guest with ``session_expired``); then an ``Authorization`` header with exactly two
+parts is processed, and one that leaves the caller a Guest is a 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from ristretto.api.call import Call
+from ristretto.auth import apikeys, passwords, sessions
+from ristretto.auth.users import UserInfo, find_login_user, user_info
+from ristretto.exceptions import AuthenticationError, CSRFTokenError, InvalidAuthorizationToken
+
+AUTH_COOKIES = ("sid", "system_user", "full_name", "user_id", "user_image")
+LOGIN_PATHS = frozenset({"/api/method/login", "/api/v1/method/login", "/api/v2/method/login",
+                         "/api/method/login/", "/api/v1/method/login/", "/api/v2/method/login/"})
+UNSAFE = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
+@dataclass
+class Identity:
+    info: UserInfo
+    via: str  # "session", "token", "guest"
+
+
+def guest(conn) -> Identity:
+    info = user_info(conn, "Guest") or UserInfo("Guest", True, "Website User", "Guest", frozenset({"Guest"}))
+    return Identity(info, "guest")
+
+
+def is_login(call: Call) -> bool:
+    return call.request.path in LOGIN_PATHS or call.form.get("cmd") == "login"
+
+
+def expiry_seconds(call: Call) -> float:
+    return sessions.parse_expiry(call.site.config.get("session_expiry"))
+
+
+def set_session_cookies(call: Call, info: UserInfo, sid: str) -> None:
+    secure = call.request.is_https
+    max_age = int(expiry_seconds(call))
+    call.set_cookie("sid", sid, max_age=max_age, http_only=True, secure=secure)
+    call.set_cookie("system_user", "yes" if info.user_type == "System User" else "no", secure=secure)
+    call.set_cookie("full_name", info.full_name, secure=secure)
+    call.set_cookie("user_id", info.name, secure=secure)
+    call.set_cookie("user_image", "", secure=secure)
+
+
+def clear_session_cookies(call: Call) -> None:
+    for name in AUTH_COOKIES:
+        call.set_cookie(name, None)
+
+
+def login(call: Call, conn) -> Identity:
+    """Password login (``usr``/``pwd``); 401 with Frappe's reason on failure."""
+    usr = call.form.get("usr")
+    pwd = call.form.get("pwd")
+    if not usr or not pwd or not isinstance(usr, str) or not isinstance(pwd, str):
+        raise AuthenticationError("Incomplete login details", title="Login failed")
+    if len(pwd) > passwords.MAX_PASSWORD_LENGTH:
+        raise AuthenticationError("Password size exceeded the maximum allowed size", title="Login failed")
+    user = find_login_user(conn, usr.strip())
+    stored = passwords.fetch(conn, "User", user, "password") if user and user != "Guest" else None
+    if not passwords.verify_password(stored, pwd):
+        raise AuthenticationError("Invalid login credentials", title="Login failed")
+    info = user_info(conn, user)
+    if info is None or not info.enabled:
+        raise AuthenticationError("User disabled or missing", title="Login failed")
+    session = sessions.create(conn, info.name, expiry_seconds(call), call.request.client)
+    call.sid = session.sid
+    set_session_cookies(call, info, session.sid)
+    call.extra.update({"message": "Logged In" if info.user_type == "System User" else "No App",
+                       "home_page": "/app" if info.user_type == "System User" else "/me",
+                       "full_name": info.full_name})
+    return Identity(info, "session")
+
+
+def resume(call: Call, conn) -> Identity:
+    """The caller of a non-login request."""
+    sid = call.form.get("sid")
+    if not isinstance(sid, str) or not sid:
+        sid = call.request.cookies.get("sid")
+    identity = guest(conn)
+    if sid and sid != "Guest":
+        session = sessions.resume(conn, sid)
+        info = user_info(conn, session.user) if session else None
+        if session is None or info is None or not info.enabled:
+            call.extra["session_expired"] = 1
+            clear_session_cookies(call)
+        else:
+            call.sid = sid
+            identity = Identity(info, "session")
+            if call.request.method in UNSAFE and session.csrf_token and not call.site.config.get("ignore_csrf"):
+                token = call.request.header("x-frappe-csrf-token") or call.form.pop("csrf_token", None)
+                if token != session.csrf_token:
+                    raise CSRFTokenError("Invalid Request", title="Invalid Request")
+    header = call.request.header("authorization")
+    if header is not None:
+        identity = _authorization(call, conn, header, identity)
+    return identity
+
+
+def _authorization(call: Call, conn, header: str, identity: Identity) -> Identity:
+    parts = header.split(" ")
+    if len(parts) != 2:
+        return identity
+    scheme, credential = parts[0].lower(), parts[1]
+    user: str | None = None
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise InvalidAuthorizationToken(
+                "Failed to decode token, please provide a valid base64-encoded token.",
+                title="Invalid token") from None
+        user = _key_pair(conn, decoded)
+    elif scheme == "token":
+        user = _key_pair(conn, credential)
+    if user is not None:
+        if identity.via == "session":
+            return identity  # v15: a valid cookie session keeps its user
+        info = user_info(conn, user)
+        if info is not None and info.enabled:
+            call.auth_via = "token"
+            return Identity(info, "token")
+    if identity.via == "guest":
+        raise AuthenticationError("Invalid authentication credentials", title="Not permitted")
+    return identity
+
+
+def _key_pair(conn, credential: str) -> str | None:
+    if ":" not in credential:
+        return None
+    key, secret = credential.split(":", 1)
+    user = apikeys.authenticate(conn, key, secret)
+    if user is None:
+        raise AuthenticationError("Invalid API key or secret", title="Not permitted")
+    return user

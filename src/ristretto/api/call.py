@@ -1,0 +1,33 @@
+"""The per-request state of the HTTP layer, handed to every handler and method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ristretto.api.args import UploadedFile
+from ristretto.api.asgi import Request
+from ristretto.model.context import Context
+
+
+@dataclass
+class Call:
+    ctx: Context
+    request: Request
+    form: dict[str, Any]
+    files: dict[str, UploadedFile]
+    site: Any
+    # Keys merged into the v1 response body (login's full_name, session_expired, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # (name, value, options) cookies to set; value None expires the cookie.
+    cookies: list[tuple[str, str | None, dict]] = field(default_factory=list)
+    sid: str | None = None
+    auth_via: str = "guest"
+
+    @property
+    def user(self) -> str:
+        return self.ctx.user
+
+    def set_cookie(self, name: str, value: str | None, **options: Any) -> None:
+        self.cookies = [c for c in self.cookies if c[0] != name]
+        self.cookies.append((name, value, options))

@@ -1,0 +1,64 @@
+"""Error responses in Frappe's v1 shape.
+
+``exc_type`` is always present; ``exception`` and ``exc`` (tracebacks) only for
+System Users and never for 404s; ``_server_messages`` is a JSON string of JSON
+strings (Frappe's double encoding); ``_error_message`` carries permission messages.
+Unexpected exceptions are 500s whose details are logged, and shown only to
+System Users.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+from typing import Any
+
+import orjson
+
+from ristretto import exceptions as exc
+from ristretto.api.asgi import Response
+
+log = logging.getLogger("ristretto")
+
+
+def _message_log(messages: list[dict], error: BaseException | None) -> list[dict]:
+    out = list(messages)
+    if isinstance(error, exc.FrappeError) and error.message:
+        out.append({"message": error.message, "title": error.title or "Message", "indicator": "red",
+                    "raise_exception": 1, "__frappe_exc_id": secrets.token_hex(5)})
+    return out
+
+
+def encode_messages(messages: list[dict]) -> str:
+    return orjson.dumps([orjson.dumps(m).decode() for m in messages]).decode()
+
+
+def error_response(error: BaseException, *, messages: list[dict], tracebacks: bool,
+                   base: dict[str, Any] | None = None) -> Response:
+    """Render ``error`` as Frappe's v1 error body."""
+    if isinstance(error, exc.FrappeError):
+        status = error.http_status
+        exc_type = type(error).__name__
+        module = "frappe.exceptions"
+        text = error.message
+    else:
+        status = 500
+        exc_type = type(error).__name__
+        module = type(error).__module__
+        text = str(error)
+        log.error("unhandled error", exc_info=error)
+    body: dict[str, Any] = dict(base or {})
+    body["exc_type"] = exc_type
+    show_tb = tracebacks and status != 404 and not getattr(error, "suppress_traceback", False)
+    if show_tb:
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        body["exception"] = f"{module}.{exc_type}: {text}" if text else f"{module}.{exc_type}"
+        body["exc"] = orjson.dumps([tb]).decode()
+    msgs = _message_log(messages, error)
+    if msgs:
+        body["_server_messages"] = encode_messages(msgs)
+    error_message = getattr(error, "error_message", None)
+    if error_message:
+        body["_error_message"] = error_message
+    return Response.json(body, status)

@@ -1,0 +1,1 @@
+"""Whitelisted methods, grouped by the Frappe module whose names they answer to."""

@@ -1,0 +1,1 @@
+"""Authentication: users, password hashes, sessions and API keys."""

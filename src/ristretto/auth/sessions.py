@@ -1,0 +1,72 @@
+"""Server-side password sessions with sliding expiry.
+
+A session is a row in ``tabSessions``; its id (``sid``) is 56 random hex
+characters. Each authenticated request slides the expiry; the new
+``last_updated`` is written at most once a minute so reads stay read-only.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from ristretto.db.connection import Connection
+from ristretto.db.dialects import quote
+
+_T = quote("tabSessions")
+DEFAULT_EXPIRY = "240:00:00"
+TOUCH_EVERY = 60.0
+
+
+def parse_expiry(text: str | None) -> float:
+    """``HH:MM[:SS]`` (hours may exceed 24) -> seconds."""
+    parts = str(text or DEFAULT_EXPIRY).split(":")
+    try:
+        nums = [int(p) for p in parts] + [0] * (3 - len(parts))
+        return float(nums[0] * 3600 + nums[1] * 60 + nums[2]) or parse_expiry(DEFAULT_EXPIRY)
+    except ValueError:
+        return parse_expiry(DEFAULT_EXPIRY)
+
+
+@dataclass
+class Session:
+    sid: str
+    user: str
+    last_updated: float
+    expiry: float
+    csrf_token: str | None = None
+
+
+def create(conn: Connection, user: str, expiry: float, ip: str | None = None) -> Session:
+    now = time.time()
+    sid = secrets.token_hex(28)
+    conn.execute(f"INSERT INTO {_T} (sid, \"user\", created, last_updated, expiry, ip, csrf_token) "
+                 f"VALUES (?, ?, ?, ?, ?, ?, ?)", (sid, user, now, now, expiry, ip, None))
+    return Session(sid, user, now, expiry)
+
+
+def resume(conn: Connection, sid: str) -> Session | None:
+    """The live session for ``sid`` (expired ones are deleted), or None."""
+    if not sid or sid == "Guest" or len(sid) > 128:
+        return None
+    row = conn.one(f"SELECT \"user\", last_updated, expiry, csrf_token FROM {_T} WHERE sid = ?", (sid,))
+    if row is None:
+        return None
+    user, last_updated, expiry, csrf = row
+    now = time.time()
+    if now - last_updated > expiry:
+        conn.execute(f"DELETE FROM {_T} WHERE sid = ?", (sid,))
+        return None
+    if now - last_updated > TOUCH_EVERY:
+        conn.execute(f"UPDATE {_T} SET last_updated = ? WHERE sid = ?", (now, sid))
+        last_updated = now
+    return Session(sid, user, last_updated, expiry, csrf)
+
+
+def delete(conn: Connection, sid: str) -> None:
+    conn.execute(f"DELETE FROM {_T} WHERE sid = ?", (sid,))
+
+
+def delete_for_user(conn: Connection, user: str) -> None:
+    conn.execute(f"DELETE FROM {_T} WHERE \"user\" = ?", (user,))

@@ -1,0 +1,1 @@
+"""Databases: SQLite and PostgreSQL connections, schema sync and the list-query compiler."""

@@ -1,0 +1,298 @@
+"""Database connections for SQLite (embedded) and PostgreSQL.
+
+A :class:`Database` belongs to one site and hands out :class:`Connection` objects.
+Connections expose the few calls the layers above need (``sql``, ``one``,
+``execute``, explicit transactions) with ``?`` placeholders on both engines.
+
+SQLite: one connection per process, WAL, ``synchronous=NORMAL`` (a committed
+transaction survives ``kill -9``), ``BEGIN IMMEDIATE`` for writes so a writer never
+fails half way on a lock upgrade, and a busy timeout so writers from several
+worker processes queue instead of failing.
+
+PostgreSQL: psycopg 3 with a connection pool; values of date, time, timestamp and
+numeric columns are loaded straight into Frappe's text/float forms.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from ristretto.db.dialects import POSTGRES, SQLITE, Dialect
+
+
+class IntegrityError(Exception):
+    """A unique or primary-key constraint failed (driver independent)."""
+
+
+class Connection:
+    dialect: Dialect
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def one(self, query: str, params: Sequence[Any] = ()) -> tuple | None:
+        rows = self.sql(query, params)
+        return rows[0] if rows else None
+
+    def value(self, query: str, params: Sequence[Any] = (), default: Any = None) -> Any:
+        row = self.one(query, params)
+        return row[0] if row else default
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> int:
+        raise NotImplementedError
+
+    def executemany(self, query: str, seq: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def begin(self, write: bool = True) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    @contextmanager
+    def savepoint(self, name: str = "sp") -> Iterator[None]:
+        """Undo only the block on error (a failed statement must not poison the transaction)."""
+        if not self.in_transaction:
+            yield
+            return
+        self.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            self.execute(f"RELEASE SAVEPOINT {name}")
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator["Connection"]:
+        """Run a block in a transaction: commit on success, roll back on any error."""
+        self.begin(write)
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            self.commit()
+
+
+# --- SQLite ------------------------------------------------------------------------------
+
+class SQLiteConnection(Connection):
+    dialect = SQLITE
+
+    def __init__(self, path: str):
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                     cached_statements=512, timeout=30.0)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+                       "temp_store=MEMORY", "cache_size=-32000", "foreign_keys=OFF"):
+            self._conn.execute(f"PRAGMA {pragma}")
+
+    def sql(self, query, params=()):
+        try:
+            return self._conn.execute(query, params).fetchall()
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+
+    def execute(self, query, params=()):
+        try:
+            return self._conn.execute(query, params).rowcount
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+
+    def executemany(self, query, seq):
+        try:
+            self._conn.executemany(query, seq)
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+
+    def begin(self, write=True):
+        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def commit(self):
+        if self._conn.in_transaction:
+            self._conn.execute("COMMIT")
+
+    def rollback(self):
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self):
+        return self._conn.in_transaction
+
+    def close(self):
+        self._conn.close()
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4096)
+def _pg_sql(query: str) -> str:
+    # Our SQL never contains literal '%' or '?' outside placeholders (identifiers are
+    # validated, values are parameters), so this rewrite is exact.
+    return query.replace("%", "%%").replace("?", "%s")
+
+
+def _pg_adapters():
+    from psycopg.adapt import Loader
+
+    class _Float(Loader):
+        def load(self, data):
+            return float(bytes(data))
+
+    class _Timestamp(Loader):
+        def load(self, data):
+            s = bytes(data).decode()
+            if "." in s:
+                head, frac = s.split(".", 1)
+                s = f"{head}.{frac.ljust(6, '0')}"
+            return s
+
+    class _Date(Loader):
+        def load(self, data):
+            return bytes(data).decode()
+
+    class _Time(Loader):
+        def load(self, data):
+            s = bytes(data).decode()
+            if "." in s:
+                head, frac = s.split(".", 1)
+                s = f"{head}.{frac.ljust(6, '0')}"
+            if s[:1] == "0" and s[1:2] != ":":
+                s = s[1:]
+            return s
+
+    return {"numeric": _Float, "timestamp": _Timestamp, "date": _Date, "time": _Time}
+
+
+class PostgresConnection(Connection):
+    dialect = POSTGRES
+
+    def __init__(self, raw):
+        self._conn = raw
+        self._in_tx = False
+
+    def sql(self, query, params=()):
+        import psycopg
+        try:
+            cur = self._conn.execute(_pg_sql(query), params or None)
+        except psycopg.errors.UniqueViolation as e:
+            raise IntegrityError(str(e)) from e
+        return cur.fetchall() if cur.description is not None else []
+
+    def execute(self, query, params=()):
+        import psycopg
+        try:
+            return self._conn.execute(_pg_sql(query), params or None).rowcount
+        except psycopg.errors.UniqueViolation as e:
+            raise IntegrityError(str(e)) from e
+
+    def executemany(self, query, seq):
+        import psycopg
+        try:
+            with self._conn.cursor() as cur:
+                cur.executemany(_pg_sql(query), seq)
+        except psycopg.errors.UniqueViolation as e:
+            raise IntegrityError(str(e)) from e
+
+    def begin(self, write=True):
+        self._conn.execute("BEGIN")
+        self._in_tx = True
+
+    def commit(self):
+        if self._in_tx:
+            self._in_tx = False
+            self._conn.execute("COMMIT")
+
+    def rollback(self):
+        if self._in_tx:
+            self._in_tx = False
+            self._conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self):
+        return self._in_tx
+
+
+# --- Database: one per site --------------------------------------------------------------
+
+class Database:
+    """Hands out connections for one site's database URL (``sqlite:///path`` or ``postgresql://``)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:"):
+            self.dialect: Dialect = SQLITE
+            self.path = url.split("sqlite:///", 1)[1] if "sqlite:///" in url else url[len("sqlite:"):]
+        elif url.startswith(("postgresql:", "postgres:")):
+            self.dialect = POSTGRES
+        else:
+            raise ValueError(f"unsupported database URL {url!r} (use sqlite:///path or postgresql://...)")
+        self._sqlite: SQLiteConnection | None = None
+        self._sqlite_pid: int | None = None
+        self._pool = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for the duration of a request or command."""
+        if self.dialect is SQLITE:
+            yield self._sqlite_conn()
+            return
+        pool = self._pg_pool()
+        with pool.connection() as raw:
+            conn = PostgresConnection(raw)
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.rollback()
+
+    def _sqlite_conn(self) -> SQLiteConnection:
+        # One connection per process: reopened after a fork (server workers).
+        if self._sqlite is None or self._sqlite_pid != os.getpid():
+            self._sqlite = SQLiteConnection(self.path)
+            self._sqlite_pid = os.getpid()
+        return self._sqlite
+
+    def _pg_pool(self):
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    from psycopg_pool import ConnectionPool
+                    loaders = _pg_adapters()
+
+                    def configure(raw):
+                        for type_name, loader in loaders.items():
+                            raw.adapters.register_loader(type_name, loader)
+
+                    self._pool = ConnectionPool(
+                        self.url, min_size=1, max_size=int(os.environ.get("RISTRETTO_PG_POOL", "8")),
+                        kwargs={"autocommit": True, "options": "-c datestyle=ISO -c TimeZone=UTC"},
+                        configure=configure, open=True)
+        return self._pool
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

@@ -1,0 +1,764 @@
+"""The list-query compiler: Frappe's ``fields`` / ``filters`` / ``order_by`` → parameterised SQL.
+
+This is the only place where request text turns into SQL. It works by allowlist:
+every field expression, filter key, sort and group term must parse with a small
+grammar and resolve to a column of a DocType known to the metadata registry;
+every value is a bound parameter. Anything else is refused with a 417
+(``DataError``/``ValidationError``) before any SQL exists.
+
+Frappe's NULL semantics are kept: a condition that would be true for the column's
+fallback value (``''``, ``0001-01-01``, ...) is evaluated on ``COALESCE(column,
+fallback)`` so NULL rows match, e.g. ``status != 'Open'`` returns rows whose
+status is NULL.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from ristretto.db.dialects import Dialect, quote
+from ristretto.exceptions import DataError, ValidationError
+from ristretto.meta.doctype import DocField, Meta
+from ristretto.meta.fieldtypes import (
+    CHECK, DATE, DATETIME, FLOAT, INT, JSON, NULL_FALLBACK, TEXT, TIME, cint, flt, format_time,
+    parse_date, parse_datetime, parse_time,
+)
+
+MetaLookup = Callable[[str], "Meta | None"]
+
+OPERATORS = (
+    "=", "!=", "<", ">", "<=", ">=", "like", "not like", "in", "not in", "is", "between",
+    "timespan", "previous", "next", "descendants of", "not descendants of", "ancestors of",
+    "not ancestors of", "descendants of (inclusive)",
+)
+_OP_ALIASES = {"==": "=", "<>": "!=", "=<": "<=", "=>": ">=", "not_like": "not like", "not_in": "not in"}
+AGGREGATES = ("count", "sum", "avg", "min", "max")
+_BLOCKED_FUNCTIONS = {
+    "concat", "concat_ws", "if", "ifnull", "nullif", "coalesce", "connection_id", "current_user",
+    "database", "last_insert_id", "session_user", "system_user", "user", "version", "global",
+    "sleep", "benchmark", "load_file", "pg_sleep",
+}
+
+_IDENT = r"[A-Za-z0-9_]+"
+# A column reference: name | table_field.name | `tabX`.`name` | tabX.name
+_COLREF = re.compile(
+    r"^(?:`(?P<bt_table>tab[A-Za-z0-9 _\-]+)`\.`?(?P<bt_col>[A-Za-z0-9_]+)`?"
+    r"|(?P<table>tab[A-Za-z0-9_\-]+)\.(?P<tcol>[A-Za-z0-9_]+)"
+    r"|(?P<prefix>[A-Za-z0-9_]+)\.(?P<pcol>[A-Za-z0-9_]+)"
+    r"|`?(?P<col>[A-Za-z0-9_]+)`?)$"
+)
+_FUNC = re.compile(r"^(?P<fn>[A-Za-z_]+)\s*\(\s*(?P<distinct>distinct\s+)?(?P<arg>.*?)\s*\)$", re.I | re.S)
+_ALIAS = re.compile(r"^(?P<expr>.+?)\s+as\s+(?P<alias>`[^`]+`|\"[^\"]+\"|'[^']+'|[A-Za-z_][A-Za-z0-9_]*)$",
+                    re.I | re.S)
+_ALIAS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,63}$")
+_ORDER_TERM = re.compile(r"^(?P<expr>.+?)(?:\s+(?P<dir>asc|desc))?$", re.I | re.S)
+_ORDER_CHARS = re.compile(r"^[a-z0-9\-_ ,`'\".()*]*$", re.I)
+
+
+def _restricted(text: str) -> DataError:
+    return DataError(f"Use of sub-query or function is restricted: {text}", title="Invalid field")
+
+
+def not_permitted(fieldname: str) -> DataError:
+    return DataError(f"Field not permitted in query: {fieldname}", title="Invalid field")
+
+
+@dataclass
+class Column:
+    """A resolved column: its SQL, its field metadata and the table it belongs to."""
+    sql: str
+    field: DocField
+    meta: Meta
+    is_main: bool
+
+
+@dataclass
+class Compiled:
+    sql: str
+    params: list[Any]
+    keys: list[str]
+    converters: list[Callable[[Any], Any] | None]
+
+    def rows(self, raw: Iterable[tuple], as_dict: bool = True) -> list:
+        conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
+        out = []
+        keys = self.keys
+        for r in raw:
+            if conv:
+                r = list(r)
+                for i, c in conv:
+                    if r[i] is not None:
+                        r[i] = c(r[i])
+            out.append(dict(zip(keys, r)) if as_dict else list(r))
+        return out
+
+    def debug_text(self) -> str:
+        return f"{self.sql} -- params: {orjson.dumps(self.params, default=str).decode()}"
+
+
+def parse_json_arg(value: Any, name: str) -> Any:
+    """Arguments such as ``fields`` and ``filters`` arrive as JSON text or as native JSON."""
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode()
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text[0] in "[{\"" or text in ("null", "true", "false"):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise DataError(f"Invalid JSON in argument '{name}'", title="Invalid argument") from None
+        return text
+    return value
+
+
+# --- the compiler ----------------------------------------------------------------------
+
+class ListQuery:
+    """Compile one list/count request against a DocType."""
+
+    def __init__(self, meta: Meta, get_meta: MetaLookup, dialect: Dialect):
+        self.meta = meta
+        self.get_meta = get_meta
+        self.dialect = dialect
+        self.main = quote(meta.table)
+        # Joined tables in join order: key -> (sql, params)
+        self.joins: dict[str, tuple[str, list[Any]]] = {}
+        self.link_aliases: dict[str, tuple[str, Meta]] = {}
+        self.where: list[str] = []
+        self.where_params: list[Any] = []
+
+    # -- column resolution ---------------------------------------------------------
+
+    def _join_child(self, table_field: DocField) -> Meta:
+        child = self.get_meta(table_field.options) if table_field.options else None
+        if child is None or not child.istable:
+            raise not_permitted(table_field.fieldname)
+        key = child.table
+        if key not in self.joins:
+            ct = quote(child.table)
+            self.joins[key] = (
+                f" LEFT JOIN {ct} ON {ct}.\"parent\" = {self.main}.\"name\" AND {ct}.\"parenttype\" = ?",
+                [self.meta.name])
+        return child
+
+    def _join_link(self, link_field: DocField) -> tuple[str, Meta]:
+        target = self.get_meta(link_field.options) if link_field.options else None
+        if target is None or target.issingle or target.istable:
+            raise not_permitted(link_field.fieldname)
+        if link_field.fieldname not in self.link_aliases:
+            alias = quote(f"{target.table}_{len(self.link_aliases) + 1}"[:63])
+            self.joins[f"link:{link_field.fieldname}"] = (
+                f" LEFT JOIN {quote(target.table)} {alias} ON {alias}.\"name\" = "
+                f"{self.main}.{quote(link_field.fieldname)}", [])
+            self.link_aliases[link_field.fieldname] = (alias, target)
+        return self.link_aliases[link_field.fieldname]
+
+    def _child_table_meta(self, table_name: str) -> Meta | None:
+        """The child DocType of the main DocType whose table is ``table_name``."""
+        for tf in self.meta.table_fields:
+            child = self.get_meta(tf.options)
+            if child is not None and child.table == table_name:
+                self._join_child(tf)
+                return child
+        return None
+
+    def resolve(self, ref: str, *, for_filter_doctype: str | None = None) -> Column:
+        """Resolve a column reference to SQL, joining child/link tables as needed."""
+        ref = ref.strip()
+        m = _COLREF.match(ref)
+        if not m:
+            raise not_permitted(ref) if re.match(r"^[\w`. ]+$", ref) else _restricted(ref)
+        table = m.group("bt_table") or m.group("table")
+        if table:
+            col = m.group("bt_col") or m.group("tcol")
+            if table == self.meta.table:
+                return self._main_column(col)
+            child = self._child_table_meta(table)
+            if child is None:
+                raise DataError(f"Please select atleast 1 column from {table[3:]} to sort/group",
+                                title="Invalid field")
+            return self._column_of(child, quote(child.table), col)
+        prefix = m.group("prefix")
+        if prefix:
+            col = m.group("pcol")
+            f = self.meta.get_field(prefix)
+            if f is not None and f.is_table:
+                child = self._join_child(f)
+                return self._column_of(child, quote(child.table), col)
+            if f is not None and f.fieldtype == "Link":
+                alias, target = self._join_link(f)
+                return self._column_of(target, alias, col)
+            raise not_permitted(ref)
+        col = m.group("col")
+        if for_filter_doctype and for_filter_doctype != self.meta.name:
+            # 4-element filter naming a child DocType.
+            for tf in self.meta.table_fields:
+                if tf.options == for_filter_doctype:
+                    child = self._join_child(tf)
+                    return self._column_of(child, quote(child.table), col)
+            raise not_permitted(f"{for_filter_doctype}.{col}")
+        return self._main_column(col)
+
+    def _main_column(self, col: str) -> Column:
+        f = self.meta.get_column(col)
+        if f is None:
+            raise not_permitted(col)
+        return Column(f"{self.main}.{quote(col)}", f, self.meta, True)
+
+    def _column_of(self, meta: Meta, alias_sql: str, col: str) -> Column:
+        f = meta.get_column(col)
+        if f is None:
+            raise not_permitted(col)
+        return Column(f"{alias_sql}.{quote(col)}", f, meta, False)
+
+    def resolve_filter_field(self, doctype: str | None, fieldname: str) -> Column:
+        """Filters may name a field of a child table without saying so (Frappe re-targets)."""
+        fieldname = str(fieldname).strip()
+        if (doctype in (None, self.meta.name)) and _COLREF.match(fieldname) and "." not in fieldname \
+                and not self.meta.has_column(fieldname.strip("`")):
+            for tf in self.meta.table_fields:
+                child = self.get_meta(tf.options)
+                if child is not None and child.has_column(fieldname.strip("`")):
+                    self._join_child(tf)
+                    return self._column_of(child, quote(child.table), fieldname.strip("`"))
+        return self.resolve(fieldname, for_filter_doctype=doctype)
+
+    # -- fields ------------------------------------------------------------------------
+
+    def select_list(self, fields: list[str]) -> tuple[list[str], list[str], list, bool]:
+        """SQL select expressions, output keys, converters, and whether any is an aggregate."""
+        exprs: list[str] = []
+        keys: list[str] = []
+        convs: list = []
+        has_aggregate = False
+        for raw in fields:
+            if not isinstance(raw, str):
+                raise DataError("Each field must be a string", title="Invalid field")
+            text = raw.strip()
+            if not text:
+                continue
+            self._guard(text)
+            alias = None
+            am = _ALIAS.match(text)
+            if am:
+                text = am.group("expr").strip()
+                alias = am.group("alias").strip("`\"'")
+                if not _ALIAS_NAME.match(alias):
+                    raise _restricted(raw)
+            if text == "*" or text == f"`{self.meta.table}`.*" or text == f"{self.meta.table}.*":
+                for name, f in self.meta.columns.items():
+                    exprs.append(f"{self.main}.{quote(name)}")
+                    keys.append(name)
+                    convs.append(self._converter(f))
+                continue
+            distinct = False
+            if re.match(r"^distinct\s+", text, re.I):
+                distinct = True
+                text = re.sub(r"^distinct\s+", "", text, flags=re.I)
+            fm = _FUNC.match(text)
+            if fm:
+                fn = fm.group("fn").lower()
+                if fn in _BLOCKED_FUNCTIONS:
+                    raise DataError(f"Use of function {fn} in field is restricted", title="Invalid field")
+                if fn not in AGGREGATES:
+                    raise _restricted(raw)
+                arg = fm.group("arg").strip()
+                if arg == "*":
+                    if fn != "count":
+                        raise _restricted(raw)
+                    inner = "*"
+                    conv = None
+                else:
+                    col = self.resolve(arg)
+                    inner = col.sql
+                    conv = self._converter(col.field) if fn in ("min", "max") else None
+                    if fn in ("sum", "avg"):
+                        conv = float
+                dis = "DISTINCT " if fm.group("distinct") else ""
+                exprs.append(f"{fn.upper()}({dis}{inner})")
+                keys.append(alias or raw.strip() if not alias else alias)
+                convs.append(conv)
+                has_aggregate = True
+                continue
+            if "(" in text or ")" in text:
+                raise _restricted(raw)
+            col = self.resolve(text)
+            exprs.append(("DISTINCT " if distinct else "") + col.sql)
+            keys.append(alias or col.field.fieldname)
+            convs.append(self._converter(col.field))
+            if distinct:
+                self.distinct = True
+        return exprs, keys, convs, has_aggregate
+
+    def _converter(self, f: DocField):
+        if self.dialect.name == "sqlite":
+            if f.ft.kind == TIME:
+                return format_time
+            if f.ft.kind == FLOAT:
+                return float
+        return None
+
+    @staticmethod
+    def _guard(text: str) -> None:
+        low = text.lower()
+        if "/*" in low or "--" in low or ";" in low or re.search(r"\bunion\b", low):
+            raise ValidationError("Illegal SQL Query", title="Invalid field")
+        if re.search(r"\(\s*(select|create|insert|delete|drop|update|case|show)\b", low):
+            raise _restricted(text)
+        if re.match(r"^\s*(select|delete|update|drop|create)\s", low) or \
+                re.search(r"\s(from|group\s+by|order\s+by|where|join)\s", low):
+            raise _restricted(text)
+
+    # -- filters -----------------------------------------------------------------------
+
+    def add_filters(self, filters: Any, *, combine: str = "AND") -> None:
+        conds = normalize_filters(filters, self.meta.name)
+        if not conds:
+            return
+        parts: list[str] = []
+        params: list[Any] = []
+        for doctype, fieldname, op, value in conds:
+            sql, p = self.condition(doctype, fieldname, op, value)
+            parts.append(sql)
+            params.extend(p)
+        joined = f" {combine} ".join(parts)
+        self.where.append(f"({joined})" if len(parts) > 1 else joined)
+        self.where_params.extend(params)
+
+    def add_condition_sql(self, sql: str, params: list[Any]) -> None:
+        """Extra conditions (permission rules) built by trusted code from metadata."""
+        self.where.append(sql)
+        self.where_params.extend(params)
+
+    def condition(self, doctype: str | None, fieldname: Any, op: Any, value: Any) -> tuple[str, list]:
+        if not isinstance(fieldname, str) or not fieldname.strip():
+            raise DataError(f"Invalid field name {fieldname!r}", title="Invalid filter")
+        if re.search(r"[,'();\n]", fieldname):
+            raise DataError(f"Invalid field name {fieldname}", title="Invalid filter")
+        op = normalize_operator(op)
+        col = self.resolve_filter_field(doctype, fieldname)
+        return build_condition(self, col, op, value)
+
+    # -- order / group -------------------------------------------------------------------
+
+    def order_terms(self, order_by: str, aliases: set[str]) -> list[str]:
+        if not isinstance(order_by, str):
+            raise ValidationError("order_by must be text", title="Illegal SQL Query")
+        if not _ORDER_CHARS.match(order_by):
+            raise ValidationError("Illegal SQL Query", title="Invalid order_by")
+        low = order_by.lower()
+        if re.search(r"\bselect\b|\bsleep\s*\(|\bfrom\b|/\*|--", low):
+            raise ValidationError("Cannot use sub-query in order by", title="Illegal SQL Query")
+        out = []
+        for term in _split_top_level(order_by):
+            term = term.strip()
+            if not term:
+                continue
+            m = _ORDER_TERM.match(term)
+            if not m:
+                raise ValidationError("Illegal SQL Query", title="Invalid order_by")
+            expr = m.group("expr").strip()
+            direction = (m.group("dir") or "ASC").upper()
+            out.append(f"{self._sort_expr(expr, aliases)} {direction}")
+        return out
+
+    def _sort_expr(self, expr: str, aliases: set[str]) -> str:
+        bare = expr.strip("`\"'")
+        if bare in aliases and _ALIAS_NAME.match(bare) and not self.meta.has_column(bare):
+            return quote(bare)
+        fm = _FUNC.match(expr)
+        if fm:
+            fn = fm.group("fn").lower()
+            if fn not in AGGREGATES:
+                raise ValidationError("Illegal SQL Query", title="Invalid order_by")
+            arg = fm.group("arg").strip()
+            inner = "*" if arg == "*" and fn == "count" else self.resolve(arg).sql
+            dis = "DISTINCT " if fm.group("distinct") else ""
+            return f"{fn.upper()}({dis}{inner})"
+        if "(" in expr or ")" in expr or "'" in expr or '"' in expr:
+            raise ValidationError("Illegal SQL Query", title="Invalid order_by")
+        return self.resolve(expr).sql
+
+    def group_terms(self, group_by: str) -> list[str]:
+        if not isinstance(group_by, str) or not _ORDER_CHARS.match(group_by) or "(" in group_by:
+            raise ValidationError("Illegal SQL Query", title="Invalid group_by")
+        if re.search(r"\bselect\b|\bfrom\b|/\*|--", group_by.lower()):
+            raise ValidationError("Illegal SQL Query", title="Invalid group_by")
+        return [self.resolve(t.strip()).sql for t in group_by.split(",") if t.strip()]
+
+    # -- assembly ----------------------------------------------------------------------
+
+    def from_sql(self) -> tuple[str, list[Any]]:
+        sql = f" FROM {self.main}"
+        params: list[Any] = []
+        for join_sql, join_params in self.joins.values():
+            sql += join_sql
+            params.extend(join_params)
+        if self.where:
+            sql += " WHERE " + " AND ".join(self.where)
+            params.extend(self.where_params)
+        return sql, params
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+# --- filter normalisation ----------------------------------------------------------------
+
+def normalize_operator(op: Any) -> str:
+    if op is None or op == "":
+        return "="
+    if not isinstance(op, str):
+        raise ValidationError(f"Operator must be one of {', '.join(OPERATORS)}", title="Invalid filter")
+    low = " ".join(op.lower().split())
+    low = _OP_ALIASES.get(low, low)
+    if low not in OPERATORS:
+        raise ValidationError(f"Operator must be one of {', '.join(OPERATORS)}", title="Invalid filter")
+    return low
+
+
+def normalize_filters(filters: Any, doctype: str) -> list[tuple[str | None, Any, Any, Any]]:
+    """Every accepted filter shape → list of (doctype, fieldname, operator, value)."""
+    filters = parse_json_arg(filters, "filters")
+    if not filters:
+        return []
+    out: list[tuple[str | None, Any, Any, Any]] = []
+    if isinstance(filters, dict):
+        for key, value in filters.items():
+            if isinstance(value, (list, tuple)) and value and isinstance(value[0], str) \
+                    and len(value) <= 2 and _looks_like_operator(value[0]):
+                out.append((None, key, value[0], value[1] if len(value) > 1 else None))
+            else:
+                out.append((None, key, "=", value))
+        return out
+    if isinstance(filters, (list, tuple)):
+        if filters and all(not isinstance(x, (list, tuple, dict)) for x in filters) and len(filters) >= 3:
+            filters = [filters]  # a single flat condition
+        for cond in filters:
+            if isinstance(cond, dict):
+                out.extend(normalize_filters(cond, doctype))
+                continue
+            if not isinstance(cond, (list, tuple)):
+                raise ValidationError("Filter must be a list or dict", title="Invalid filter")
+            if len(cond) == 2:
+                out.append((None, cond[0], "=", cond[1]))
+            elif len(cond) == 3:
+                out.append((None, cond[0], cond[1], cond[2]))
+            elif len(cond) >= 4:
+                if cond[0] is not None and not isinstance(cond[0], str):
+                    raise ValidationError("Invalid DocType in filter", title="Invalid filter")
+                out.append((cond[0] or None, cond[1], cond[2], cond[3]))
+            else:
+                raise ValidationError("Filter must have 4 values (doctype, fieldname, operator, value)",
+                                      title="Invalid filter")
+        return out
+    raise ValidationError("Filters must be a list or a dict", title="Invalid filter")
+
+
+def _looks_like_operator(text: str) -> bool:
+    try:
+        normalize_operator(text)
+        return True
+    except ValidationError:
+        return False
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+def _coerce_filter_value(f: DocField, value: Any, *, datetime_end: bool = False) -> Any:
+    kind = f.ft.kind
+    if isinstance(value, (list, dict)):
+        raise DataError(f"Invalid value for filter on {f.fieldname}", title="Invalid filter")
+    if kind in (INT, CHECK):
+        return cint(value)
+    if kind == FLOAT:
+        return flt(value)
+    if value is None or value == "":
+        return NULL_FALLBACK[kind].strip("'") if kind in (DATE, DATETIME, TIME) else ""
+    try:
+        if kind == DATE:
+            return parse_date(value)
+        if kind == DATETIME:
+            text = str(value).strip()
+            if len(text) <= 10:
+                d = parse_date(text)
+                return f"{d} 23:59:59.999999" if datetime_end else f"{d} 00:00:00"
+            return parse_datetime(text)
+        if kind == TIME:
+            return parse_time(value)
+    except ValueError as e:
+        raise DataError(f"Invalid value for {f.label}: {e}", title="Invalid filter") from None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _fallback_py(f: DocField) -> Any:
+    kind = f.ft.kind
+    if kind in (INT, CHECK, FLOAT):
+        return 0
+    return NULL_FALLBACK.get(kind, "''").strip("'")
+
+
+def _nullable(col: Column) -> bool:
+    f = col.field
+    if f.ft.not_null_zero:
+        return False
+    return not (col.is_main and f.fieldname in ("name", "creation", "modified"))
+
+
+def _compare(a: Any, op: str, b: Any) -> bool:
+    try:
+        return {"=": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+    except TypeError:
+        return False
+
+
+def _wrapped(q: ListQuery, col: Column, wrap: bool) -> str:
+    if not wrap:
+        return col.sql
+    return f"COALESCE({col.sql}, {NULL_FALLBACK.get(col.field.ft.kind, chr(39) * 2)})"
+
+
+def build_condition(q: ListQuery, col: Column, op: str, value: Any) -> tuple[str, list]:
+    f = col.field
+    kind = f.ft.kind
+    nullable = _nullable(col)
+    fallback = _fallback_py(f)
+
+    if op in ("=", "!=", "<", ">", "<=", ">="):
+        v = _coerce_filter_value(f, value, datetime_end=op in ("<=",))
+        wrap = nullable and _compare(fallback, op, v)
+        return f"{_wrapped(q, col, wrap)} {op} ?", [v]
+
+    if op in ("like", "not like"):
+        if isinstance(value, (list, dict)):
+            raise DataError(f"Invalid value for filter on {f.fieldname}", title="Invalid filter")
+        pattern = "" if value is None else str(value)
+        wrap = nullable and (op == "not like" or pattern.strip("%") == "")
+        expr = col.sql if q.dialect.text_is_native(f.ft) else q.dialect.as_text(col.sql)
+        if wrap:
+            expr = f"COALESCE({expr}, '')"
+        sql_op = q.dialect.like if op == "like" else f"NOT {q.dialect.like}"
+        return f"{expr} {sql_op} ?", [pattern]
+
+    if op in ("in", "not in"):
+        if value is None:
+            values: list = []
+        elif isinstance(value, str):
+            values = [v.strip() for v in value.split(",")]
+        elif isinstance(value, (list, tuple)):
+            values = [v.strip() if isinstance(v, str) else v for v in value]
+        else:
+            values = [value]
+        if not values:
+            values = [""]
+        coerced = [_coerce_filter_value(f, v) for v in values]
+        wrap = nullable and (op == "not in" or fallback in coerced)
+        marks = ", ".join("?" * len(coerced))
+        sql_op = "IN" if op == "in" else "NOT IN"
+        return f"{_wrapped(q, col, wrap)} {sql_op} ({marks})", coerced
+
+    if op == "is":
+        v = str(value or "").strip().lower()
+        if v not in ("set", "not set"):
+            raise ValidationError("The value of 'is' must be 'set' or 'not set'", title="Invalid filter")
+        if kind in (TEXT, JSON) and q.dialect.text_is_native(f.ft) or q.dialect.name == "sqlite":
+            return (f"COALESCE({col.sql}, '') {'!=' if v == 'set' else '='} ''", [])
+        return (f"{col.sql} IS {'NOT ' if v == 'set' else ''}NULL", [])
+
+    if op in ("between", "timespan", "previous", "next"):
+        start, end = _range_bounds(op, value)
+        lo = _coerce_filter_value(f, start)
+        hi = _coerce_filter_value(f, end, datetime_end=True)
+        return f"{col.sql} BETWEEN ? AND ?", [lo, hi]
+
+    # tree operators
+    return _tree_condition(q, col, op, value)
+
+
+def _range_bounds(op: str, value: Any) -> tuple[Any, Any]:
+    today = _dt.date.today()
+    if op == "between":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",")]
+        if not isinstance(value, (list, tuple)) or len(value) > 2:
+            raise ValidationError("'between' needs a list of two values", title="Invalid filter")
+        vals = list(value) + [None] * (2 - len(value))
+        return (vals[0] or today.isoformat(), vals[1] or today.isoformat())
+    if not isinstance(value, str):
+        raise ValidationError(f"Invalid value for '{op}'", title="Invalid filter")
+    span = value.strip().lower()
+    if op in ("previous", "next"):
+        mapping = {"1 week": "week", "1 month": "month", "3 months": "quarter", "6 months": "6 months",
+                   "1 year": "year"}
+        if span not in mapping:
+            raise ValidationError(f"Invalid value for '{op}': {value}", title="Invalid filter")
+        span = ("last " if op == "previous" else "next ") + mapping[span]
+    return timespan_range(span, today)
+
+
+def timespan_range(span: str, today: _dt.date) -> tuple[str, str]:
+    def month_start(d: _dt.date) -> _dt.date:
+        return d.replace(day=1)
+
+    def add_months(d: _dt.date, n: int) -> _dt.date:
+        y, m = divmod(d.month - 1 + n, 12)
+        return d.replace(year=d.year + y, month=m + 1, day=1)
+
+    def quarter_start(d: _dt.date) -> _dt.date:
+        return d.replace(month=(d.month - 1) // 3 * 3 + 1, day=1)
+
+    one = _dt.timedelta(days=1)
+    week_start = today - _dt.timedelta(days=today.weekday())
+    ranges = {
+        "today": (today, today),
+        "yesterday": (today - one, today - one),
+        "tomorrow": (today + one, today + one),
+        "this week": (week_start, week_start + _dt.timedelta(days=6)),
+        "last week": (today - _dt.timedelta(days=7), today),
+        "next week": (today, today + _dt.timedelta(days=7)),
+        "this month": (month_start(today), add_months(today, 1) - one),
+        "last month": (add_months(today, -1), month_start(today) - one),
+        "next month": (add_months(today, 1), add_months(today, 2) - one),
+        "this quarter": (quarter_start(today), add_months(quarter_start(today), 3) - one),
+        "last quarter": (add_months(quarter_start(today), -3), quarter_start(today) - one),
+        "next quarter": (add_months(quarter_start(today), 3), add_months(quarter_start(today), 6) - one),
+        "last 6 months": (add_months(today, -6), today),
+        "next 6 months": (today, add_months(today, 6)),
+        "this year": (today.replace(month=1, day=1), today.replace(month=12, day=31)),
+        "last year": (today.replace(year=today.year - 1, month=1, day=1),
+                      today.replace(year=today.year - 1, month=12, day=31)),
+        "next year": (today.replace(year=today.year + 1, month=1, day=1),
+                      today.replace(year=today.year + 1, month=12, day=31)),
+    }
+    if span not in ranges:
+        raise ValidationError(f"Invalid timespan {span!r}", title="Invalid filter")
+    a, b = ranges[span]
+    return a.isoformat(), b.isoformat()
+
+
+def _tree_condition(q: ListQuery, col: Column, op: str, value: Any) -> tuple[str, list]:
+    f = col.field
+    tree = col.meta if f.fieldname == "name" else (q.get_meta(f.options) if f.fieldtype == "Link" else None)
+    if tree is None or not tree.nsm_parent_field or not tree.has_column(tree.nsm_parent_field):
+        raise ValidationError(f"'{op}' needs a tree DocType", title="Invalid filter")
+    t = quote(tree.table)
+    parent = quote(tree.nsm_parent_field)
+    node = "" if value is None else str(value)
+    if op.startswith("descendants") or op == "not descendants of":
+        cte = (f"WITH RECURSIVE r(n) AS (SELECT \"name\" FROM {t} WHERE {parent} = ? "
+               f"UNION SELECT c.\"name\" FROM {t} c JOIN r ON c.{parent} = r.n) SELECT n FROM r")
+    else:
+        cte = (f"WITH RECURSIVE r(n, p) AS (SELECT \"name\", {parent} FROM {t} WHERE \"name\" = ? "
+               f"UNION SELECT c.\"name\", c.{parent} FROM {t} c JOIN r ON c.\"name\" = r.p) "
+               f"SELECT n FROM r WHERE n != ?")
+    params: list = [node] if op.startswith("descendants") or op == "not descendants of" else [node, node]
+    negate = op.startswith("not ")
+    sql = f"{col.sql} {'NOT IN' if negate else 'IN'} ({cte})"
+    if op == "descendants of (inclusive)":
+        sql = f"({sql} OR {col.sql} = ?)"
+        params.append(node)
+    if negate:
+        sql = f"(COALESCE({col.sql}, '') = '' OR {sql})"
+    return sql, params
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+@dataclass
+class ListArgs:
+    fields: Any = None
+    filters: Any = None
+    or_filters: Any = None
+    order_by: Any = None
+    group_by: Any = None
+    limit: int | None = 20
+    offset: int = 0
+    distinct: bool = False
+    default_order: bool = True
+    extra: list[tuple[str, list[Any]]] = field(default_factory=list)
+
+
+def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:
+    q = ListQuery(meta, get_meta, dialect)
+    q.distinct = bool(args.distinct)
+    fields = parse_json_arg(args.fields, "fields") if args.fields is not None else None
+    if fields is None or fields == []:
+        fields = ["name"]
+    elif isinstance(fields, str):
+        # Lenient: "name, status" or a single field name.
+        fields = [x for x in _split_top_level(fields)]
+    if not isinstance(fields, list):
+        raise DataError("'fields' must be a list", title="Invalid argument")
+    exprs, keys, convs, has_agg = q.select_list(fields)
+    if not exprs:
+        raise DataError("No fields to select", title="Invalid field")
+    q.add_filters(args.filters)
+    q.add_filters(args.or_filters, combine="OR")
+    for sql, params in args.extra:
+        q.add_condition_sql(sql, params)
+
+    aliases = set(keys)
+    group = q.group_terms(args.group_by) if args.group_by else []
+    order: list[str] = []
+    order_by = args.order_by
+    if isinstance(order_by, str) and order_by.strip():
+        order = q.order_terms(order_by, aliases)
+    elif args.default_order and not has_agg and not group and not q.distinct:
+        order = [f"{q.main}.{quote(fn)} {d}" for fn, d in meta.default_order()]
+
+    from_sql, params = q.from_sql()
+    distinct = "DISTINCT " if q.distinct and not any(e.startswith("DISTINCT ") for e in exprs) else ""
+    sql = f"SELECT {distinct}{', '.join(exprs)}{from_sql}"
+    if group:
+        sql += " GROUP BY " + ", ".join(group)
+    if order:
+        sql += " ORDER BY " + ", ".join(order)
+    if args.limit:
+        sql += " LIMIT ? OFFSET ?"
+        params = params + [int(args.limit), int(args.offset or 0)]
+    elif args.offset:
+        sql += " LIMIT -1 OFFSET ?" if dialect.name == "sqlite" else " OFFSET ?"
+        params = params + [int(args.offset)]
+    if meta.name_is_int:
+        # Autoincrement names are integers in JSON.
+        pass
+    return Compiled(sql, params, keys, convs)
+
+
+def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:
+    q = ListQuery(meta, get_meta, dialect)
+    q.add_filters(args.filters)
+    q.add_filters(args.or_filters, combine="OR")
+    for sql, params in args.extra:
+        q.add_condition_sql(sql, params)
+    from_sql, params = q.from_sql()
+    what = f"COUNT(DISTINCT {q.main}.\"name\")" if args.distinct or q.joins else "COUNT(*)"
+    if args.limit:
+        inner = f"SELECT {'DISTINCT ' if args.distinct else ''}{q.main}.\"name\"{from_sql} LIMIT ?"
+        return Compiled(f"SELECT COUNT(*) FROM ({inner}) t", params + [int(args.limit)], ["count"], [None])
+    return Compiled(f"SELECT {what}{from_sql}", params, ["count"], [None])

@@ -1,0 +1,1 @@
+"""Documents: naming, validation, docstatus, child tables, concurrency and listing."""

@@ -1,0 +1,94 @@
+"""The request context passed explicitly through the model layer.
+
+A :class:`Context` says who is acting (user and roles), on which site and
+connection, under which permission policy, and collects the user-facing messages
+of the request. There is no global request state anywhere in Ristretto: every
+model function takes the context as its first argument.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ristretto.exceptions import DoesNotExistError
+
+if TYPE_CHECKING:
+    from ristretto.db.connection import Connection
+    from ristretto.meta.doctype import Meta
+    from ristretto.model.registry import MetaRegistry
+
+
+class PermissionPolicy(Protocol):
+    """What the model layer asks before it reads or writes; implemented by ``ristretto.permissions``."""
+
+    def check(self, ctx: "Context", doctype: str, ptype: str, doc: Any = None) -> None:
+        """Raise PermissionError unless the user has ``ptype`` on the DocType (or document)."""
+
+    def has(self, ctx: "Context", doctype: str, ptype: str, doc: Any = None) -> bool:
+        """Like ``check`` but answers instead of raising."""
+
+    def list_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
+        """Extra SQL conditions (built from metadata only) restricting a list to readable rows."""
+
+    def readable_fields(self, ctx: "Context", meta: "Meta") -> set[str] | None:
+        """Fieldnames the user may read, or None for all."""
+
+
+class AllowAll:
+    """Policy for trusted callers (CLI, installation): everything is permitted."""
+
+    def check(self, ctx, doctype, ptype, doc=None):
+        return None
+
+    def has(self, ctx, doctype, ptype, doc=None):
+        return True
+
+    def list_conditions(self, ctx, meta):
+        return []
+
+    def readable_fields(self, ctx, meta):
+        return None
+
+
+@dataclass
+class Context:
+    registry: "MetaRegistry"
+    db: "Connection"
+    user: str = "Administrator"
+    roles: frozenset[str] = frozenset({"Administrator", "System Manager", "All"})
+    perms: PermissionPolicy = field(default_factory=AllowAll)
+    user_type: str = "System User"
+    messages: list[dict] = field(default_factory=list)
+    debug: list[str] = field(default_factory=list)
+    # Free-form flags for the request (e.g. "in_import").
+    flags: dict[str, Any] = field(default_factory=dict)
+    site_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dialect(self):
+        return self.db.dialect
+
+    def get_meta(self, doctype: str) -> "Meta":
+        meta = self.registry.get(doctype)
+        if meta is None:
+            raise DoesNotExistError(f"DocType {doctype} not found", doctype="DocType")
+        return meta
+
+    def find_meta(self, doctype: str) -> "Meta | None":
+        return self.registry.get(doctype)
+
+    def msgprint(self, message: str, *, title: str = "Message", indicator: str | None = None) -> None:
+        msg = {"message": message, "title": title}
+        if indicator:
+            msg["indicator"] = indicator
+        self.messages.append(msg)
+
+    @staticmethod
+    def now() -> str:
+        return _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user == "Administrator"

@@ -1,0 +1,678 @@
+"""Documents: load, insert, update and delete, with the Frappe lifecycle.
+
+Every operation asks the context's permission policy first, so every route that
+goes through here (v1, v2, RPC, files) is permission-checked without repeating
+the checks. Standard fields (name, owner, creation, modified, modified_by, idx,
+parent*) are always set here, never taken from the client.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ristretto.db.connection import IntegrityError
+from ristretto.db.dialects import quote
+from ristretto.exceptions import (
+    CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, DuplicateEntryError,
+    LinkExistsError, TimestampMismatchError, UniqueValidationError, UpdateAfterSubmitError,
+    ValidationError,
+)
+from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
+from ristretto.meta.fieldtypes import (
+    CHECK, DATE, DATETIME, FLOAT, INT, TIME, coerce_value, format_time,
+)
+from ristretto.model import naming, validation
+
+if TYPE_CHECKING:
+    from ristretto.model.context import Context
+
+# Keys a client may send that are never document values.
+_IGNORED_KEYS = frozenset({"doctype", "flags", "ignore_permissions", "cmd", "sid", "csrf_token",
+                           "__islocal", "__unsaved", "__onload", "__last_sync_on", "_comments",
+                           "_assign", "_liked_by", "_user_tags", "_seen"})
+_SERVER_SET = frozenset(STANDARD_FIELDS + CHILD_FIELDS) - {"docstatus"}
+# Log-like DocTypes whose links never block a delete.
+_LINK_EXEMPT = frozenset({"ToDo", "Comment", "Version", "DocShare", "Communication", "File",
+                          "Deleted Document", "Activity Log", "Access Log", "View Log"})
+
+
+class Document:
+    """One document (or child row): its values in ``d`` and its child rows in ``children``."""
+
+    __slots__ = ("meta", "d", "children", "is_new", "previous")
+
+    def __init__(self, meta: Meta, d: dict | None = None, *, is_new: bool = False):
+        self.meta = meta
+        self.d: dict[str, Any] = d if d is not None else {}
+        self.children: dict[str, list[Document]] = {}
+        self.is_new = is_new
+        self.previous: Document | None = None
+
+    @property
+    def doctype(self) -> str:
+        return self.meta.name
+
+    @property
+    def name(self) -> Any:
+        return self.d.get("name")
+
+    @name.setter
+    def name(self, value: Any) -> None:
+        self.d["name"] = value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.children:
+            return self.children[key]
+        return self.d.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.d[key] = value
+
+    @property
+    def docstatus(self) -> int:
+        return int(self.d.get("docstatus") or 0)
+
+    def as_dict(self, *, no_nulls: bool = False, fields: set[str] | None = None) -> dict:
+        """Frappe's dictionary form: standard fields, values, child tables, then ``doctype``."""
+        out: dict[str, Any] = {}
+        meta = self.meta
+        for key in meta.column_names:
+            if fields is not None and key not in fields and key not in STANDARD_FIELDS:
+                continue
+            value = self.d.get(key)
+            if value is None and no_nulls:
+                continue
+            if meta.columns[key].ft.kind == TIME and value is not None:
+                value = format_time(value)
+            out[key] = value
+        if meta.issingle:
+            out.pop("idx", None)
+        for tf in meta.table_fields:
+            if fields is not None and tf.fieldname not in fields:
+                continue
+            out[tf.fieldname] = [row.as_dict(no_nulls=no_nulls) for row in self.children.get(tf.fieldname, [])]
+        out["doctype"] = meta.name
+        return out
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def _select_sql(meta: Meta) -> str:
+    sql = meta.sql_cache.get("select_one")
+    if sql is None:
+        cols = ", ".join(quote(c) for c in meta.column_names)
+        sql = meta.sql_cache["select_one"] = f"SELECT {cols} FROM {quote(meta.table)} WHERE name = ?"
+    return sql
+
+
+def _children_sql(meta: Meta) -> str:
+    sql = meta.sql_cache.get("select_children")
+    if sql is None:
+        cols = ", ".join(quote(c) for c in meta.column_names)
+        sql = meta.sql_cache["select_children"] = (
+            f"SELECT {cols} FROM {quote(meta.table)} WHERE parent = ? AND parenttype = ? "
+            f"AND parentfield = ? ORDER BY idx")
+    return sql
+
+
+def _name_key(meta: Meta, name: Any) -> Any:
+    if meta.name_is_int:
+        try:
+            return int(name)
+        except (TypeError, ValueError):
+            return None
+    return str(name)
+
+
+def load(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False) -> Document:
+    """Read a document with its child rows; 404 when it does not exist. No permission check."""
+    meta = ctx.get_meta(doctype)
+    if meta.issingle:
+        return _load_single(ctx, meta)
+    key = _name_key(meta, name)
+    row = None
+    if key is not None:
+        sql = _select_sql(meta)
+        if for_update and ctx.dialect.name == "postgres":
+            sql += " FOR UPDATE"
+        row = ctx.db.one(sql, (key,))
+    if row is None:
+        raise DoesNotExistError(f"{doctype} {name} not found", doctype=doctype)
+    doc = Document(meta, dict(zip(meta.column_names, row)))
+    _load_children(ctx, doc)
+    return doc
+
+
+def _load_children(ctx: "Context", doc: Document) -> None:
+    for tf in doc.meta.table_fields:
+        child_meta = ctx.find_meta(tf.options)
+        if child_meta is None or not child_meta.istable:
+            continue
+        rows = ctx.db.sql(_children_sql(child_meta), (str(doc.name), doc.meta.name, tf.fieldname))
+        doc.children[tf.fieldname] = [Document(child_meta, dict(zip(child_meta.column_names, r))) for r in rows]
+
+
+def _load_single(ctx: "Context", meta: Meta) -> Document:
+    rows = ctx.db.sql(f"SELECT field, value FROM {quote('tabSingles')} WHERE doctype = ?", (meta.name,))
+    d: dict[str, Any] = {c: None for c in meta.column_names}
+    for field, value in rows:
+        f = meta.get_column(field)
+        if f is not None:
+            d[field] = _from_single_text(f, value)
+    d.update(name=meta.name, docstatus=0, idx=0)
+    doc = Document(meta, d)
+    for tf in meta.table_fields:
+        child_meta = ctx.find_meta(tf.options)
+        if child_meta is not None:
+            rows = ctx.db.sql(_children_sql(child_meta), (meta.name, meta.name, tf.fieldname))
+            doc.children[tf.fieldname] = [Document(child_meta, dict(zip(child_meta.column_names, r)))
+                                          for r in rows]
+    return doc
+
+
+def _from_single_text(f, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = f.ft.kind
+    try:
+        if kind in (INT, CHECK):
+            return int(float(value))
+        if kind == FLOAT:
+            return float(value)
+    except ValueError:
+        return 0
+    return value
+
+
+def exists(ctx: "Context", doctype: str, name: Any) -> bool:
+    meta = ctx.get_meta(doctype)
+    if meta.issingle:
+        return name == meta.name
+    key = _name_key(meta, name)
+    return key is not None and ctx.db.one(f"SELECT 1 FROM {quote(meta.table)} WHERE name = ?", (key,)) is not None
+
+
+def get_doc(ctx: "Context", doctype: str, name: Any) -> Document:
+    """Load a document the user may read (permission checked)."""
+    meta = ctx.get_meta(doctype)
+    if meta.istable:
+        # Child rows are read through their parent.
+        doc = load(ctx, doctype, name)
+        parent_type = doc.d.get("parenttype")
+        if not parent_type or ctx.find_meta(parent_type) is None:
+            raise DoesNotExistError(f"{doctype} {name} not found", doctype=doctype)
+        parent = load(ctx, parent_type, doc.d.get("parent"))
+        ctx.perms.check(ctx, parent_type, "read", parent)
+        return doc
+    ctx.perms.check(ctx, doctype, "read")
+    doc = load(ctx, doctype, name)
+    ctx.perms.check(ctx, doctype, "read", doc)
+    return doc
+
+
+# --- building from client data ----------------------------------------------------------------
+
+def _defaults(meta: Meta, ctx: "Context") -> dict[str, Any]:
+    import datetime as _dt
+    out: dict[str, Any] = {}
+    for f in meta.data_fields:
+        if f.default is None:
+            continue
+        default = f.default
+        kind = f.ft.kind
+        if kind == DATE and default.lower() == "today":
+            out[f.fieldname] = _dt.date.today().isoformat()
+        elif kind == DATETIME and default.lower() == "now":
+            out[f.fieldname] = ctx.now()
+        elif default.startswith(":") or (default.startswith("{") and default.endswith("}")):
+            continue  # user defaults / templates of other fields: not applicable server-side
+        elif kind == TIME and default.lower() == "now":
+            out[f.fieldname] = _dt.datetime.now().strftime("%H:%M:%S")
+        else:
+            try:
+                out[f.fieldname] = coerce_value(f.ft, default, f.label)
+            except ValidationError:
+                continue
+    return out
+
+
+def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool) -> None:
+    """Coerce and set client values on ``doc`` (standard fields and unknown keys ignored)."""
+    meta = doc.meta
+    for key, value in data.items():
+        if key in _IGNORED_KEYS or key in _SERVER_SET:
+            continue
+        f = meta.get_field(key)
+        if f is None:
+            if key == "docstatus":
+                doc.d["docstatus"] = _docstatus_value(value)
+            continue
+        if f.is_table:
+            child_meta = ctx.find_meta(f.options)
+            if child_meta is None:
+                continue
+            if value is None:
+                value = []
+            if isinstance(value, str):
+                from ristretto.db.query import parse_json_arg
+                value = parse_json_arg(value, key) or []
+            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+                raise ValidationError(f"Value for {f.label} must be a list of rows", title="Invalid value")
+            doc.children[key] = _child_rows(ctx, doc, f.fieldname, child_meta, value)
+            continue
+        if not f.has_column or key in ("name",):
+            continue
+        doc.d[key] = coerce_value(f.ft, value, f.label)
+
+
+def _docstatus_value(value: Any) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError("docstatus must be 0, 1 or 2", title="Invalid value") from None
+    if v not in (0, 1, 2):
+        raise ValidationError("docstatus must be 0, 1 or 2", title="Invalid value")
+    return v
+
+
+def _child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Meta, rows: list[dict]) -> list[Document]:
+    existing = {r.name: r for r in (parent.previous.children.get(fieldname, []) if parent.previous else [])}
+    out = []
+    for i, data in enumerate(rows, start=1):
+        prev = existing.get(data.get("name"))
+        row = Document(child_meta, {c: None for c in child_meta.column_names}, is_new=prev is None)
+        row.d.update(_defaults(child_meta, ctx))
+        for f in child_meta.data_fields:
+            if f.ft.not_null_zero and row.d.get(f.fieldname) is None:
+                row.d[f.fieldname] = 0
+        _apply_values(ctx, row, data, is_new=True)
+        row.d["name"] = prev.name if prev is not None else naming.make_hash()
+        if prev is not None:
+            row.d["creation"] = prev.d.get("creation")
+            row.d["owner"] = prev.d.get("owner")
+        row.d["idx"] = i
+        row.d["parentfield"] = fieldname
+        out.append(row)
+    return out
+
+
+def _stamp(ctx: "Context", doc: Document, now: str) -> None:
+    """Set server-owned fields on the document and its rows."""
+    if doc.is_new:
+        doc.d["owner"] = ctx.user
+        doc.d["creation"] = now
+    doc.d["modified"] = now
+    doc.d["modified_by"] = ctx.user
+    doc.d.setdefault("idx", 0)
+    if doc.d.get("idx") is None:
+        doc.d["idx"] = 0
+    for rows in doc.children.values():
+        for row in rows:
+            if row.is_new or not row.d.get("creation"):
+                row.d["owner"] = ctx.user
+                row.d["creation"] = now
+            row.d["modified"] = now
+            row.d["modified_by"] = ctx.user
+            row.d["docstatus"] = doc.docstatus
+            row.d["parent"] = str(doc.name)
+            row.d["parenttype"] = doc.meta.name
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def _insert_sql(meta: Meta) -> str:
+    sql = meta.sql_cache.get("insert")
+    if sql is None:
+        cols = meta.column_names
+        sql = meta.sql_cache["insert"] = (
+            f"INSERT INTO {quote(meta.table)} ({', '.join(quote(c) for c in cols)}) "
+            f"VALUES ({', '.join('?' * len(cols))})")
+    return sql
+
+
+def _update_sql(meta: Meta) -> str:
+    sql = meta.sql_cache.get("update")
+    if sql is None:
+        cols = [c for c in meta.column_names if c != "name"]
+        sql = meta.sql_cache["update"] = (
+            f"UPDATE {quote(meta.table)} SET {', '.join(f'{quote(c)} = ?' for c in cols)} WHERE name = ?")
+    return sql
+
+
+def _row_values(doc: Document) -> list[Any]:
+    d = doc.d
+    return [d.get(c) for c in doc.meta.column_names]
+
+
+def _write_children(ctx: "Context", doc: Document, fieldnames: Iterable[str]) -> None:
+    for fieldname in fieldnames:
+        tf = doc.meta.get_table_field(fieldname)
+        child_meta = ctx.find_meta(tf.options) if tf else None
+        if child_meta is None:
+            continue
+        ctx.db.execute(
+            f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ? AND parentfield = ?",
+            (str(doc.name), doc.meta.name, fieldname))
+        rows = doc.children.get(fieldname, [])
+        if rows:
+            ctx.db.executemany(_insert_sql(child_meta), [_row_values(r) for r in rows])
+
+
+def _integrity(doc: Document, err: IntegrityError) -> Exception:
+    text = str(err).lower()
+    if "primary" in text or ".name" in text or "_pkey" in text:
+        return DuplicateEntryError(f"{doc.meta.name} {doc.name} already exists", title="Duplicate Name",
+                                   doctype=doc.meta.name)
+    return UniqueValidationError(f"Duplicate value in {doc.meta.name}: {err}", title="Duplicate value")
+
+
+def _validate(ctx: "Context", doc: Document) -> None:
+    validation.check_mandatory(ctx, doc)
+    validation.check_values(ctx, doc)
+    for rows in doc.children.values():
+        for row in rows:
+            validation.check_values(ctx, row, row_label=f"Row #{row.d.get('idx')}: ")
+    if doc.docstatus < 2:
+        validation.check_links(ctx, doc)
+        for rows in doc.children.values():
+            for row in rows:
+                validation.check_links(ctx, row, row_label=f"Row #{row.d.get('idx')}: ")
+    validation.check_unique(ctx, doc)
+
+
+def _fetch_from(ctx: "Context", doc: Document) -> None:
+    """Refresh ``fetch_from`` fields from the linked document."""
+    meta = doc.meta
+    for f in meta.data_fields:
+        if not f.fetch_from or "." not in f.fetch_from:
+            continue
+        if f.fetch_if_empty and doc.d.get(f.fieldname) not in (None, ""):
+            continue
+        link_field, source = f.fetch_from.split(".", 1)
+        lf = meta.get_field(link_field)
+        if lf is None or lf.fieldtype != "Link":
+            continue
+        target = ctx.find_meta(lf.options)
+        value = doc.d.get(link_field)
+        if target is None or target.issingle or not target.has_column(source):
+            continue
+        if value in (None, ""):
+            if not f.fetch_if_empty:
+                doc.d[f.fieldname] = None if not f.ft.not_null_zero else 0
+            continue
+        row = ctx.db.one(f"SELECT {quote(source)} FROM {quote(target.table)} WHERE name = ?", (value,))
+        if row is not None:
+            doc.d[f.fieldname] = row[0]
+
+
+def _hook(ctx: "Context", doc: Document, method: str) -> None:
+    controller = ctx.registry.controller(doc.meta.name)
+    if controller is not None:
+        fn = getattr(controller, method, None)
+        if fn is not None:
+            fn(ctx, doc)
+
+
+def _transform(ctx: "Context", doctype: str, data: dict) -> dict:
+    controller = ctx.registry.controller(doctype)
+    fn = getattr(controller, "transform_input", None) if controller is not None else None
+    return fn(ctx, data) if fn is not None else data
+
+
+def new_doc(ctx: "Context", doctype: str, data: dict | None = None) -> Document:
+    """An unsaved document with defaults applied and ``data`` coerced onto it."""
+    meta = ctx.get_meta(doctype)
+    doc = Document(meta, {c: None for c in meta.column_names}, is_new=True)
+    doc.d.update(_defaults(meta, ctx))
+    for f in meta.data_fields:
+        if f.ft.not_null_zero and doc.d.get(f.fieldname) is None:
+            doc.d[f.fieldname] = 0
+    doc.d["docstatus"] = 0
+    doc.d["idx"] = 0
+    if data:
+        _apply_values(ctx, doc, data, is_new=True)
+    return doc
+
+
+def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_name: bool = False) -> Document:
+    """Insert a new document from client data.
+
+    ``name`` is used only when the naming rule allows it, unless ``force_name`` is set
+    by a trusted caller (installation, DocType import).
+    """
+    meta = ctx.get_meta(doctype)
+    data = _transform(ctx, doctype, data)
+    if meta.istable:
+        raise ValidationError("Parenttype, Parent and Parentfield are required to insert a child record",
+                              title="Missing parent")
+    if meta.issingle:
+        return save_single(ctx, doctype, data)
+    doc = new_doc(ctx, doctype, data)
+    if doc.docstatus == 2:
+        raise DocstatusTransitionError("Cannot change docstatus from 0 (Draft) to 2 (Cancelled)")
+    if doc.docstatus == 1 and not meta.is_submittable:
+        raise ValidationError(f"{doctype} is not submittable", title="Not submittable")
+    ctx.perms.check(ctx, doctype, "create", doc)
+    if doc.docstatus == 1:
+        ctx.perms.check(ctx, doctype, "submit", doc)
+    _hook(ctx, doc, "before_insert")
+    controller = ctx.registry.controller(doctype)
+    if force_name and name not in (None, ""):
+        doc.name = name
+        naming.validate_name(meta, doc)
+    elif not (controller is not None and getattr(controller, "autoname", None)
+              and controller.autoname(ctx, doc, name)):
+        naming.set_name(ctx, doc, name)
+    now = ctx.now()
+    _stamp(ctx, doc, now)
+    _fetch_from(ctx, doc)
+    _hook(ctx, doc, "validate")
+    _validate(ctx, doc)
+    _hook(ctx, doc, "before_submit" if doc.docstatus == 1 else "before_save")
+    try:
+        with ctx.db.savepoint("doc_insert"):
+            ctx.db.execute(_insert_sql(meta), _row_values(doc))
+            _write_children(ctx, doc, doc.children.keys())
+    except IntegrityError as e:
+        raise _integrity(doc, e) from None
+    doc.is_new = False
+    _hook(ctx, doc, "after_insert")
+    _hook(ctx, doc, "on_update")
+    if doc.docstatus == 1:
+        _hook(ctx, doc, "on_submit")
+    return doc
+
+
+def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
+    """Apply a partial update (PUT semantics) with Frappe's checks."""
+    meta = ctx.get_meta(doctype)
+    data = _transform(ctx, doctype, data)
+    if meta.issingle:
+        return save_single(ctx, doctype, data)
+    if meta.istable:
+        return _update_child_row(ctx, meta, name, data)
+    ctx.perms.check(ctx, doctype, "write")
+    previous = load(ctx, doctype, name, for_update=True)
+    ctx.perms.check(ctx, doctype, "write", previous)
+    if "modified" in data and data["modified"] not in (None, ""):
+        if str(data["modified"]) != str(previous.d.get("modified")):
+            raise TimestampMismatchError(
+                f"Error: Document has been modified after you have opened it "
+                f"({previous.d.get('modified')}, {data['modified']}). Please refresh to get the latest document.",
+                title="Document Modified")
+    doc = Document(meta, dict(previous.d))
+    doc.children = {k: list(v) for k, v in previous.children.items()}
+    doc.previous = previous
+    _apply_values(ctx, doc, data, is_new=False)
+    _check_transition(ctx, previous, doc)
+    for f in meta.data_fields:
+        if f.set_only_once and previous.d.get(f.fieldname) not in (None, "", 0) \
+                and doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
+            raise CannotChangeConstantError(f"Value cannot be changed for {f.label}")
+    return _save_existing(ctx, doc, previous)
+
+
+def _check_transition(ctx: "Context", previous: Document, doc: Document) -> None:
+    old, new = previous.docstatus, doc.docstatus
+    meta = doc.meta
+    if old == 2:
+        raise ValidationError("Cannot edit cancelled document", title="Not allowed")
+    if old == 0 and new == 2:
+        raise DocstatusTransitionError("Cannot change docstatus from 0 (Draft) to 2 (Cancelled)")
+    if old == 1 and new == 0:
+        raise DocstatusTransitionError("Cannot change docstatus from 1 (Submitted) to 0 (Draft)")
+    if new in (1, 2) and not meta.is_submittable:
+        raise ValidationError(f"{meta.name} is not submittable", title="Not submittable")
+    if old == 0 and new == 1:
+        ctx.perms.check(ctx, meta.name, "submit", doc)
+    elif old == 1 and new == 2:
+        ctx.perms.check(ctx, meta.name, "cancel", doc)
+    elif old == 1 and new == 1:
+        ctx.perms.check(ctx, meta.name, "submit", doc)
+        for f in meta.data_fields:
+            if f.allow_on_submit or f.fieldname in STANDARD_FIELDS:
+                continue
+            if doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
+                raise UpdateAfterSubmitError(
+                    f"Not allowed to change {f.label} after submission from "
+                    f"{previous.d.get(f.fieldname)} to {doc.d.get(f.fieldname)}")
+        for tf in meta.table_fields:
+            if not tf.allow_on_submit and tf.fieldname in doc.children and \
+                    [r.d for r in doc.children[tf.fieldname]] != [r.d for r in previous.children.get(tf.fieldname, [])]:
+                # Child rows of a submitted document are compared by value, ignoring stamps.
+                if _rows_changed(previous.children.get(tf.fieldname, []), doc.children[tf.fieldname]):
+                    raise UpdateAfterSubmitError(f"Not allowed to change {tf.label} after submission")
+
+
+def _rows_changed(old: list[Document], new: list[Document]) -> bool:
+    skip = set(STANDARD_FIELDS) | set(CHILD_FIELDS)
+    strip = lambda r: {k: v for k, v in r.d.items() if k not in skip}  # noqa: E731
+    return [strip(r) for r in old] != [strip(r) for r in new]
+
+
+def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Document:
+    meta = doc.meta
+    now = ctx.now()
+    changed_tables = [k for k in doc.children if doc.children[k] is not previous.children.get(k)]
+    _stamp(ctx, doc, now)
+    _fetch_from(ctx, doc)
+    _hook(ctx, doc, "validate")
+    _validate(ctx, doc)
+    old, new = previous.docstatus, doc.docstatus
+    _hook(ctx, doc, "before_submit" if (old, new) == (0, 1) else "before_cancel" if (old, new) == (1, 2)
+          else "before_update_after_submit" if (old, new) == (1, 1) else "before_save")
+    values = _row_values(doc)
+    name_idx = meta.column_names.index("name")
+    params = values[:name_idx] + values[name_idx + 1:] + [previous.name]
+    try:
+        with ctx.db.savepoint("doc_update"):
+            ctx.db.execute(_update_sql(meta), params)
+            _write_children(ctx, doc, changed_tables)
+    except IntegrityError as e:
+        raise _integrity(doc, e) from None
+    _hook(ctx, doc, "on_update")
+    if (old, new) == (0, 1):
+        _hook(ctx, doc, "on_submit")
+    elif (old, new) == (1, 2):
+        _hook(ctx, doc, "on_cancel")
+    return doc
+
+
+def _update_child_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Document:
+    """Updating a child row saves its parent so the parent's validations run."""
+    row = load(ctx, meta.name, name)
+    parent_type, parent_name, field = row.d.get("parenttype"), row.d.get("parent"), row.d.get("parentfield")
+    if not parent_type or ctx.find_meta(parent_type) is None:
+        raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name)
+    parent = load(ctx, parent_type, parent_name)
+    rows = []
+    for r in parent.children.get(field, []):
+        d = r.as_dict()
+        if r.name == row.name:
+            d.update({k: v for k, v in data.items() if k not in _SERVER_SET})
+        rows.append(d)
+    update(ctx, parent_type, parent_name, {field: rows})
+    return load(ctx, meta.name, name)
+
+
+def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
+    meta = ctx.get_meta(doctype)
+    ctx.perms.check(ctx, doctype, "write")
+    previous = _load_single(ctx, meta)
+    doc = Document(meta, dict(previous.d))
+    doc.children = dict(previous.children)
+    doc.previous = previous
+    _apply_values(ctx, doc, data, is_new=False)
+    doc.d["docstatus"] = 0
+    now = ctx.now()
+    _stamp(ctx, doc, now)
+    _hook(ctx, doc, "validate")
+    _validate(ctx, doc)
+    ctx.db.execute(f"DELETE FROM {quote('tabSingles')} WHERE doctype = ?", (doctype,))
+    rows = [(doctype, f.fieldname, None if doc.d.get(f.fieldname) is None else str(doc.d.get(f.fieldname)))
+            for f in meta.data_fields]
+    rows.append((doctype, "modified", now))
+    ctx.db.executemany(f"INSERT INTO {quote('tabSingles')} (doctype, field, value) VALUES (?, ?, ?)", rows)
+    _write_children(ctx, doc, doc.children.keys())
+    _hook(ctx, doc, "on_update")
+    return doc
+
+
+def delete(ctx: "Context", doctype: str, name: Any) -> None:
+    """Delete a document (and its child rows) after Frappe's checks."""
+    meta = ctx.get_meta(doctype)
+    if meta.issingle:
+        raise ValidationError(f"Cannot delete single DocType {doctype}", title="Not allowed")
+    if meta.istable:
+        row = load(ctx, doctype, name)
+        parent_type = row.d.get("parenttype")
+        if not parent_type or ctx.find_meta(parent_type) is None:
+            raise DoesNotExistError(f"{doctype} {name} not found", doctype=doctype)
+        parent = load(ctx, parent_type, row.d.get("parent"))
+        ctx.perms.check(ctx, parent_type, "write", parent)
+        ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (row.name,))
+        return
+    ctx.perms.check(ctx, doctype, "delete")
+    doc = load(ctx, doctype, name, for_update=True)
+    ctx.perms.check(ctx, doctype, "delete", doc)
+    if doc.docstatus == 1:
+        raise ValidationError(f"{doctype} {name}: Submitted Record cannot be deleted. You must Cancel it first.",
+                              title="Not allowed")
+    _check_no_links(ctx, doc)
+    _hook(ctx, doc, "on_trash")
+    ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (doc.name,))
+    for tf in meta.table_fields:
+        child_meta = ctx.find_meta(tf.options)
+        if child_meta is not None and child_meta.istable:
+            ctx.db.execute(f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ?",
+                           (str(doc.name), doctype))
+    _hook(ctx, doc, "after_delete")
+
+
+def _check_no_links(ctx: "Context", doc: Document) -> None:
+    for other, fieldname in ctx.registry.links_to(doc.meta.name):
+        if other.name in _LINK_EXEMPT or other.issingle or other.is_virtual:
+            continue
+        if other.istable:
+            sql = (f"SELECT parenttype, parent FROM {quote(other.table)} WHERE {quote(fieldname)} = ? "
+                   f"AND docstatus < 2 LIMIT 1")
+            row = ctx.db.one(sql, (str(doc.name),))
+        else:
+            if other.name == doc.meta.name and fieldname == "amended_from":
+                continue
+            sql = f"SELECT name FROM {quote(other.table)} WHERE {quote(fieldname)} = ? AND docstatus < 2 LIMIT 1"
+            found = ctx.db.one(sql, (str(doc.name),))
+            row = (other.name, found[0]) if found else None
+        if row is not None and not (row[0] == doc.meta.name and str(row[1]) == str(doc.name)):
+            raise LinkExistsError(
+                f"Cannot delete or cancel because {doc.meta.name} {doc.name} is linked with {row[0]} {row[1]}",
+                title="Linked document")
+
+
+def set_value(ctx: "Context", doctype: str, name: Any, values: dict) -> Document:
+    """Convenience: update some fields of one document."""
+    return update(ctx, doctype, name, values)
+
+
+__all__ = ["Document", "load", "get_doc", "exists", "new_doc", "insert", "update", "delete",
+           "save_single", "OPTIONAL_FIELDS"]

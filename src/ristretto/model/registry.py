@@ -1,0 +1,129 @@
+"""The metadata registry: every DocType a site knows, kept in step across workers.
+
+DocType definitions live in the database as DocType documents (tables
+``tabDocType``, ``tabDocField``, ``tabDocPerm``), exactly as in Frappe. The three
+bootstrap DocTypes needed to read them come from the built-in JSON files. Every
+change to a definition bumps a version number in ``__ristretto_state``; each
+request compares it (one primary-key read) and reloads when another worker
+changed a definition.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ristretto.db.connection import Connection
+from ristretto.db.dialects import quote
+from ristretto.meta.core import BOOTSTRAP, core_definitions
+from ristretto.meta.doctype import Meta
+
+VERSION_KEY = "meta_version"
+
+
+class MetaRegistry:
+    def __init__(self) -> None:
+        self._metas: dict[str, Meta] = {name: Meta(core_definitions()[name]) for name in BOOTSTRAP}
+        self.version: str | None = None
+        self._lock = threading.Lock()
+        # doctype -> [(referencing Meta, fieldname)] for Link fields, built lazily.
+        self._links_to: dict[str, list[tuple[Meta, str]]] | None = None
+        # DocType -> controller object with lifecycle hooks (built-ins and apps).
+        from ristretto.model.controllers import builtin_controllers
+        self.controllers: dict[str, object] = builtin_controllers()
+
+    def controller(self, doctype: str):
+        return self.controllers.get(doctype)
+
+    def get(self, doctype: str) -> Meta | None:
+        return self._metas.get(doctype)
+
+    def all(self) -> list[Meta]:
+        return list(self._metas.values())
+
+    def put(self, meta: Meta) -> None:
+        self._metas[meta.name] = meta
+        self._links_to = None
+
+    def remove(self, doctype: str) -> None:
+        self._metas.pop(doctype, None)
+        self._links_to = None
+
+    # --- freshness -------------------------------------------------------------------
+
+    @staticmethod
+    def stored_version(conn: Connection) -> str | None:
+        return conn.value(f"SELECT value FROM {quote('__ristretto_state')} WHERE key = ?", (VERSION_KEY,))
+
+    @staticmethod
+    def bump_version(conn: Connection) -> None:
+        """Record that a definition changed (inside the caller's transaction)."""
+        import secrets
+        token = secrets.token_hex(8)
+        n = conn.execute(f"UPDATE {quote('__ristretto_state')} SET value = ? WHERE key = ?", (token, VERSION_KEY))
+        if not n:
+            conn.execute(f"INSERT INTO {quote('__ristretto_state')} (key, value) VALUES (?, ?)",
+                         (VERSION_KEY, token))
+
+    def ensure_fresh(self, conn: Connection) -> None:
+        v = self.stored_version(conn)
+        if v != self.version:
+            with self._lock:
+                if v != self.version:
+                    self.load(conn)
+                    self.version = v
+
+    def load(self, conn: Connection) -> None:
+        """Rebuild every Meta from the DocType documents in the database."""
+        definitions = read_definitions(conn, self._metas)
+        metas = {name: Meta(core_definitions()[name]) for name in BOOTSTRAP}
+        for name, d in definitions.items():
+            if name in BOOTSTRAP:
+                continue
+            try:
+                metas[name] = Meta(d)
+            except Exception:  # noqa: BLE001 - one broken definition must not take the site down
+                continue
+        self._metas = metas
+        self._links_to = None
+
+    # --- reverse links ---------------------------------------------------------------
+
+    def links_to(self, doctype: str) -> list[tuple[Meta, str]]:
+        if self._links_to is None:
+            index: dict[str, list[tuple[Meta, str]]] = {}
+            for meta in self._metas.values():
+                for f in meta.data_fields:
+                    if f.fieldtype == "Link" and f.options:
+                        index.setdefault(f.options, []).append((meta, f.fieldname))
+            self._links_to = index
+        return self._links_to.get(doctype, [])
+
+
+def read_definitions(conn: Connection, metas: dict[str, Meta]) -> dict[str, dict]:
+    """Read every stored DocType definition as a Frappe-style dict."""
+    dt, df, dp = metas["DocType"], metas["DocField"], metas["DocPerm"]
+    have = _table_exists(conn, dt.table)
+    if not have:
+        return {}
+    out: dict[str, dict] = {}
+    cols = dt.column_names
+    for row in conn.sql(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(dt.table)}"):
+        d = dict(zip(cols, row))
+        d["fields"], d["permissions"] = [], []
+        out[d["name"]] = d
+    for child_meta, key in ((df, "fields"), (dp, "permissions")):
+        ccols = child_meta.column_names
+        rows = conn.sql(
+            f"SELECT {', '.join(quote(c) for c in ccols)} FROM {quote(child_meta.table)} "
+            f"WHERE parenttype = ? ORDER BY parent, idx", ("DocType",))
+        for row in rows:
+            r = dict(zip(ccols, row))
+            parent = out.get(r.get("parent"))
+            if parent is not None and r.get("parentfield") == key:
+                parent[key].append({k: v for k, v in r.items() if v not in (None, "")})
+    return out
+
+
+def _table_exists(conn: Connection, table: str) -> bool:
+    from ristretto.db.schema import existing_columns
+    return existing_columns(conn, table) is not None

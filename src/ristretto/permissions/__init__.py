@@ -1,0 +1,1 @@
+"""Who may do what: the permission policy the model layer consults."""

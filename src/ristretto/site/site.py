@@ -1,0 +1,72 @@
+"""The Site object: configuration, database, metadata registry and request contexts.
+
+A site folder holds ``site_config.json`` (``db_url`` and settings), the SQLite
+database (``site.db``) unless PostgreSQL is configured, and ``public/files`` /
+``private/files``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+from ristretto.auth.users import UserController
+from ristretto.db.connection import Connection, Database
+from ristretto.model.context import AllowAll, Context
+from ristretto.model.registry import MetaRegistry
+
+CONFIG_FILE = "site_config.json"
+
+
+class SiteError(Exception):
+    """A site cannot be opened or created (message is shown to the user as is)."""
+
+
+class Site:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).resolve()
+        config_path = self.path / CONFIG_FILE
+        if not config_path.is_file():
+            raise SiteError(f"No site at {self.path} (missing {CONFIG_FILE}); create one with 'ristretto new-site'")
+        try:
+            self.config: dict[str, Any] = orjson.loads(config_path.read_bytes())
+        except orjson.JSONDecodeError as e:
+            raise SiteError(f"{config_path} is not valid JSON: {e}") from None
+        url = self.config.get("db_url") or f"sqlite:///{self.path / 'site.db'}"
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            # Relative SQLite paths are relative to the site folder.
+            rel = url[len("sqlite:///"):]
+            if not os.path.isabs(rel):
+                url = f"sqlite:///{self.path / rel}"
+        self.db = Database(url)
+        self.registry = MetaRegistry()
+        self.registry.controllers["User"] = UserController()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def context(self, conn: Connection, *, user: str = "Administrator", roles: frozenset[str] | None = None,
+                perms: Any = None, user_type: str = "System User") -> Context:
+        return Context(registry=self.registry, db=conn, user=user,
+                       roles=roles if roles is not None else frozenset({"Administrator", "System Manager", "All"}),
+                       perms=perms or AllowAll(), user_type=user_type, site_config=self.config)
+
+    @contextmanager
+    def admin(self, *, write: bool = True) -> Iterator[Context]:
+        """A trusted context in one transaction (CLI commands, installation)."""
+        with self.db.connect() as conn:
+            self.registry.ensure_fresh(conn)
+            ctx = self.context(conn)
+            with conn.transaction(write=write):
+                yield ctx
+
+    def files_path(self, private: bool) -> Path:
+        return self.path / ("private" if private else "public") / "files"
+
+    def close(self) -> None:
+        self.db.close()
