@@ -25,6 +25,7 @@ from ristretto.api.call import Call
 from ristretto.api.errors import error_response
 from ristretto.api.methods import session as session_methods
 from ristretto.api.registry import STRIPPED_ARGS, MethodRegistry
+from ristretto.db import state
 from ristretto.permissions.policy import RolePolicy
 from ristretto.site import Site
 
@@ -84,10 +85,12 @@ class App:
         site = self.site
         try:
             with site.db.connect() as conn:
-                site.registry.ensure_fresh(conn)
+                versions = state.read(conn)
+                site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
+                site.auth_cache.sync(versions.get(state.AUTH))
                 ctx = site.context(conn, user="Guest", roles=_GUEST_ROLES, perms=self.policy,
                                    user_type="Website User")
-                call = Call(ctx, req, {}, {}, site)
+                call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH))
                 return self._run(call, conn)
         except Exception as e:  # noqa: BLE001 - database unreachable and the like
             log.exception("request failed before dispatch")
@@ -106,11 +109,15 @@ class App:
                 identity = authn.resume(call, conn)
             info = identity.info
             ctx.user, ctx.roles, ctx.user_type = info.name, info.roles, info.user_type
-            conn.begin(write=write)
+            # Reads of /api/resource need no transaction (each statement sees committed
+            # data); everything else runs in one, committed only for unsafe verbs.
+            transactional = write or not call.request.path.startswith(("/api/resource/", "/api/v1/resource/"))
+            if transactional:
+                conn.begin(write=write)
             result, status = self._route(call)
             if write:
                 conn.commit()
-            else:
+            elif transactional:
                 conn.rollback()
             response = result if isinstance(result, Response) else self._render(call, result, status)
         except Exception as e:  # noqa: BLE001 - every error becomes Frappe's error body

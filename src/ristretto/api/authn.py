@@ -29,9 +29,21 @@ class Identity:
     via: str  # "session", "token", "guest"
 
 
-def guest(conn) -> Identity:
-    info = user_info(conn, "Guest") or UserInfo("Guest", True, "Website User", "Guest", frozenset({"Guest"}))
-    return Identity(info, "guest")
+GUEST = UserInfo("Guest", True, "Website User", "Guest", frozenset({"Guest"}))
+
+
+def guest() -> Identity:
+    return Identity(GUEST, "guest")
+
+
+def cached_user(call: Call, conn, user: str) -> UserInfo | None:
+    cache = call.site.auth_cache
+    info = cache.get("user", user)
+    if info is None:
+        info = user_info(conn, user)
+        if info is not None:
+            cache.put("user", user, info, call.auth_version)
+    return info
 
 
 def is_login(call: Call) -> bool:
@@ -69,7 +81,7 @@ def login(call: Call, conn) -> Identity:
     stored = passwords.fetch(conn, "User", user, "password") if user and user != "Guest" else None
     if not passwords.verify_password(stored, pwd):
         raise AuthenticationError("Invalid login credentials", title="Login failed")
-    info = user_info(conn, user)
+    info = cached_user(call, conn, user)
     if info is None or not info.enabled:
         raise AuthenticationError("User disabled or missing", title="Login failed")
     session = sessions.create(conn, info.name, expiry_seconds(call), call.request.client)
@@ -85,11 +97,16 @@ def resume(call: Call, conn) -> Identity:
     """The caller of a non-login request."""
     sid = call.form.get("sid")
     if not isinstance(sid, str) or not sid:
-        sid = call.request.cookies.get("sid")
-    identity = guest(conn)
+        sid = call.request.cookies.get("sid") if "cookie" in call.request.headers else None
+    identity = guest()
     if sid and sid != "Guest":
-        session = sessions.resume(conn, sid)
-        info = user_info(conn, session.user) if session else None
+        cache = call.site.auth_cache
+        session = sessions.resume(conn, sid, cache.get("session", sid))
+        if session is not None:
+            cache.put("session", sid, session, call.auth_version)
+        else:
+            cache.drop("session", sid)
+        info = cached_user(call, conn, session.user) if session else None
         if session is None or info is None or not info.enabled:
             call.extra["session_expired"] = 1
             clear_session_cookies(call)
@@ -119,13 +136,13 @@ def _authorization(call: Call, conn, header: str, identity: Identity) -> Identit
             raise InvalidAuthorizationToken(
                 "Failed to decode token, please provide a valid base64-encoded token.",
                 title="Invalid token") from None
-        user = _key_pair(conn, decoded)
+        user = _key_pair(call, conn, decoded)
     elif scheme == "token":
-        user = _key_pair(conn, credential)
+        user = _key_pair(call, conn, credential)
     if user is not None:
         if identity.via == "session":
             return identity  # v15: a valid cookie session keeps its user
-        info = user_info(conn, user)
+        info = cached_user(call, conn, user)
         if info is not None and info.enabled:
             call.auth_via = "token"
             return Identity(info, "token")
@@ -134,11 +151,17 @@ def _authorization(call: Call, conn, header: str, identity: Identity) -> Identit
     return identity
 
 
-def _key_pair(conn, credential: str) -> str | None:
+def _key_pair(call: Call, conn, credential: str) -> str | None:
     if ":" not in credential:
         return None
     key, secret = credential.split(":", 1)
-    user = apikeys.authenticate(conn, key, secret)
+    cache = call.site.auth_cache
+    record = cache.get("key", key)
+    if record is None:
+        record = apikeys.lookup(conn, key)
+        if record is not None:
+            cache.put("key", key, record, call.auth_version)
+    user = apikeys.check(record, secret)
     if user is None:
         raise AuthenticationError("Invalid API key or secret", title="Not permitted")
     return user

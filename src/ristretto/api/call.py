@@ -23,6 +23,8 @@ class Call:
     cookies: list[tuple[str, str | None, dict]] = field(default_factory=list)
     sid: str | None = None
     auth_via: str = "guest"
+    # The auth_version this request read; cache entries are stored under it.
+    auth_version: str | None = None
 
     @property
     def user(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ristretto.auth import passwords
@@ -23,18 +24,34 @@ def generate_keys(ctx: "Context", user: str) -> tuple[str, str]:
     return api_key, api_secret
 
 
-def authenticate(conn: Connection, api_key: str, api_secret: str) -> str | None:
-    """The enabled user owning this key pair, or None."""
-    if not api_key or not api_secret or len(api_key) > 140 or len(api_secret) > 512:
+@dataclass(frozen=True)
+class KeyRecord:
+    user: str
+    digest: str | None
+    enabled: bool
+
+
+def lookup(conn: Connection, api_key: str) -> KeyRecord | None:
+    if not api_key or len(api_key) > 140:
         return None
     row = conn.one(f"SELECT name, enabled FROM {quote('tabUser')} WHERE api_key = ?", (api_key,))
     if row is None:
-        passwords.secret_matches(None, api_secret)  # same work either way
         return None
     user, enabled = row
-    digest = passwords.fetch(conn, "User", user, "api_secret")
-    if not passwords.secret_matches(digest, api_secret):
+    return KeyRecord(user, passwords.fetch(conn, "User", user, "api_secret"),
+                     bool(enabled) or user == "Administrator")
+
+
+def check(record: KeyRecord | None, api_secret: str) -> str | None:
+    """The user a key record authenticates with ``api_secret``, or None (constant-time compare)."""
+    if not api_secret or len(api_secret) > 512:
         return None
-    if not enabled and user != "Administrator":
+    matches = passwords.secret_matches(record.digest if record else None, api_secret)
+    if record is None or not matches or not record.enabled:
         return None
-    return user
+    return record.user
+
+
+def authenticate(conn: Connection, api_key: str, api_secret: str) -> str | None:
+    """The enabled user owning this key pair, or None."""
+    return check(lookup(conn, api_key), api_secret)

@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from ristretto.db import state
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
 
@@ -46,10 +47,18 @@ def create(conn: Connection, user: str, expiry: float, ip: str | None = None) ->
     return Session(sid, user, now, expiry)
 
 
-def resume(conn: Connection, sid: str) -> Session | None:
-    """The live session for ``sid`` (expired ones are deleted), or None."""
+def resume(conn: Connection, sid: str, cached: Session | None = None) -> Session | None:
+    """The live session for ``sid`` (expired ones are deleted), or None.
+
+    ``cached`` is this process's copy; the database is read only when the copy is
+    missing, looks expired, or is due for its sliding-expiry touch.
+    """
     if not sid or sid == "Guest" or len(sid) > 128:
         return None
+    if cached is not None:
+        age = time.time() - cached.last_updated
+        if age <= TOUCH_EVERY and age <= cached.expiry:
+            return cached
     row = conn.one(f"SELECT \"user\", last_updated, expiry, csrf_token FROM {_T} WHERE sid = ?", (sid,))
     if row is None:
         return None
@@ -66,7 +75,9 @@ def resume(conn: Connection, sid: str) -> Session | None:
 
 def delete(conn: Connection, sid: str) -> None:
     conn.execute(f"DELETE FROM {_T} WHERE sid = ?", (sid,))
+    state.bump(conn, state.AUTH)
 
 
 def delete_for_user(conn: Connection, user: str) -> None:
     conn.execute(f"DELETE FROM {_T} WHERE \"user\" = ?", (user,))
+    state.bump(conn, state.AUTH)

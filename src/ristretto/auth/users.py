@@ -7,7 +7,8 @@ import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ristretto.auth import passwords
+from ristretto.auth import passwords, sessions
+from ristretto.db import state
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
 from ristretto.exceptions import ValidationError
@@ -22,6 +23,16 @@ _ALPHANUM = string.ascii_letters + string.digits
 
 def random_string(length: int) -> str:
     return "".join(secrets.choice(_ALPHANUM) for _ in range(length))
+
+
+class RoleController:
+    """Role changes alter what cached users may do."""
+
+    def on_update(self, ctx: "Context", doc: "Document") -> None:
+        state.bump(ctx.db, state.AUTH)
+
+    def after_delete(self, ctx: "Context", doc: "Document") -> None:
+        state.bump(ctx.db, state.AUTH)
 
 
 class UserController:
@@ -52,14 +63,16 @@ class UserController:
             passwords.store(ctx.db, "User", str(doc.name), "password", passwords.hash_password(password))
             d["new_password"] = None
             # A new password ends every session of the user.
-            ctx.db.execute(f"DELETE FROM {quote('tabSessions')} WHERE \"user\" = ?", (str(doc.name),))
+            sessions.delete_for_user(ctx.db, str(doc.name))
         secret = d.get("api_secret")
         if secret and set(secret) != {"*"}:
             passwords.store(ctx.db, "User", str(doc.name), "api_secret", passwords.digest_secret(secret))
         if secret:
             d["api_secret"] = "*" * 8
         if d.get("enabled") in (0, "0") and doc.previous is not None:
-            ctx.db.execute(f"DELETE FROM {quote('tabSessions')} WHERE \"user\" = ?", (str(doc.name),))
+            sessions.delete_for_user(ctx.db, str(doc.name))
+        # Cached users, roles and keys of every worker are stale from here on.
+        state.bump(ctx.db, state.AUTH)
 
     def on_trash(self, ctx: "Context", doc: "Document") -> None:
         if doc.name in SPECIAL_USERS:
@@ -67,7 +80,7 @@ class UserController:
 
     def after_delete(self, ctx: "Context", doc: "Document") -> None:
         passwords.remove_all(ctx.db, "User", str(doc.name))
-        ctx.db.execute(f"DELETE FROM {quote('tabSessions')} WHERE \"user\" = ?", (str(doc.name),))
+        sessions.delete_for_user(ctx.db, str(doc.name))
 
 
 @dataclass(frozen=True)

@@ -63,12 +63,34 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
              limit: int | None = 20, offset: int = 0, as_dict: bool = True, debug: bool = False,
              parent: str | None = None, default_order: bool = True, distinct: bool = False) -> list:
     meta = _list_meta(ctx, doctype, parent)
-    args = ListArgs(fields=fields, filters=filters, or_filters=or_filters, order_by=order_by,
-                    group_by=group_by, limit=limit, offset=offset, distinct=distinct,
-                    default_order=default_order, extra=ctx.perms.list_conditions(ctx, meta))
-    compiled = compile_select(meta, ctx.find_meta, ctx.dialect, args)
+    extra = ctx.perms.list_conditions(ctx, meta)
+    key = _cache_key(fields, filters, or_filters, order_by, group_by, limit, offset, distinct,
+                     default_order, extra)
+    cache = meta.sql_cache.setdefault("list", {})
+    compiled = cache.get(key) if key is not None else None
+    if compiled is None:
+        args = ListArgs(fields=fields, filters=filters, or_filters=or_filters, order_by=order_by,
+                        group_by=group_by, limit=limit, offset=offset, distinct=distinct,
+                        default_order=default_order, extra=extra)
+        compiled = compile_select(meta, ctx.find_meta, ctx.dialect, args)
+        if key is not None:
+            if len(cache) >= 512:
+                cache.clear()
+            cache[key] = compiled
     rows = _run(ctx, compiled, debug)
     return compiled.rows(rows, as_dict=as_dict)
+
+
+def _cache_key(*parts: Any) -> tuple | None:
+    """A key for the compiled query when every argument arrived as plain text (the usual case)."""
+    *args, extra = parts
+    for a in args:
+        if a is not None and not isinstance(a, (str, int, bool)):
+            return None
+    try:
+        return (*args, tuple((sql, tuple(p)) for sql, p in extra))
+    except TypeError:
+        return None
 
 
 def get_count(ctx: "Context", doctype: str, *, filters: Any = None, or_filters: Any = None,

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import threading
 
+from ristretto.db import state
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
 from ristretto.meta.core import BOOTSTRAP, core_definitions
 from ristretto.meta.doctype import Meta
 
-VERSION_KEY = "meta_version"
 
 
 class MetaRegistry:
@@ -51,21 +51,13 @@ class MetaRegistry:
     # --- freshness -------------------------------------------------------------------
 
     @staticmethod
-    def stored_version(conn: Connection) -> str | None:
-        return conn.value(f"SELECT value FROM {quote('__ristretto_state')} WHERE key = ?", (VERSION_KEY,))
-
-    @staticmethod
     def bump_version(conn: Connection) -> None:
         """Record that a definition changed (inside the caller's transaction)."""
-        import secrets
-        token = secrets.token_hex(8)
-        n = conn.execute(f"UPDATE {quote('__ristretto_state')} SET value = ? WHERE key = ?", (token, VERSION_KEY))
-        if not n:
-            conn.execute(f"INSERT INTO {quote('__ristretto_state')} (key, value) VALUES (?, ?)",
-                         (VERSION_KEY, token))
+        state.bump(conn, state.META)
 
-    def ensure_fresh(self, conn: Connection) -> None:
-        v = self.stored_version(conn)
+    def ensure_fresh(self, conn: Connection, version: str | None = None, *, known: bool = False) -> None:
+        """Reload when the stored metadata version differs (``version`` if the caller read it)."""
+        v = version if known else state.read(conn).get(state.META)
         if v != self.version:
             with self._lock:
                 if v != self.version:

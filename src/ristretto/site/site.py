@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from ristretto.auth.users import UserController
+from ristretto.auth.cache import AuthCache
+from ristretto.auth.users import RoleController, UserController
 from ristretto.db.connection import Connection, Database
 from ristretto.model.context import AllowAll, Context
 from ristretto.model.registry import MetaRegistry
@@ -45,6 +46,8 @@ class Site:
         self.db = Database(url)
         self.registry = MetaRegistry()
         self.registry.controllers["User"] = UserController()
+        self.registry.controllers["Role"] = RoleController()
+        self.auth_cache = AuthCache()
 
     @property
     def name(self) -> str:

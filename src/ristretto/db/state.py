@@ -1,0 +1,29 @@
+"""Version tokens shared by all workers of a site (row per key in ``__ristretto_state``).
+
+A process caches what it derives from the database (DocType metadata, users,
+API keys, sessions) and reads these tokens once per request: when another worker
+changed something it bumped the token inside its transaction, so the cache is
+dropped exactly when it became stale.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ristretto.db.connection import Connection
+from ristretto.db.dialects import quote
+
+_T = quote("__ristretto_state")
+META = "meta_version"
+AUTH = "auth_version"
+
+
+def read(conn: Connection) -> dict[str, str]:
+    return dict(conn.sql(f"SELECT key, value FROM {_T}"))
+
+
+def bump(conn: Connection, key: str) -> str:
+    token = secrets.token_hex(8)
+    if not conn.execute(f"UPDATE {_T} SET value = ? WHERE key = ?", (token, key)):
+        conn.execute(f"INSERT INTO {_T} (key, value) VALUES (?, ?)", (key, token))
+    return token
