@@ -44,13 +44,10 @@ _BLOCKED_FUNCTIONS = {
     "sleep", "benchmark", "load_file", "pg_sleep",
 }
 
-_IDENT = r"[A-Za-z0-9_]+"
-# A column reference: name | table_field.name | `tabX`.`name` | tabX.name
+# A column reference: name | qualifier.name, the qualifier being a Table/Link field or a
+# table (`tabX`, tabX); either part may be backticked.
 _COLREF = re.compile(
-    r"^(?:`(?P<bt_table>tab[A-Za-z0-9 _\-]+)`\.`?(?P<bt_col>[A-Za-z0-9_]+)`?"
-    r"|(?P<table>tab[A-Za-z0-9_\-]+)\.(?P<tcol>[A-Za-z0-9_]+)"
-    r"|(?P<prefix>[A-Za-z0-9_]+)\.(?P<pcol>[A-Za-z0-9_]+)"
-    r"|`?(?P<col>[A-Za-z0-9_]+)`?)$"
+    r"^(?:`?(?P<qual>[A-Za-z0-9_][A-Za-z0-9 _\-]*)`?\.)?`?(?P<col>[A-Za-z0-9_]+)`?$"
 )
 _FUNC = re.compile(r"^(?P<fn>[A-Za-z_]+)\s*\(\s*(?P<distinct>distinct\s+)?(?P<arg>.*?)\s*\)$", re.I | re.S)
 _ALIAS = re.compile(r"^(?P<expr>.+?)\s+as\s+(?P<alias>`[^`]+`|\"[^\"]+\"|'[^']+'|[A-Za-z_][A-Za-z0-9_]*)$",
@@ -58,6 +55,8 @@ _ALIAS = re.compile(r"^(?P<expr>.+?)\s+as\s+(?P<alias>`[^`]+`|\"[^\"]+\"|'[^']+'
 _ALIAS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,63}$")
 _ORDER_TERM = re.compile(r"^(?P<expr>.+?)(?:\s+(?P<dir>asc|desc))?$", re.I | re.S)
 _ORDER_CHARS = re.compile(r"^[a-z0-9\-_ ,`'\".()*]*$", re.I)
+# Below SQLite's default 32766 and PostgreSQL's 65535 bind parameters per statement.
+_MAX_PARAMS = 30000
 
 
 def _restricted(text: str) -> DataError:
@@ -83,6 +82,8 @@ class Compiled:
     params: list[Any]
     keys: list[str]
     converters: list[Callable[[Any], Any] | None]
+    # DocTypes joined through Link fields: the caller must check read permission on them.
+    linked: tuple[str, ...] = ()
 
     def rows(self, raw: Iterable[tuple], as_dict: bool = True) -> list:
         conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
@@ -133,6 +134,10 @@ class ListQuery:
         self.link_aliases: dict[str, tuple[str, Meta]] = {}
         self.where: list[str] = []
         self.where_params: list[Any] = []
+        self.distinct = False
+        # Output key (alias or fieldname) -> its SQL, so order_by can name a select alias
+        # without the client's alias text ever reaching SQL.
+        self.outputs: dict[str, str] = {}
 
     # -- column resolution ---------------------------------------------------------
 
@@ -153,7 +158,8 @@ class ListQuery:
         if target is None or target.issingle or target.istable:
             raise not_permitted(link_field.fieldname)
         if link_field.fieldname not in self.link_aliases:
-            alias = quote(f"{target.table}_{len(self.link_aliases) + 1}"[:63])
+            suffix = f"_{len(self.link_aliases) + 1}"
+            alias = quote(target.table[:63 - len(suffix)] + suffix)
             self.joins[f"link:{link_field.fieldname}"] = (
                 f" LEFT JOIN {quote(target.table)} {alias} ON {alias}.\"name\" = "
                 f"{self.main}.{quote(link_field.fieldname)}", [])
@@ -175,28 +181,9 @@ class ListQuery:
         m = _COLREF.match(ref)
         if not m:
             raise not_permitted(ref) if re.match(r"^[\w`. ]+$", ref) else _restricted(ref)
-        table = m.group("bt_table") or m.group("table")
-        if table:
-            col = m.group("bt_col") or m.group("tcol")
-            if table == self.meta.table:
-                return self._main_column(col)
-            child = self._child_table_meta(table)
-            if child is None:
-                raise DataError(f"Please select atleast 1 column from {table[3:]} to sort/group",
-                                title="Invalid field")
-            return self._column_of(child, quote(child.table), col)
-        prefix = m.group("prefix")
-        if prefix:
-            col = m.group("pcol")
-            f = self.meta.get_field(prefix)
-            if f is not None and f.is_table:
-                child = self._join_child(f)
-                return self._column_of(child, quote(child.table), col)
-            if f is not None and f.fieldtype == "Link":
-                alias, target = self._join_link(f)
-                return self._column_of(target, alias, col)
-            raise not_permitted(ref)
-        col = m.group("col")
+        qual, col = m.group("qual"), m.group("col")
+        if qual:
+            return self._qualified(qual, col, ref)
         if for_filter_doctype and for_filter_doctype != self.meta.name:
             # 4-element filter naming a child DocType.
             for tf in self.meta.table_fields:
@@ -205,6 +192,25 @@ class ListQuery:
                     return self._column_of(child, quote(child.table), col)
             raise not_permitted(f"{for_filter_doctype}.{col}")
         return self._main_column(col)
+
+    def _qualified(self, qual: str, col: str, ref: str) -> Column:
+        # Field dot notation first: a field may be named like a table ("table_items").
+        f = self.meta.get_field(qual)
+        if f is not None and f.is_table:
+            child = self._join_child(f)
+            return self._column_of(child, quote(child.table), col)
+        if f is not None and f.fieldtype == "Link":
+            alias, target = self._join_link(f)
+            return self._column_of(target, alias, col)
+        if qual == self.meta.table:
+            return self._main_column(col)
+        child = self._child_table_meta(qual)
+        if child is not None:
+            return self._column_of(child, quote(child.table), col)
+        if qual.startswith("tab"):
+            raise DataError(f"Please select atleast 1 column from {qual[3:]} to sort/group",
+                            title="Invalid field")
+        raise not_permitted(ref)
 
     def _main_column(self, col: str) -> Column:
         f = self.meta.get_column(col)
@@ -257,45 +263,49 @@ class ListQuery:
                     exprs.append(f"{self.main}.{quote(name)}")
                     keys.append(name)
                     convs.append(self._converter(f))
+                    self.outputs.setdefault(name, exprs[-1])
                 continue
-            distinct = False
             if re.match(r"^distinct\s+", text, re.I):
-                distinct = True
+                # SQL knows DISTINCT only for the whole row, wherever the client wrote it.
+                self.distinct = True
                 text = re.sub(r"^distinct\s+", "", text, flags=re.I)
             fm = _FUNC.match(text)
             if fm:
-                fn = fm.group("fn").lower()
-                if fn in _BLOCKED_FUNCTIONS:
-                    raise DataError(f"Use of function {fn} in field is restricted", title="Invalid field")
-                if fn not in AGGREGATES:
-                    raise _restricted(raw)
-                arg = fm.group("arg").strip()
-                if arg == "*":
-                    if fn != "count":
-                        raise _restricted(raw)
-                    inner = "*"
-                    conv = None
-                else:
-                    col = self.resolve(arg)
-                    inner = col.sql
-                    conv = self._converter(col.field) if fn in ("min", "max") else None
-                    if fn in ("sum", "avg"):
-                        conv = float
-                dis = "DISTINCT " if fm.group("distinct") else ""
-                exprs.append(f"{fn.upper()}({dis}{inner})")
-                keys.append(alias or raw.strip() if not alias else alias)
-                convs.append(conv)
+                expr, key, conv = self._aggregate(fm, raw)
                 has_aggregate = True
-                continue
-            if "(" in text or ")" in text:
+            elif "(" in text or ")" in text:
                 raise _restricted(raw)
-            col = self.resolve(text)
-            exprs.append(("DISTINCT " if distinct else "") + col.sql)
-            keys.append(alias or col.field.fieldname)
-            convs.append(self._converter(col.field))
-            if distinct:
-                self.distinct = True
+            else:
+                col = self.resolve(text)
+                expr, key, conv = col.sql, col.field.fieldname, self._converter(col.field)
+            key = alias or key
+            exprs.append(expr)
+            keys.append(key)
+            convs.append(conv)
+            self.outputs.setdefault(key, expr)
         return exprs, keys, convs, has_aggregate
+
+    def _aggregate(self, fm: re.Match, raw: str) -> tuple[str, str, Callable[[Any], Any] | None]:
+        fn = fm.group("fn").lower()
+        if fn in _BLOCKED_FUNCTIONS:
+            raise DataError(f"Use of function {fn} in field is restricted", title="Invalid field")
+        if fn not in AGGREGATES:
+            raise _restricted(raw)
+        arg = fm.group("arg").strip()
+        conv: Callable[[Any], Any] | None = None
+        if arg == "*":
+            if fn != "count":
+                raise _restricted(raw)
+            inner = "*"
+        else:
+            col = self.resolve(arg)
+            inner = col.sql
+            if fn in ("min", "max"):
+                conv = self._converter(col.field)
+            elif fn in ("sum", "avg"):
+                conv = float
+        dis = "DISTINCT " if fm.group("distinct") else ""
+        return f"{fn.upper()}({dis}{inner})", raw.strip(), conv
 
     def _converter(self, f: DocField):
         if self.dialect.name == "sqlite":
@@ -348,7 +358,7 @@ class ListQuery:
 
     # -- order / group -------------------------------------------------------------------
 
-    def order_terms(self, order_by: str, aliases: set[str]) -> list[str]:
+    def order_terms(self, order_by: str) -> list[str]:
         if not isinstance(order_by, str):
             raise ValidationError("order_by must be text", title="Illegal SQL Query")
         if not _ORDER_CHARS.match(order_by):
@@ -366,13 +376,18 @@ class ListQuery:
                 raise ValidationError("Illegal SQL Query", title="Invalid order_by")
             expr = m.group("expr").strip()
             direction = (m.group("dir") or "ASC").upper()
-            out.append(f"{self._sort_expr(expr, aliases)} {direction}")
+            out.append(f"{self._sort_expr(expr)} {direction}")
         return out
 
-    def _sort_expr(self, expr: str, aliases: set[str]) -> str:
+    def _output(self, expr: str) -> str | None:
+        """The SQL of a selected output named by its alias or fieldname (not a main column)."""
         bare = expr.strip("`\"'")
-        if bare in aliases and _ALIAS_NAME.match(bare) and not self.meta.has_column(bare):
-            return quote(bare)
+        return self.outputs.get(bare) if not self.meta.has_column(bare) else None
+
+    def _sort_expr(self, expr: str) -> str:
+        output = self._output(expr)
+        if output is not None:
+            return output
         fm = _FUNC.match(expr)
         if fm:
             fn = fm.group("fn").lower()
@@ -391,9 +406,12 @@ class ListQuery:
             raise ValidationError("Illegal SQL Query", title="Invalid group_by")
         if re.search(r"\bselect\b|\bfrom\b|/\*|--", group_by.lower()):
             raise ValidationError("Illegal SQL Query", title="Invalid group_by")
-        return [self.resolve(t.strip()).sql for t in group_by.split(",") if t.strip()]
+        return [self._output(t.strip()) or self.resolve(t.strip()).sql for t in group_by.split(",") if t.strip()]
 
     # -- assembly ----------------------------------------------------------------------
+
+    def linked(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(target.name for _, target in self.link_aliases.values()))
 
     def from_sql(self) -> tuple[str, list[Any]]:
         sql = f" FROM {self.main}"
@@ -404,6 +422,8 @@ class ListQuery:
         if self.where:
             sql += " WHERE " + " AND ".join(self.where)
             params.extend(self.where_params)
+        if len(params) > _MAX_PARAMS:
+            raise DataError(f"Too many values in filters (at most {_MAX_PARAMS})", title="Invalid filter")
         return sql, params
 
 
@@ -486,12 +506,18 @@ def _looks_like_operator(text: str) -> bool:
 
 # --- conditions ----------------------------------------------------------------------------
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _coerce_filter_value(f: DocField, value: Any, *, datetime_end: bool = False) -> Any:
     kind = f.ft.kind
     if isinstance(value, (list, dict)):
         raise DataError(f"Invalid value for filter on {f.fieldname}", title="Invalid filter")
     if kind in (INT, CHECK):
-        return cint(value)
+        n = cint(value)
+        if not _INT64_MIN <= n <= _INT64_MAX:
+            raise DataError(f"Value for {f.label} is out of range", title="Invalid filter")
+        return n
     if kind == FLOAT:
         return flt(value)
     if value is None or value == "":
@@ -558,12 +584,17 @@ def build_condition(q: ListQuery, col: Column, op: str, value: Any) -> tuple[str
         if isinstance(value, (list, dict)):
             raise DataError(f"Invalid value for filter on {f.fieldname}", title="Invalid filter")
         pattern = "" if value is None else str(value)
-        wrap = nullable and (op == "not like" or pattern.strip("%") == "")
+        # Frappe keeps NULL rows out of `like` unless the pattern is empty ("%" included).
+        wrap = nullable and (op == "not like" or pattern == "")
         expr = col.sql if q.dialect.text_is_native(f.ft) else q.dialect.as_text(col.sql)
         if wrap:
             expr = f"COALESCE({expr}, '')"
+        # Backslash escapes on both databases, as on MariaDB; a trailing lone one (an error
+        # on PostgreSQL) is read as a literal backslash.
+        if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+            pattern += "\\"
         sql_op = q.dialect.like if op == "like" else f"NOT {q.dialect.like}"
-        return f"{expr} {sql_op} ?", [pattern]
+        return f"{expr} {sql_op} ? ESCAPE '\\'", [pattern]
 
     if op in ("in", "not in"):
         if value is None:
@@ -722,17 +753,16 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     for sql, params in args.extra:
         q.add_condition_sql(sql, params)
 
-    aliases = set(keys)
     group = q.group_terms(args.group_by) if args.group_by else []
     order: list[str] = []
     order_by = args.order_by
     if isinstance(order_by, str) and order_by.strip():
-        order = q.order_terms(order_by, aliases)
+        order = q.order_terms(order_by)
     elif args.default_order and not has_agg and not group and not q.distinct:
         order = [f"{q.main}.{quote(fn)} {d}" for fn, d in meta.default_order()]
 
     from_sql, params = q.from_sql()
-    distinct = "DISTINCT " if q.distinct and not any(e.startswith("DISTINCT ") for e in exprs) else ""
+    distinct = "DISTINCT " if q.distinct else ""
     sql = f"SELECT {distinct}{', '.join(exprs)}{from_sql}"
     if group:
         sql += " GROUP BY " + ", ".join(group)
@@ -744,10 +774,7 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     elif args.offset:
         sql += " LIMIT -1 OFFSET ?" if dialect.name == "sqlite" else " OFFSET ?"
         params = params + [int(args.offset)]
-    if meta.name_is_int:
-        # Autoincrement names are integers in JSON.
-        pass
-    return Compiled(sql, params, keys, convs)
+    return Compiled(sql, params, keys, convs, q.linked())
 
 
 def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:
@@ -760,5 +787,6 @@ def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: List
     what = f"COUNT(DISTINCT {q.main}.\"name\")" if args.distinct or q.joins else "COUNT(*)"
     if args.limit:
         inner = f"SELECT {'DISTINCT ' if args.distinct else ''}{q.main}.\"name\"{from_sql} LIMIT ?"
-        return Compiled(f"SELECT COUNT(*) FROM ({inner}) t", params + [int(args.limit)], ["count"], [None])
-    return Compiled(f"SELECT {what}{from_sql}", params, ["count"], [None])
+        return Compiled(f"SELECT COUNT(*) FROM ({inner}) t", params + [int(args.limit)], ["count"], [None],
+                        q.linked())
+    return Compiled(f"SELECT {what}{from_sql}", params, ["count"], [None], q.linked())

@@ -41,6 +41,8 @@ def _list_meta(ctx: "Context", doctype: str, parent: str | None):
 
 
 def _run(ctx: "Context", compiled, debug: bool):
+    for doctype in compiled.linked:
+        ctx.perms.check(ctx, doctype, "read")
     started = time.perf_counter()
     try:
         if ctx.db.in_transaction:
@@ -104,26 +106,30 @@ def get_count(ctx: "Context", doctype: str, *, filters: Any = None, or_filters: 
     return int(rows[0][0]) if rows else 0
 
 
+# LIMIT/OFFSET are bound as 64-bit integers by both databases.
+_MAX_ROWS = 2**63 - 1
+
+
+def _whole_number(value: Any, name: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"Invalid {name} {value!r}: must be a whole number", title="Invalid argument") from None
+    if n < 0:
+        raise ValidationError(f"{name} cannot be negative", title="Invalid argument")
+    if n > _MAX_ROWS:
+        raise ValidationError(f"{name} is too large", title="Invalid argument")
+    return n
+
+
 def parse_limit(value: Any, default: int | None = 20) -> int | None:
     """Frappe's page length: absent -> default, 0 -> unlimited, junk -> 417."""
     if value is None or value == "":
         return default
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"Invalid limit {value!r}: must be a whole number", title="Invalid argument") from None
-    if n < 0:
-        raise ValidationError("Limit cannot be negative", title="Invalid argument")
-    return n or None
+    return _whole_number(value, "limit") or None
 
 
 def parse_offset(value: Any) -> int:
     if value in (None, ""):
         return 0
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"Invalid limit_start {value!r}: must be a whole number", title="Invalid argument") from None
-    if n < 0:
-        raise ValidationError("limit_start cannot be negative", title="Invalid argument")
-    return n
+    return _whole_number(value, "limit_start")
