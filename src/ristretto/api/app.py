@@ -103,8 +103,12 @@ class App:
         try:
             call.form, call.files = parse_form(req)
             if authn.is_login(call):
-                with conn.transaction():
-                    identity = authn.login(call, conn)
+                try:
+                    with conn.transaction():
+                        identity = authn.login(call, conn)
+                except exc.AuthenticationError:
+                    authn.record_login_failure(call, conn)
+                    raise
             else:
                 identity = authn.resume(call, conn)
             info = identity.info

@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass
 
 from ristretto.api.call import Call
-from ristretto.auth import apikeys, passwords, sessions
+from ristretto.auth import apikeys, passwords, sessions, throttle
 from ristretto.auth.users import UserInfo, find_login_user, user_info
 from ristretto.exceptions import AuthenticationError, CSRFTokenError, InvalidAuthorizationToken
 
@@ -77,6 +77,7 @@ def login(call: Call, conn) -> Identity:
         raise AuthenticationError("Incomplete login details", title="Login failed")
     if len(pwd) > passwords.MAX_PASSWORD_LENGTH:
         raise AuthenticationError("Password size exceeded the maximum allowed size", title="Login failed")
+    throttle.check(conn, call.site.config, usr, call.request.client)
     user = find_login_user(conn, usr.strip())
     stored = passwords.fetch(conn, "User", user, "password") if user and user != "Guest" else None
     if not passwords.verify_password(stored, pwd):
@@ -84,6 +85,11 @@ def login(call: Call, conn) -> Identity:
     info = cached_user(call, conn, user)
     if info is None or not info.enabled:
         raise AuthenticationError("User disabled or missing", title="Login failed")
+    throttle.clear(conn, usr, call.request.client)
+    # Rotate: a session the client already held ends at login.
+    old_sid = call.request.cookies.get("sid") if "cookie" in call.request.headers else None
+    if old_sid and old_sid != "Guest":
+        sessions.delete(conn, old_sid)
     session = sessions.create(conn, info.name, expiry_seconds(call), call.request.client)
     call.sid = session.sid
     set_session_cookies(call, info, session.sid)
@@ -91,6 +97,13 @@ def login(call: Call, conn) -> Identity:
                        "home_page": "/app" if info.user_type == "System User" else "/me",
                        "full_name": info.full_name})
     return Identity(info, "session")
+
+
+def record_login_failure(call: Call, conn) -> None:
+    usr = call.form.get("usr")
+    if isinstance(usr, str) and usr:
+        with conn.transaction():
+            throttle.record_failure(conn, call.site.config, usr, call.request.client)
 
 
 def resume(call: Call, conn) -> Identity:

@@ -15,6 +15,7 @@ numeric columns are loaded straight into Frappe's text/float forms.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import sqlite3
@@ -100,6 +101,8 @@ class SQLiteConnection(Connection):
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                      cached_statements=512, timeout=30.0)
+        self._lock_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._locked = False
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
                        "temp_store=MEMORY", "cache_size=-32000", "foreign_keys=OFF"):
             self._conn.execute(f"PRAGMA {pragma}")
@@ -123,22 +126,47 @@ class SQLiteConnection(Connection):
             raise IntegrityError(str(e)) from e
 
     def begin(self, write=True):
-        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not write:
+            self._conn.execute("BEGIN")
+            return
+        # Writers of all worker processes queue on a kernel file lock, which hands over
+        # the moment it is released; SQLite's own busy handler would instead sleep and
+        # poll in steps of up to 100 ms, which is what makes concurrent writes slow.
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._locked = True
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self):
+        if self._locked:
+            self._locked = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def commit(self):
-        if self._conn.in_transaction:
-            self._conn.execute("COMMIT")
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+        finally:
+            self._unlock()
 
     def rollback(self):
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        finally:
+            self._unlock()
 
     @property
     def in_transaction(self):
         return self._conn.in_transaction
 
     def close(self):
+        self._unlock()
         self._conn.close()
+        os.close(self._lock_fd)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------

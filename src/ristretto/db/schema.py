@@ -1,13 +1,17 @@
 """Schema sync: make the database match DocType metadata.
 
 ``sync_doctype`` creates a DocType's table, or adds the columns and indexes it is
-missing. It never drops a column or changes a column's type (data is never
-thrown away by a migrate); such differences are reported, not applied.
+missing. It never drops a column or narrows a column's type (data is never
+thrown away by a migrate); on PostgreSQL it widens columns whose DocField asks
+for more room. Changes of a field's storage class are refused earlier, by the
+DocType controller.
 System tables (series counters, singles, sessions, secrets) are created by
 ``ensure_system_tables``.
 """
 
 from __future__ import annotations
+
+import re
 
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import index_name, quote
@@ -32,6 +36,10 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
                 ("name", "TEXT NOT NULL", "varchar(255) NOT NULL"),
                 ("fieldname", "TEXT NOT NULL", "varchar(140) NOT NULL"),
                 ("password", "TEXT NOT NULL", "text NOT NULL")], ["doctype", "name", "fieldname"]),
+    # Consecutive failed logins per login name and per client address.
+    "__login_failures": ([("key", "TEXT NOT NULL", "varchar(255) NOT NULL"),
+                          ("failures", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
+                          ("last_failure", "REAL NOT NULL", "double precision NOT NULL")], ["key"]),
     # Small key/value state shared by all workers (e.g. the metadata version).
     "__ristretto_state": ([("key", "TEXT NOT NULL", "varchar(140) NOT NULL"),
                            ("value", "TEXT", "text")], ["key"]),
@@ -81,13 +89,74 @@ def _indexes(meta: Meta) -> list[tuple[str, bool]]:
     return wanted
 
 
+def column_types(conn: Connection, table: str) -> dict[str, str]:
+    """Column name -> declared type, spelled like ``Dialect.column_type`` (lower case)."""
+    if conn.dialect.name == "sqlite":
+        return {r[1]: str(r[2]).lower() for r in conn.sql(f"PRAGMA table_info({quote(table)})")}
+    out: dict[str, str] = {}
+    rows = conn.sql("SELECT column_name, data_type, character_maximum_length, numeric_precision, "
+                    "numeric_scale, datetime_precision FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = ?", (table,))
+    for name, dtype, length, precision, scale, dt_precision in rows:
+        if dtype == "character varying":
+            out[name] = f"varchar({length})" if length else "varchar"
+        elif dtype == "numeric":
+            out[name] = f"numeric({precision},{scale})"
+        elif dtype.startswith(("timestamp", "time")):
+            out[name] = f"{dtype.split()[0]}({dt_precision})"
+        else:
+            out[name] = dtype
+    return out
+
+
+_SIZED = re.compile(r"^(varchar|numeric)\((\d+)(?:,(\d+))?\)$")
+
+
+def _widens(current: str, wanted: str) -> bool:
+    """Whether converting a column from ``current`` to ``wanted`` can never lose data.
+
+    Such a conversion either keeps every value or fails (numeric overflow); narrowing
+    conversions (which PostgreSQL would silently truncate or round) are never made:
+    validation then keeps the values within the new, smaller limit instead.
+    """
+    cur, want = _SIZED.match(current), _SIZED.match(wanted)
+    if cur and want and cur.group(1) == want.group(1) == "varchar":
+        return int(want.group(2)) > int(cur.group(2))
+    if cur and want and cur.group(1) == want.group(1) == "numeric":
+        c_int, w_int = int(cur.group(2)) - int(cur.group(3)), int(want.group(2)) - int(want.group(3))
+        return (w_int, int(want.group(3))) != (c_int, int(cur.group(3))) and w_int >= c_int \
+            and int(want.group(3)) >= int(cur.group(3))
+    if cur and cur.group(1) == "varchar":
+        return wanted == "text"
+    if current in ("smallint", "integer"):
+        return wanted == "bigint" or bool(want and want.group(1) == "numeric")
+    return current == "bigint" and bool(want and want.group(1) == "numeric")
+
+
+def _is_empty(conn: Connection, table: str) -> bool:
+    return conn.one(f"SELECT 1 FROM {quote(table)} LIMIT 1") is None
+
+
 def sync_doctype(conn: Connection, meta: Meta) -> list[str]:
-    """Create or extend the table of ``meta``; returns the DDL statements run."""
+    """Create or extend the table of ``meta``; returns the DDL statements run.
+
+    Existing tables get their missing columns, and on PostgreSQL columns whose
+    DocField now asks for a wider type (a longer ``length``, Data to Small Text,
+    Rating to Float) are widened. An empty table whose ``name`` type changed (naming
+    rule to or from autoincrement) is re-created.
+    """
     if meta.issingle or meta.is_virtual:
         return []
     done: list[str] = []
     table = quote(meta.table)
     have = existing_columns(conn, meta.table)
+    if have is not None:
+        types = column_types(conn, meta.table)
+        wanted_name = conn.dialect.column_type(meta.columns["name"].ft).lower()
+        if types.get("name") != wanted_name and _is_empty(conn, meta.table):
+            drop_doctype_table(conn, meta)
+            done.append(f"DROP TABLE {table}")
+            have = None
     if have is None:
         cols = [_column_def(conn, f, primary=(f.fieldname == "name")) for f in meta.columns.values()]
         ddl = f"CREATE TABLE {table} ({', '.join(cols)})"
@@ -98,6 +167,19 @@ def sync_doctype(conn: Connection, meta: Meta) -> list[str]:
             if f.fieldname not in have:
                 ddl = f"ALTER TABLE {table} ADD COLUMN {_column_def(conn, f)}"
                 conn.execute(ddl)
+                done.append(ddl)
+                continue
+            wanted = conn.dialect.column_type(f.ft, f.length or None).lower()
+            if conn.dialect.name == "postgres" and f.fieldname != "name" \
+                    and _widens(types.get(f.fieldname, wanted), wanted):
+                column = quote(f.fieldname)
+                ddl = f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {wanted} USING {column}::{wanted}"
+                try:
+                    with conn.savepoint("ddl_widen"):
+                        conn.execute(ddl)
+                except Exception:  # noqa: BLE001 - values that do not fit: keep the column as it is
+                    done.append(f"-- skipped (existing values do not fit): {ddl}")
+                    continue
                 done.append(ddl)
     for column, unique in _indexes(meta):
         kind = "ux" if unique else "ix"

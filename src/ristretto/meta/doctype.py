@@ -20,7 +20,11 @@ from ristretto.meta.fieldtypes import (
 # A DocType name becomes part of a quoted SQL identifier: keep it to plain characters.
 # At most 60 characters: "tab" + name must fit PostgreSQL's 63-byte identifiers.
 DOCTYPE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,59}$")
-FIELDNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# At most 63 characters: PostgreSQL truncates longer identifiers (two long fieldnames
+# could then name the same column).
+FIELDNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
+# The largest varchar PostgreSQL accepts; a DocField ``length`` beyond it has no column type.
+MAX_FIELD_LENGTH = 10485760
 
 # Standard columns of every (non-single) document, in table order.
 STANDARD_FIELDS = ("name", "owner", "creation", "modified", "modified_by", "docstatus", "idx")
@@ -202,7 +206,12 @@ class Meta:
             raw_fields = sorted(
                 raw_fields,
                 key=lambda f: (pos.get(f.get("fieldname"), len(pos)),))
-        return [_docfield_from_dict(f, i + 1) for i, f in enumerate(raw_fields)]
+        out = [_docfield_from_dict(f, i + 1) for i, f in enumerate(raw_fields)]
+        for f in out:
+            if not 0 <= f.length <= MAX_FIELD_LENGTH:
+                raise ValidationError(f"Length of {f.label} must be between 0 and {MAX_FIELD_LENGTH}",
+                                      title="Invalid length")
+        return out
 
     def _add_amended_from(self) -> None:
         f = _docfield_from_dict({"fieldname": "amended_from", "fieldtype": "Link", "label": "Amended From",

@@ -41,7 +41,11 @@ def to_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         # 5.0 sent to a Data field reads back as "5", like Frappe's cstr of an int.
         return str(int(value))
-    return str(value)
+    text = str(value)
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL; refused on every backend alike.
+        raise ValueError("cannot contain NUL characters")
+    return text
 
 
 def cint(value: Any) -> int:

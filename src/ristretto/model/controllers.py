@@ -16,9 +16,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ristretto.db import schema
-from ristretto.exceptions import ValidationError
-from ristretto.meta.core import core_definitions
-from ristretto.meta.doctype import CHILD_FIELDS, Meta, normalize_definition
+from ristretto.db.dialects import quote
+from ristretto.exceptions import DuplicateEntryError, NameError, ValidationError
+from ristretto.meta.core import core_definitions, effective_definition
+from ristretto.meta.doctype import CHILD_FIELDS, DocField, Meta, normalize_definition
+from ristretto.meta.fieldtypes import JSON, TEXT
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -43,14 +45,26 @@ class DocTypeController(Controller):
 
     def validate(self, ctx: "Context", doc: "Document") -> None:
         definition = doc.as_dict()
+        reserved = _RESERVED if definition.get("istable") else _RESERVED - set(CHILD_FIELDS)
         for f in definition.get("fields", []):
-            if f.get("fieldname") in _RESERVED:
+            if f.get("fieldname") in reserved:
                 raise ValidationError(f"Fieldname {f['fieldname']} is reserved", title="Invalid fieldname")
-        names = [f.get("fieldname") for f in definition.get("fields", []) if f.get("fieldname")]
+        # Case-insensitively: SQLite column names are (``Title`` and ``title`` are one column).
+        names = [f.get("fieldname").lower() for f in definition.get("fields", []) if f.get("fieldname")]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValidationError(f"Fieldname {sorted(dupes)[0]} appears more than once", title="Duplicate fieldname")
         meta = Meta(definition)  # validates names and field definitions
+        if doc.previous is None:
+            _check_new_name(ctx, meta)
+        else:
+            _check_storage_changes(ctx, Meta(effective_definition(doc.previous.as_dict())), meta)
+        for f in meta.table_fields:
+            target = ctx.find_meta(f.options)
+            # An unknown child DocType is tolerated (exports reference other apps' tables).
+            if target is not None and not target.istable:
+                raise ValidationError(f"Option {f.options} for field {f.label} is not a child table",
+                                      title="Invalid Option")
         if meta.is_submittable and not any(r.d.get("fieldname") == "amended_from"
                                            for r in doc.children.get("fields", [])):
             from ristretto.model.document import _child_rows
@@ -71,7 +85,7 @@ class DocTypeController(Controller):
                 "custom": int(bool(doc.d.get("custom")))})
 
     def on_update(self, ctx: "Context", doc: "Document") -> None:
-        meta = Meta(doc.as_dict())
+        meta = Meta(effective_definition(doc.as_dict()))
         schema.sync_doctype(ctx.db, meta)
         ctx.registry.put(meta)
         ctx.registry.bump_version(ctx.db)
@@ -90,6 +104,51 @@ class DocTypeController(Controller):
         ctx.registry.remove(doc.name)
         ctx.registry.bump_version(ctx.db)
         ctx.registry.version = None
+
+
+def _check_new_name(ctx: "Context", meta: Meta) -> None:
+    """A new DocType's table must not be another DocType's or a system table.
+
+    Compared case-insensitively: SQLite table names are, and Frappe's DocType names are
+    too (MariaDB's collation), so ``todo`` would otherwise share ``tabToDo``.
+    """
+    low = meta.name.lower()
+    for other in ctx.registry.all():
+        # The same name is the primary key's business (and, at install, the built-in
+        # definition registered before its document is saved).
+        if other.name != meta.name and other.name.lower() == low:
+            raise DuplicateEntryError(f"DocType {other.name} already exists", title="Duplicate Name",
+                                      doctype="DocType")
+    if any(meta.table.lower() == t.lower() for t in schema.SYSTEM_TABLES):
+        raise NameError(f"{meta.name} is a reserved name", title="Invalid name")
+
+
+def _storage_class(f: DocField) -> str:
+    """Fields of one class can share a column; a change across classes cannot be migrated."""
+    if f.ft.not_null_zero:
+        return "number"
+    return "text" if f.ft.kind in (TEXT, JSON) else f.ft.kind
+
+
+def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
+    """Refuse definition changes the existing table cannot follow.
+
+    Migrations add and widen columns but never convert data (``db/schema.py``): a field
+    may change its type only within its storage class (Data to Select, Int to Float,
+    ...), and the naming rule may change to or from ``autoincrement`` (which changes
+    the type of ``name``) only while the DocType has no documents, as in Frappe.
+    """
+    for f in new.data_fields:
+        before = old.get_column(f.fieldname)
+        if before is not None and before.fieldname not in old.standard_fields \
+                and _storage_class(before) != _storage_class(f):
+            raise ValidationError(f"Fieldtype cannot be changed from {before.fieldtype} to {f.fieldtype} "
+                                  f"for {f.label}", title="Invalid fieldtype change")
+    if old.name_is_int != new.name_is_int and not (old.issingle or old.is_virtual) \
+            and schema.existing_columns(ctx.db, old.table) is not None \
+            and ctx.db.one(f"SELECT 1 FROM {quote(old.table)} LIMIT 1") is not None:
+        raise ValidationError("Can only change to/from Autoincrement naming rule when there is no data "
+                              "in the doctype", title="Invalid naming rule change")
 
 
 def _insert_raw(ctx: "Context", doctype: str, name: str, data: dict) -> None:

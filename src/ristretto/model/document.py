@@ -116,12 +116,15 @@ def _children_sql(meta: Meta) -> str:
 
 
 def _name_key(meta: Meta, name: Any) -> Any:
+    """The name as the ``name`` column holds it; None when no document can have it."""
     if meta.name_is_int:
         try:
             return int(name)
         except (TypeError, ValueError):
             return None
-    return str(name)
+    name = str(name)
+    # No name contains NUL (PostgreSQL text cannot even be compared with one).
+    return None if "\x00" in name else name
 
 
 def load(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False) -> Document:
@@ -213,8 +216,17 @@ def get_doc(ctx: "Context", doctype: str, name: Any) -> Document:
 # --- building from client data ----------------------------------------------------------------
 
 def _defaults(meta: Meta, ctx: "Context") -> dict[str, Any]:
+    """DocField defaults for a new document or row.
+
+    None while importing (``ctx.flags["in_import"]``), like Frappe: an exported file
+    omits every key whose value is 0, so a missing key must stay 0 and not take the
+    field's default (a DocPerm row without ``write`` must not get DocPerm's ``write``
+    default of 1).
+    """
     import datetime as _dt
     out: dict[str, Any] = {}
+    if ctx.flags.get("in_import"):
+        return out
     for f in meta.data_fields:
         if f.default is None:
             continue
@@ -249,8 +261,8 @@ def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool) ->
             continue
         if f.is_table:
             child_meta = ctx.find_meta(f.options)
-            if child_meta is None:
-                continue
+            if child_meta is None or not child_meta.istable:
+                continue  # unknown child DocType (or not a child table): nowhere to store rows
             if value is None:
                 value = []
             if isinstance(value, str):
@@ -281,12 +293,19 @@ def _child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Me
     for i, data in enumerate(rows, start=1):
         prev = existing.get(data.get("name"))
         row = Document(child_meta, {c: None for c in child_meta.column_names}, is_new=prev is None)
-        row.d.update(_defaults(child_meta, ctx))
+        if prev is None:
+            # Only new rows take defaults: an existing row is fully overwritten by what was
+            # sent, and what was left out becomes empty (Frappe's replace semantics).
+            row.d.update(_defaults(child_meta, ctx))
         for f in child_meta.data_fields:
             if f.ft.not_null_zero and row.d.get(f.fieldname) is None:
                 row.d[f.fieldname] = 0
         _apply_values(ctx, row, data, is_new=True)
-        row.d["name"] = prev.name if prev is not None else naming.make_hash()
+        if prev is not None:
+            row.d["name"] = prev.name
+        else:
+            # The child DocType's own rule: a hash unless it says otherwise (autoincrement).
+            naming.set_name(ctx, row)
         if prev is not None:
             row.d["creation"] = prev.d.get("creation")
             row.d["owner"] = prev.d.get("owner")
@@ -348,7 +367,7 @@ def _write_children(ctx: "Context", doc: Document, fieldnames: Iterable[str]) ->
     for fieldname in fieldnames:
         tf = doc.meta.get_table_field(fieldname)
         child_meta = ctx.find_meta(tf.options) if tf else None
-        if child_meta is None:
+        if child_meta is None or not child_meta.istable:
             continue
         ctx.db.execute(
             f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ? AND parentfield = ?",
@@ -360,6 +379,10 @@ def _write_children(ctx: "Context", doc: Document, fieldnames: Iterable[str]) ->
 
 def _integrity(doc: Document, err: IntegrityError) -> Exception:
     text = str(err).lower()
+    if "unique" not in text and "duplicate" not in text:
+        # Not a uniqueness violation (SQLite also reports NOT NULL here): a server bug,
+        # not the client's error, so it stays a 500.
+        return err
     if "primary" in text or ".name" in text or "_pkey" in text:
         return DuplicateEntryError(f"{doc.meta.name} {doc.name} already exists", title="Duplicate Name",
                                    doctype=doc.meta.name)
@@ -381,7 +404,10 @@ def _validate(ctx: "Context", doc: Document) -> None:
 
 
 def _fetch_from(ctx: "Context", doc: Document) -> None:
-    """Refresh ``fetch_from`` fields from the linked document."""
+    """Refresh ``fetch_from`` fields from the linked document, in the document and its rows."""
+    for rows in doc.children.values():
+        for row in rows:
+            _fetch_from(ctx, row)
     meta = doc.meta
     for f in meta.data_fields:
         if not f.fetch_from or "." not in f.fetch_from:
@@ -457,16 +483,20 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
         ctx.perms.check(ctx, doctype, "submit", doc)
     _hook(ctx, doc, "before_insert")
     controller = ctx.registry.controller(doctype)
+    # Owner and timestamps are set before naming, as in Frappe: a name template may
+    # use them (Data Import: ``format:{reference_doctype} Import on {creation}``).
+    now = ctx.now()
+    doc.d.update(owner=ctx.user, creation=now, modified=now, modified_by=ctx.user)
     if force_name and name not in (None, ""):
         doc.name = name
         naming.validate_name(meta, doc)
     elif not (controller is not None and getattr(controller, "autoname", None)
               and controller.autoname(ctx, doc, name)):
         naming.set_name(ctx, doc, name)
-    now = ctx.now()
     _stamp(ctx, doc, now)
     _fetch_from(ctx, doc)
     _hook(ctx, doc, "validate")
+    _stamp(ctx, doc, now)  # again, for child rows the hook added
     _validate(ctx, doc)
     _hook(ctx, doc, "before_submit" if doc.docstatus == 1 else "before_save")
     try:
@@ -553,10 +583,10 @@ def _rows_changed(old: list[Document], new: list[Document]) -> bool:
 def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Document:
     meta = doc.meta
     now = ctx.now()
-    changed_tables = [k for k in doc.children if doc.children[k] is not previous.children.get(k)]
     _stamp(ctx, doc, now)
     _fetch_from(ctx, doc)
     _hook(ctx, doc, "validate")
+    _stamp(ctx, doc, now)  # again, for child rows the hook added
     _validate(ctx, doc)
     old, new = previous.docstatus, doc.docstatus
     _hook(ctx, doc, "before_submit" if (old, new) == (0, 1) else "before_cancel" if (old, new) == (1, 2)
@@ -567,7 +597,9 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
     try:
         with ctx.db.savepoint("doc_update"):
             ctx.db.execute(_update_sql(meta), params)
-            _write_children(ctx, doc, changed_tables)
+            # Every row is rewritten, as in Frappe: rows carry the parent's modified and
+            # docstatus (a submit without the table in the payload submits its rows too).
+            _write_children(ctx, doc, doc.children.keys())
     except IntegrityError as e:
         raise _integrity(doc, e) from None
     _hook(ctx, doc, "on_update")
@@ -646,6 +678,7 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
         if child_meta is not None and child_meta.istable:
             ctx.db.execute(f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ?",
                            (str(doc.name), doctype))
+    naming.revert_series_if_last(ctx, doc)
     _hook(ctx, doc, "after_delete")
 
 

@@ -61,8 +61,8 @@ def _part_value(part: str, doc: "Document", now: _dt.datetime) -> str | None:
     return None
 
 
-def evaluate_series(ctx: "Context", template: str, doc: "Document") -> str:
-    """Name from an old-style series such as ``TASK-.YYYY.-.#####``."""
+def _parse_series(template: str, doc: "Document") -> tuple[str, str, int]:
+    """(counter key, name with a ``\x00`` placeholder for the counter, digits) of a series."""
     if "#" not in template:
         template = template + ".#####"
     if not _SERIES_CHARS.match(template):
@@ -82,8 +82,45 @@ def evaluate_series(ctx: "Context", template: str, doc: "Document") -> str:
         m = _BRACES.fullmatch(part)
         value = _part_value(m.group(1) if m else part, doc, now)
         name += part if value is None else value
+    return prefix, name, digits
+
+
+def evaluate_series(ctx: "Context", template: str, doc: "Document") -> str:
+    """Name from an old-style series such as ``TASK-.YYYY.-.#####``."""
+    prefix, name, digits = _parse_series(template, doc)
     count = next_counter(ctx, prefix)
     return name.replace("\x00", str(count).zfill(digits))
+
+
+def revert_series_if_last(ctx: "Context", doc: "Document") -> None:
+    """After a delete, give the document's series number back if it was the last one issued.
+
+    Frappe does this for ``naming_series:`` and old-style series names (not for
+    ``format:``), so the next document reuses the number.
+    """
+    rule = doc.meta.autoname
+    low = rule.lower()
+    if low.startswith("naming_series:"):
+        template = doc.get("naming_series")
+    elif "#" in rule and not low.startswith("format:"):
+        template = rule
+    else:
+        return
+    if not template or not isinstance(doc.name, str):
+        return
+    try:
+        prefix, pattern, _ = _parse_series(str(template), doc)
+    except (NameError, ValidationError):
+        return
+    before, _, after = pattern.partition("\x00")
+    name = doc.name
+    if not (name.startswith(before) and name.endswith(after)):
+        return
+    number = name[len(before):len(name) - len(after)] if after else name[len(before):]
+    if not number.isdigit():
+        return
+    ctx.db.execute(f"UPDATE {quote('tabSeries')} SET current = current - 1 WHERE name = ? AND current = ?",
+                   (prefix, int(number)))
 
 
 def evaluate_format(ctx: "Context", template: str, doc: "Document") -> str:
@@ -185,7 +222,7 @@ def validate_name(meta, doc: "Document") -> None:
         name = name.upper()
     if not name:
         raise NameError("Name cannot be empty", title="Invalid name")
-    if "<" in name or ">" in name:
+    if "<" in name or ">" in name or "\x00" in name:
         raise NameError(f"Name cannot contain special characters like < > : {name}")
     if name == meta.name and meta.name != "DocType":
         raise NameError(f"Name of {meta.name} cannot be {name}", title="Invalid name")

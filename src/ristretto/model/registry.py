@@ -15,7 +15,7 @@ import threading
 from ristretto.db import state
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
-from ristretto.meta.core import BOOTSTRAP, core_definitions
+from ristretto.meta.core import BOOTSTRAP, core_definitions, effective_definition
 from ristretto.meta.doctype import Meta
 
 
@@ -69,10 +69,8 @@ class MetaRegistry:
         definitions = read_definitions(conn, self._metas)
         metas = {name: Meta(core_definitions()[name]) for name in BOOTSTRAP}
         for name, d in definitions.items():
-            if name in BOOTSTRAP:
-                continue
             try:
-                metas[name] = Meta(d)
+                metas[name] = Meta(effective_definition(d))
             except Exception:  # noqa: BLE001 - one broken definition must not take the site down
                 continue
         self._metas = metas
@@ -98,13 +96,13 @@ def read_definitions(conn: Connection, metas: dict[str, Meta]) -> dict[str, dict
     if not have:
         return {}
     out: dict[str, dict] = {}
-    cols = dt.column_names
+    cols = _readable(conn, dt)
     for row in conn.sql(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(dt.table)}"):
         d = dict(zip(cols, row))
         d["fields"], d["permissions"] = [], []
         out[d["name"]] = d
     for child_meta, key in ((df, "fields"), (dp, "permissions")):
-        ccols = child_meta.column_names
+        ccols = _readable(conn, child_meta)
         rows = conn.sql(
             f"SELECT {', '.join(quote(c) for c in ccols)} FROM {quote(child_meta.table)} "
             f"WHERE parenttype = ? ORDER BY parent, idx", ("DocType",))
@@ -114,6 +112,13 @@ def read_definitions(conn: Connection, metas: dict[str, Meta]) -> dict[str, dict
             if parent is not None and r.get("parentfield") == key:
                 parent[key].append({k: v for k, v in r.items() if v not in (None, "")})
     return out
+
+
+def _readable(conn: Connection, meta: Meta) -> list[str]:
+    """The columns of ``meta`` its table has (a definition may be ahead of its table)."""
+    from ristretto.db.schema import existing_columns
+    have = existing_columns(conn, meta.table) or set()
+    return [c for c in meta.column_names if c in have]
 
 
 def _table_exists(conn: Connection, table: str) -> bool:

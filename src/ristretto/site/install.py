@@ -98,10 +98,15 @@ def _save_definition(ctx: Context, definition: dict) -> None:
                                                         "modified_by", "idx", "docstatus")}
     payload.setdefault("fields", [])
     payload.setdefault("permissions", [])
-    if document.exists(ctx, "DocType", name):
-        document.update(ctx, "DocType", name, payload)
-    else:
-        document.insert(ctx, "DocType", payload, name=name, force_name=True)
+    # Exported files leave out keys whose value is 0: they must not take defaults.
+    ctx.flags["in_import"] = True
+    try:
+        if document.exists(ctx, "DocType", name):
+            document.update(ctx, "DocType", name, payload)
+        else:
+            document.insert(ctx, "DocType", payload, name=name, force_name=True)
+    finally:
+        ctx.flags.pop("in_import", None)
 
 
 def migrate(site: Site) -> list[str]:
