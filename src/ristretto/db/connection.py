@@ -101,7 +101,9 @@ class SQLiteConnection(Connection):
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                      cached_statements=512, timeout=30.0)
-        self._lock_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        # An in-memory database has a single connection: nothing to queue with.
+        self._lock_fd = None if path.startswith(":memory:") or path.startswith("file::memory:") \
+            else os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
         self._locked = False
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
                        "temp_store=MEMORY", "cache_size=-32000", "foreign_keys=OFF"):
@@ -132,8 +134,9 @@ class SQLiteConnection(Connection):
         # Writers of all worker processes queue on a kernel file lock, which hands over
         # the moment it is released; SQLite's own busy handler would instead sleep and
         # poll in steps of up to 100 ms, which is what makes concurrent writes slow.
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        self._locked = True
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except BaseException:
@@ -166,7 +169,8 @@ class SQLiteConnection(Connection):
     def close(self):
         self._unlock()
         self._conn.close()
-        os.close(self._lock_fd)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------
