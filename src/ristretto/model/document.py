@@ -591,6 +591,8 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
     old, new = previous.docstatus, doc.docstatus
     _hook(ctx, doc, "before_submit" if (old, new) == (0, 1) else "before_cancel" if (old, new) == (1, 2)
           else "before_update_after_submit" if (old, new) == (1, 1) else "before_save")
+    if (old, new) == (1, 2):
+        _check_no_links(ctx, doc, submitted_only=True)
     values = _row_values(doc)
     name_idx = meta.column_names.index("name")
     params = values[:name_idx] + values[name_idx + 1:] + [previous.name]
@@ -682,18 +684,20 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
     _hook(ctx, doc, "after_delete")
 
 
-def _check_no_links(ctx: "Context", doc: Document) -> None:
+def _check_no_links(ctx: "Context", doc: Document, *, submitted_only: bool = False) -> None:
+    """Refuse when another live document links here (on cancel: only submitted ones count)."""
+    status_sql = "docstatus = 1" if submitted_only else "docstatus < 2"
     for other, fieldname in ctx.registry.links_to(doc.meta.name):
         if other.name in _LINK_EXEMPT or other.issingle or other.is_virtual:
             continue
         if other.istable:
             sql = (f"SELECT parenttype, parent FROM {quote(other.table)} WHERE {quote(fieldname)} = ? "
-                   f"AND docstatus < 2 LIMIT 1")
+                   f"AND {status_sql} LIMIT 1")
             row = ctx.db.one(sql, (str(doc.name),))
         else:
             if other.name == doc.meta.name and fieldname == "amended_from":
                 continue
-            sql = f"SELECT name FROM {quote(other.table)} WHERE {quote(fieldname)} = ? AND docstatus < 2 LIMIT 1"
+            sql = f"SELECT name FROM {quote(other.table)} WHERE {quote(fieldname)} = ? AND {status_sql} LIMIT 1"
             found = ctx.db.one(sql, (str(doc.name),))
             row = (other.name, found[0]) if found else None
         if row is not None and not (row[0] == doc.meta.name and str(row[1]) == str(doc.name)):
@@ -702,10 +706,20 @@ def _check_no_links(ctx: "Context", doc: Document) -> None:
                 title="Linked document")
 
 
+def submit(ctx: "Context", doctype: str, name: Any, data: dict | None = None) -> Document:
+    """Submit a draft (docstatus 0 -> 1), optionally applying ``data`` first."""
+    return update(ctx, doctype, name, {**(data or {}), "docstatus": 1})
+
+
+def cancel(ctx: "Context", doctype: str, name: Any) -> Document:
+    """Cancel a submitted document (1 -> 2); refused while submitted documents link to it."""
+    return update(ctx, doctype, name, {"docstatus": 2})
+
+
 def set_value(ctx: "Context", doctype: str, name: Any, values: dict) -> Document:
     """Convenience: update some fields of one document."""
     return update(ctx, doctype, name, values)
 
 
 __all__ = ["Document", "load", "get_doc", "exists", "new_doc", "insert", "update", "delete",
-           "save_single", "OPTIONAL_FIELDS"]
+           "save_single", "submit", "cancel", "set_value", "OPTIONAL_FIELDS"]
