@@ -87,18 +87,19 @@ def test_guest_gets_sid_guest_cookie(server):
         assert any(h.startswith("sid=Guest") for h in r.headers.get_list("set-cookie"))
 
 
-def test_non_admin_user_is_refused_and_masked(server, admin):
-    """Interim rule: users without System Manager may do nothing with documents."""
+def test_user_without_any_right_is_refused_and_masked(server, admin):
+    """A Website User holds only Guest/All: no DocPerm row of Role grants them anything."""
     server.cli("add-user", "plain@example.com", "--password", "plain-pw-1")
+    admin.put("/api/resource/User/plain@example.com", json={"user_type": "Website User"})
     with server.client() as c:
         assert c.post("/api/method/login", json={"usr": "plain@example.com", "pwd": "plain-pw-1"}).status_code == 200
         assert c.get("/api/method/frappe.auth.get_logged_user").json() == {"message": "plain@example.com"}
-        r = c.get("/api/resource/ToDo")
-        assert r.status_code == 403 and r.json()["_error_message"] == "No permission for ToDo"
+        r = c.get("/api/resource/Role")
+        assert r.status_code == 403 and r.json()["_error_message"] == "No permission for Role"
         # a missing document of a DocType the user cannot read is masked as 403
-        r = c.get("/api/resource/ToDo/no-such-name")
+        r = c.get("/api/resource/Role/no-such-name")
         assert r.status_code == 403 and r.json()["exc_type"] == "PermissionError"
-        assert c.post("/api/resource/ToDo", json={"description": "x"}).status_code == 403
+        assert c.post("/api/resource/Role", json={"role_name": "x"}).status_code == 403
 
 
 def test_system_manager_user_may_do_everything(server):

@@ -33,14 +33,14 @@ def create_doc(call: Call, doctype: str) -> dict[str, Any]:
     payload.pop("doctype", None)
     name = payload.pop("name", None)
     doc = document.insert(call.ctx, doctype, payload, name=name)
-    return {"data": doc.as_dict(no_nulls=True)}
+    return {"data": document.visible_dict(call.ctx, doc, no_nulls=True)}
 
 
 def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
     if "run_method" in call.form:
         return run_doc_method(call, doctype, name)
     doc = document.get_doc(call.ctx, doctype, name)
-    return {"data": doc.as_dict(no_nulls=True)}
+    return {"data": document.visible_dict(call.ctx, doc, no_nulls=True)}
 
 
 def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
     for key in ("doctype", "name", "flags"):
         payload.pop(key, None)
     doc = document.update(call.ctx, doctype, name, payload)
-    return {"data": doc.as_dict(no_nulls=True)}
+    return {"data": document.visible_dict(call.ctx, doc, no_nulls=True)}
 
 
 def delete_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def random_string(length: int) -> str:
 
 
 class RoleController:
-    """Role changes alter what cached users may do."""
+    """Role and User Permission changes alter what cached users may do."""
 
     def on_update(self, ctx: "Context", doc: "Document") -> None:
         state.bump(ctx.db, state.AUTH)

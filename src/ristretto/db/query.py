@@ -138,6 +138,14 @@ class ListQuery:
         # Output key (alias or fieldname) -> its SQL, so order_by can name a select alias
         # without the client's alias text ever reaching SQL.
         self.outputs: dict[str, str] = {}
+        # Field-level read permission: Meta -> readable fieldnames (None: all).
+        self.readable: Callable[[Meta], set[str] | None] | None = None
+
+    def _can_read(self, col: "Column") -> bool:
+        if self.readable is None:
+            return True
+        allowed = self.readable(col.meta)
+        return allowed is None or col.field.fieldname in allowed
 
     # -- column resolution ---------------------------------------------------------
 
@@ -259,7 +267,10 @@ class ListQuery:
                 if not _ALIAS_NAME.match(alias):
                     raise _restricted(raw)
             if text == "*" or text == f"`{self.meta.table}`.*" or text == f"{self.meta.table}.*":
+                allowed = self.readable(self.meta) if self.readable is not None else None
                 for name, f in self.meta.columns.items():
+                    if allowed is not None and name not in allowed:
+                        continue
                     exprs.append(f"{self.main}.{quote(name)}")
                     keys.append(name)
                     convs.append(self._converter(f))
@@ -271,12 +282,17 @@ class ListQuery:
                 text = re.sub(r"^distinct\s+", "", text, flags=re.I)
             fm = _FUNC.match(text)
             if fm:
-                expr, key, conv = self._aggregate(fm, raw)
+                agg = self._aggregate(fm, raw)
+                if agg is None:
+                    continue  # over a field the user may not read: silently dropped
+                expr, key, conv = agg
                 has_aggregate = True
             elif "(" in text or ")" in text:
                 raise _restricted(raw)
             else:
                 col = self.resolve(text)
+                if not self._can_read(col):
+                    continue  # fields the user may not read are silently dropped
                 expr, key, conv = col.sql, col.field.fieldname, self._converter(col.field)
             key = alias or key
             exprs.append(expr)
@@ -285,7 +301,7 @@ class ListQuery:
             self.outputs.setdefault(key, expr)
         return exprs, keys, convs, has_aggregate
 
-    def _aggregate(self, fm: re.Match, raw: str) -> tuple[str, str, Callable[[Any], Any] | None]:
+    def _aggregate(self, fm: re.Match, raw: str) -> tuple[str, str, Callable[[Any], Any] | None] | None:
         fn = fm.group("fn").lower()
         if fn in _BLOCKED_FUNCTIONS:
             raise DataError(f"Use of function {fn} in field is restricted", title="Invalid field")
@@ -299,6 +315,8 @@ class ListQuery:
             inner = "*"
         else:
             col = self.resolve(arg)
+            if not self._can_read(col):
+                return None
             inner = col.sql
             if fn in ("min", "max"):
                 conv = self._converter(col.field)
@@ -732,11 +750,13 @@ class ListArgs:
     distinct: bool = False
     default_order: bool = True
     extra: list[tuple[str, list[Any]]] = field(default_factory=list)
+    readable: Callable[[Meta], set[str] | None] | None = None
 
 
 def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:
     q = ListQuery(meta, get_meta, dialect)
     q.distinct = bool(args.distinct)
+    q.readable = args.readable
     fields = parse_json_arg(args.fields, "fields") if args.fields is not None else None
     if fields is None or fields == []:
         fields = ["name"]
@@ -747,6 +767,9 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
         raise DataError("'fields' must be a list", title="Invalid argument")
     exprs, keys, convs, has_agg = q.select_list(fields)
     if not exprs:
+        if q.readable is not None and fields:
+            # Every requested field was one the user may not read: the result is empty.
+            return Compiled("", [], [], [], q.linked())
         raise DataError("No fields to select", title="Invalid field")
     q.add_filters(args.filters)
     q.add_filters(args.or_filters, combine="OR")

@@ -32,8 +32,11 @@ class PermissionPolicy(Protocol):
     def list_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
         """Extra SQL conditions (built from metadata only) restricting a list to readable rows."""
 
-    def readable_fields(self, ctx: "Context", meta: "Meta") -> set[str] | None:
-        """Fieldnames the user may read, or None for all."""
+    def readable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
+        """Fieldnames of ``of`` (default ``meta``) readable under ``meta``'s rules, or None for all."""
+
+    def writable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
+        """Fieldnames of ``of`` (default ``meta``) writable under ``meta``'s rules, or None for all."""
 
 
 class AllowAll:
@@ -48,7 +51,10 @@ class AllowAll:
     def list_conditions(self, ctx, meta):
         return []
 
-    def readable_fields(self, ctx, meta):
+    def readable_fields(self, ctx, meta, of=None):
+        return None
+
+    def writable_fields(self, ctx, meta, of=None):
         return None
 
 

@@ -165,5 +165,15 @@ def _exists(ctx: "Context", doctype: str, name: Any) -> bool:
     return exists(ctx, doctype, name)
 
 
+class MetaChangeController(Controller):
+    """Records whose change alters effective metadata (Custom DocPerm)."""
+
+    def on_update(self, ctx: "Context", doc: "Document") -> None:
+        ctx.registry.bump_version(ctx.db)
+        ctx.registry.version = None
+
+    after_delete = on_update
+
+
 def builtin_controllers() -> dict[str, object]:
-    return {"DocType": DocTypeController()}
+    return {"DocType": DocTypeController(), "Custom DocPerm": MetaChangeController()}

@@ -478,6 +478,7 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
         raise DocstatusTransitionError("Cannot change docstatus from 0 (Draft) to 2 (Cancelled)")
     if doc.docstatus == 1 and not meta.is_submittable:
         raise ValidationError(f"{doctype} is not submittable", title="Not submittable")
+    _reset_unwritable(ctx, doc, None)
     ctx.perms.check(ctx, doctype, "create", doc)
     if doc.docstatus == 1:
         ctx.perms.check(ctx, doctype, "submit", doc)
@@ -521,7 +522,7 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
         return save_single(ctx, doctype, data)
     if meta.istable:
         return _update_child_row(ctx, meta, name, data)
-    ctx.perms.check(ctx, doctype, "write")
+    # Only the document-level check: ``if_owner`` rights exist only for a given document.
     previous = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "write", previous)
     if "modified" in data and data["modified"] not in (None, ""):
@@ -534,12 +535,68 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
     doc.children = {k: list(v) for k, v in previous.children.items()}
     doc.previous = previous
     _apply_values(ctx, doc, data, is_new=False)
+    _reset_unwritable(ctx, doc, previous)
     _check_transition(ctx, previous, doc)
     for f in meta.data_fields:
         if f.set_only_once and previous.d.get(f.fieldname) not in (None, "", 0) \
                 and doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
             raise CannotChangeConstantError(f"Value cannot be changed for {f.label}")
     return _save_existing(ctx, doc, previous)
+
+
+def _reset_unwritable(ctx: "Context", doc: Document, previous: Document | None) -> None:
+    """Values sent for fields the user may not write are silently put back (Frappe's rule)."""
+    meta = doc.meta
+    writable = ctx.perms.writable_fields(ctx, meta)
+    if writable is not None:
+        base = previous.d if previous is not None else _blank(ctx, meta)
+        for f in meta.data_fields:
+            if f.fieldname not in writable:
+                doc.d[f.fieldname] = base.get(f.fieldname)
+        for tf in meta.table_fields:
+            if tf.fieldname not in writable:
+                doc.children[tf.fieldname] = list(previous.children.get(tf.fieldname, [])) if previous else []
+    for tf in meta.table_fields:
+        child_meta = ctx.find_meta(tf.options)
+        rows = doc.children.get(tf.fieldname)
+        if child_meta is None or not rows:
+            continue
+        child_writable = ctx.perms.writable_fields(ctx, meta, child_meta)
+        if child_writable is None:
+            continue
+        before = {r.name: r for r in previous.children.get(tf.fieldname, [])} if previous else {}
+        blank = _blank(ctx, child_meta)
+        for row in rows:
+            prev = before.get(row.name)
+            for f in child_meta.data_fields:
+                if f.fieldname not in child_writable:
+                    row.d[f.fieldname] = prev.d.get(f.fieldname) if prev is not None else blank.get(f.fieldname)
+
+
+def _blank(ctx: "Context", meta: Meta) -> dict[str, Any]:
+    """Values of a new document before the client's data: defaults, zeros for numbers."""
+    values = {f.fieldname: 0 for f in meta.data_fields if f.ft.not_null_zero}
+    values.update(_defaults(meta, ctx))
+    return values
+
+
+def visible_dict(ctx: "Context", doc: Document, *, no_nulls: bool = False) -> dict:
+    """The document as the user may see it: fields above their permlevels removed."""
+    meta = doc.meta
+    owner = ctx.find_meta(doc.d.get("parenttype") or "") if meta.istable else meta
+    if owner is None:
+        owner = meta
+    fields = ctx.perms.readable_fields(ctx, owner, meta)
+    out = doc.as_dict(no_nulls=no_nulls, fields=fields)
+    for tf in meta.table_fields:
+        rows = out.get(tf.fieldname)
+        child_meta = ctx.find_meta(tf.options)
+        if not rows or child_meta is None:
+            continue
+        allowed = ctx.perms.readable_fields(ctx, owner, child_meta)
+        if allowed is not None:
+            out[tf.fieldname] = [{k: v for k, v in row.items() if k in allowed or k == "doctype"} for row in rows]
+    return out
 
 
 def _check_transition(ctx: "Context", previous: Document, doc: Document) -> None:
@@ -666,7 +723,6 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
         ctx.perms.check(ctx, parent_type, "write", parent)
         ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (row.name,))
         return
-    ctx.perms.check(ctx, doctype, "delete")
     doc = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "delete", doc)
     if doc.docstatus == 1:
@@ -722,4 +778,4 @@ def set_value(ctx: "Context", doctype: str, name: Any, values: dict) -> Document
 
 
 __all__ = ["Document", "load", "get_doc", "exists", "new_doc", "insert", "update", "delete",
-           "save_single", "submit", "cancel", "set_value", "OPTIONAL_FIELDS"]
+           "save_single", "submit", "cancel", "set_value", "visible_dict", "OPTIONAL_FIELDS"]

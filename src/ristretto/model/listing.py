@@ -35,14 +35,32 @@ def _list_meta(ctx: "Context", doctype: str, parent: str | None):
         if parent_meta is None or doctype not in parent_meta.child_doctypes():
             raise PermissionError(f"Please specify a valid parent DocType for {doctype}", doctype=doctype)
         ctx.perms.check(ctx, parent_meta.name, "read")
-    else:
-        ctx.perms.check(ctx, doctype, "select")
+    elif not ctx.perms.has(ctx, doctype, "select"):
+        # Lists need read or select.
+        ctx.perms.check(ctx, doctype, "read")
     return meta
+
+
+def _field_filter(ctx: "Context", meta, parent: str | None):
+    """Which fields of each queried DocType the user may read, and a cache key for that."""
+    owner = ctx.find_meta(parent) if meta.istable and parent else meta
+    if ctx.perms.readable_fields(ctx, owner) is None and ctx.perms.has(ctx, owner.name, "read"):
+        return None, None
+
+    def readable(m) -> set[str] | None:
+        # Child tables are judged with their parent's rules; linked DocTypes with their own.
+        if m is owner or m.istable:
+            return ctx.perms.readable_fields(ctx, owner, m)
+        return ctx.perms.readable_fields(ctx, m, m)
+
+    return readable, (ctx.user, ctx.roles)
 
 
 def _run(ctx: "Context", compiled, debug: bool):
     for doctype in compiled.linked:
         ctx.perms.check(ctx, doctype, "read")
+    if not compiled.sql:
+        return []
     started = time.perf_counter()
     try:
         if ctx.db.in_transaction:
@@ -66,14 +84,15 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
              parent: str | None = None, default_order: bool = True, distinct: bool = False) -> list:
     meta = _list_meta(ctx, doctype, parent)
     extra = ctx.perms.list_conditions(ctx, meta)
+    readable, readable_key = _field_filter(ctx, meta, parent)
     key = _cache_key(fields, filters, or_filters, order_by, group_by, limit, offset, distinct,
-                     default_order, extra)
+                     default_order, readable_key, extra)
     cache = meta.sql_cache.setdefault("list", {})
     compiled = cache.get(key) if key is not None else None
     if compiled is None:
         args = ListArgs(fields=fields, filters=filters, or_filters=or_filters, order_by=order_by,
                         group_by=group_by, limit=limit, offset=offset, distinct=distinct,
-                        default_order=default_order, extra=extra)
+                        default_order=default_order, extra=extra, readable=readable)
         compiled = compile_select(meta, ctx.find_meta, ctx.dialect, args)
         if key is not None:
             if len(cache) >= 512:

@@ -101,6 +101,7 @@ def read_definitions(conn: Connection, metas: dict[str, Meta]) -> dict[str, dict
         d = dict(zip(cols, row))
         d["fields"], d["permissions"] = [], []
         out[d["name"]] = d
+    _apply_custom_docperms(conn, out, dp)
     for child_meta, key in ((df, "fields"), (dp, "permissions")):
         ccols = _readable(conn, child_meta)
         rows = conn.sql(
@@ -111,6 +112,10 @@ def read_definitions(conn: Connection, metas: dict[str, Meta]) -> dict[str, dict
             parent = out.get(r.get("parent"))
             if parent is not None and r.get("parentfield") == key:
                 parent[key].append({k: v for k, v in r.items() if v not in (None, "")})
+    for d in out.values():
+        custom = d.pop("custom_permissions", None)
+        if custom is not None:
+            d["permissions"] = custom
     return out
 
 
@@ -119,6 +124,21 @@ def _readable(conn: Connection, meta: Meta) -> list[str]:
     from ristretto.db.schema import existing_columns
     have = existing_columns(conn, meta.table) or set()
     return [c for c in meta.column_names if c in have]
+
+
+def _apply_custom_docperms(conn: Connection, definitions: dict[str, dict], docperm: Meta) -> None:
+    """Custom DocPerm rows replace a DocType's own permission rows wholesale (Frappe's rule)."""
+    if not _table_exists(conn, "tabCustom DocPerm"):
+        return
+    cols = [c for c in docperm.column_names if c not in ("parent", "parentfield", "parenttype")]
+    rows = conn.sql(f"SELECT parent, {', '.join(quote(c) for c in cols)} FROM {quote('tabCustom DocPerm')} "
+                    f"ORDER BY parent, idx")
+    custom: dict[str, list[dict]] = {}
+    for row in rows:
+        custom.setdefault(row[0], []).append({k: v for k, v in zip(cols, row[1:]) if v not in (None, "")})
+    for doctype, perms in custom.items():
+        if doctype in definitions:
+            definitions[doctype]["custom_permissions"] = perms
 
 
 def _table_exists(conn: Connection, table: str) -> bool:

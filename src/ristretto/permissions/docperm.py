@@ -31,7 +31,39 @@ def _deny(ctx: "Context", doctype: str, ptype: str, doc: Any) -> PermissionError
     return error
 
 
+AUTOMATIC_ROLES = frozenset({"Administrator", "Guest", "All", "Desk User"})
+
+
+class ToDoRule:
+    """Frappe's ToDo rule: without a role of ToDo's own (other than automatic roles), a user
+    sees and handles only ToDos allocated to them or assigned by them."""
+
+    def _bypass(self, ctx: "Context", meta: "Meta", ptype: str) -> bool:
+        roles = {p.get("role") for p in meta.permissions if p.get(ptype) and not p.get("permlevel")}
+        return bool((roles - AUTOMATIC_ROLES) & ctx.roles)
+
+    def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
+        if self._bypass(ctx, meta, "read"):
+            return []
+        t = quote(meta.table)
+        return [(f"({t}.\"allocated_to\" = ? OR {t}.\"assigned_by\" = ?)", [ctx.user, ctx.user])]
+
+    def allows(self, ctx: "Context", meta: "Meta", doc: Any, ptype: str) -> bool:
+        if self._bypass(ctx, meta, ptype):
+            return True
+        return ctx.user in (doc.d.get("allocated_to"), doc.d.get("assigned_by"))
+
+
+# DocType -> rule object with ``conditions(ctx, meta)`` and ``allows(ctx, meta, doc, ptype)``;
+# like Frappe's permission hooks, a rule can only take rights away.
+RULES: dict[str, Any] = {"ToDo": ToDoRule()}
+
+
 class DocPermPolicy:
+    def __init__(self, user_permissions=None):
+        # Callable (ctx) -> list of User Permission rows for ctx.user (cached by the caller).
+        self.user_permissions = user_permissions
+
     def permset(self, ctx: "Context", meta: "Meta") -> PermSet:
         if ctx.user == "Administrator":
             return FULL
@@ -52,11 +84,16 @@ class DocPermPolicy:
         if ptype not in ps.granted:
             # With select only, lists still work (restricted fields).
             return False
-        if ptype in ps.owner_only and doc is not None and getattr(doc, "d", None) is not None \
-                and not getattr(doc, "is_new", False):
+        if doc is None or getattr(doc, "d", None) is None:
+            return True
+        if ptype in ps.owner_only and not getattr(doc, "is_new", False):
             owner = doc.d.get("owner") or ""
-            return owner.lower() == ctx.user.lower()
-        return True
+            if owner.lower() != ctx.user.lower():
+                return False
+        rule = RULES.get(doctype)
+        if rule is not None and not rule.allows(ctx, meta, doc, ptype):
+            return False
+        return self._user_permissions_allow(ctx, meta, doc)
 
     def check(self, ctx: "Context", doctype: str, ptype: str, doc: Any = None) -> None:
         if not self.has(ctx, doctype, ptype, doc):
@@ -73,19 +110,83 @@ class DocPermPolicy:
         read_via = "read" if "read" in ps.granted else "select"
         if read_via in ps.owner_only:
             conditions.append((f"{quote(meta.table)}.\"owner\" = ?", [ctx.user]))
+        rule = RULES.get(meta.name)
+        if rule is not None:
+            conditions.extend(rule.conditions(ctx, meta))
+        conditions.extend(self._user_permission_conditions(ctx, meta))
         return conditions
 
-    def readable_fields(self, ctx: "Context", meta: "Meta") -> set[str] | None:
-        if ctx.user == "Administrator":
-            return None
-        ps = self.permset(ctx, meta)
-        return _fields_at(meta, ps.read_levels)
+    # --- User Permissions ---------------------------------------------------------------
 
-    def writable_fields(self, ctx: "Context", meta: "Meta") -> set[str] | None:
+    def _allowed_values(self, ctx: "Context", meta: "Meta") -> dict[str, set[str]]:
+        """Target DocType -> allowed names, for the User Permissions that apply to ``meta``."""
+        if self.user_permissions is None or ctx.user in ("Administrator", "Guest"):
+            return {}
+        allowed: dict[str, set[str]] = {}
+        for row in self.user_permissions(ctx):
+            applies = row.get("apply_to_all_doctypes") or not row.get("applicable_for") \
+                or row.get("applicable_for") == meta.name or row.get("allow") == meta.name
+            if applies and row.get("allow") and row.get("for_value") is not None:
+                allowed.setdefault(row["allow"], set()).add(str(row["for_value"]))
+        return allowed
+
+    def _restricted_links(self, ctx: "Context", meta: "Meta") -> list[tuple[str, set[str]]]:
+        allowed = self._allowed_values(ctx, meta)
+        if not allowed:
+            return []
+        out = []
+        if meta.name in allowed:
+            out.append(("name", allowed[meta.name]))
+        for f in meta.data_fields:
+            if f.fieldtype == "Link" and f.options in allowed and not f.ignore_user_permissions:
+                out.append((f.fieldname, allowed[f.options]))
+        return out
+
+    def _user_permission_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
+        strict = bool(ctx.site_config.get("apply_strict_user_permissions"))
+        conditions = []
+        t = quote(meta.table)
+        for fieldname, values in self._restricted_links(ctx, meta):
+            marks = ", ".join("?" * len(values))
+            column = f"{t}.{quote(fieldname)}"
+            if fieldname == "name" or strict:
+                conditions.append((f"{column} IN ({marks})", sorted(values)))
+            else:
+                conditions.append((f"(COALESCE({column}, '') = '' OR {column} IN ({marks}))", sorted(values)))
+        return conditions
+
+    def _user_permissions_allow(self, ctx: "Context", meta: "Meta", doc: Any) -> bool:
+        strict = bool(ctx.site_config.get("apply_strict_user_permissions"))
+        for fieldname, values in self._restricted_links(ctx, meta):
+            value = doc.d.get(fieldname)
+            if value in (None, "") and fieldname != "name" and not strict:
+                continue
+            if getattr(doc, "is_new", False) and fieldname == "name":
+                continue
+            if str(value) not in values:
+                return False
+        return True
+
+    def readable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
+        """Fields of ``of`` (default ``meta``) the user may read under ``meta``'s rules; None = all."""
+        target = of or meta
         if ctx.user == "Administrator":
             return None
         ps = self.permset(ctx, meta)
-        return _fields_at(meta, ps.write_levels | {0})
+        if "read" not in ps.granted and target is meta:
+            # Select only: the name and the fields shown in link searches.
+            allowed = {"name"}
+            if meta.title_field:
+                allowed.add(meta.title_field)
+            allowed.update(f.strip() for f in meta.search_fields.split(",") if f.strip())
+            return allowed
+        return _fields_at(target, ps.read_levels)
+
+    def writable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
+        if ctx.user == "Administrator":
+            return None
+        ps = self.permset(ctx, meta)
+        return _fields_at(of or meta, ps.write_levels | {0})
 
 
 def _fields_at(meta: "Meta", levels: frozenset[int]) -> set[str] | None:

@@ -40,7 +40,10 @@ class RolePolicy:
     def list_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
         return []
 
-    def readable_fields(self, ctx: "Context", meta: "Meta") -> set[str] | None:
+    def readable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
+        return None
+
+    def writable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
         return None
 
     def can_read_doctype(self, ctx: "Context", doctype: str) -> bool:

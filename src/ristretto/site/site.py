@@ -2,7 +2,8 @@
 
 A site folder holds ``site_config.json`` (``db_url`` and settings), the SQLite
 database (``site.db``) unless PostgreSQL is configured, and ``public/files`` /
-``private/files``.
+``private/files``. The apps the configuration lists are imported when the site
+is opened (``ristretto.apps``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Iterator
 
 import orjson
 
+from ristretto.apps import AppError, LoadedApp, install_controllers, load_apps
 from ristretto.auth.cache import AuthCache
 from ristretto.auth.users import RoleController, UserController
 from ristretto.db.connection import Connection, Database
@@ -47,6 +49,15 @@ class Site:
         self.registry = MetaRegistry()
         self.registry.controllers["User"] = UserController()
         self.registry.controllers["Role"] = RoleController()
+        self.registry.controllers["User Permission"] = RoleController()
+        # Apps come last: they may not replace a built-in controller. Loaded from the
+        # configuration only, once, when the site is opened.
+        try:
+            self.apps: list[LoadedApp] = load_apps(self.config, self.path)
+            install_controllers(self.registry.controllers, self.apps)
+        except AppError as e:
+            self.db.close()
+            raise SiteError(str(e)) from None
         self.auth_cache = AuthCache()
 
     @property
@@ -67,6 +78,20 @@ class Site:
             ctx = self.context(conn)
             with conn.transaction(write=write):
                 yield ctx
+
+    def user_permissions(self, ctx: Context) -> list[dict]:
+        """The User Permission rows of ``ctx.user`` (cached until auth data changes)."""
+        cache = self.auth_cache
+        rows = cache.get("uperm", ctx.user)
+        if rows is None:
+            if self.registry.get("User Permission") is None:
+                return []
+            cols = ("allow", "for_value", "applicable_for", "apply_to_all_doctypes")
+            rows = [dict(zip(cols, r)) for r in ctx.db.sql(
+                'SELECT allow, for_value, applicable_for, apply_to_all_doctypes FROM "tabUser Permission" '
+                'WHERE "user" = ?', (ctx.user,))]
+            cache.put("uperm", ctx.user, rows, cache.version)
+        return rows
 
     def files_path(self, private: bool) -> Path:
         return self.path / ("private" if private else "public") / "files"
