@@ -26,7 +26,7 @@ from ristretto.api.errors import error_response
 from ristretto.api.methods import session as session_methods
 from ristretto.api.registry import STRIPPED_ARGS, MethodRegistry
 from ristretto.db import state
-from ristretto.permissions.policy import RolePolicy
+from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site
 
 log = logging.getLogger("ristretto")
@@ -40,7 +40,7 @@ class App:
         self.methods = MethodRegistry()
         for module in (session_methods,):
             self.methods.add_module(module)
-        self.policy = RolePolicy()
+        self.policy = DocPermPolicy(user_permissions=site.user_permissions)
         self.max_body = int(site.config.get("max_file_size") or DEFAULT_MAX_BODY)
         self.inline = site.db.dialect.inline
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
