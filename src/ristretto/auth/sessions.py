@@ -73,6 +73,11 @@ def resume(conn: Connection, sid: str, cached: Session | None = None) -> Session
     return Session(sid, user, last_updated, expiry, csrf)
 
 
+def set_csrf_token(conn: Connection, sid: str, token: str) -> None:
+    conn.execute(f"UPDATE {_T} SET csrf_token = ? WHERE sid = ?", (token, sid))
+    state.bump(conn, state.AUTH)
+
+
 def delete(conn: Connection, sid: str) -> None:
     conn.execute(f"DELETE FROM {_T} WHERE sid = ?", (sid,))
     state.bump(conn, state.AUTH)
