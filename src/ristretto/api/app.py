@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import os
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, resource
+from ristretto.api import authn, docmethods, resource
 from ristretto.api.args import parse_form
 from ristretto.api.asgi import Request, Response, read_body
 from ristretto.api.call import Call
 from ristretto.api.errors import error_response
 from ristretto.api.methods import session as session_methods
-from ristretto.api.registry import STRIPPED_ARGS, MethodRegistry
+from ristretto.api.registry import MethodRegistry
+from ristretto.apps import AppError, register_methods
 from ristretto.db import state
 from ristretto.permissions.docperm import DocPermPolicy
-from ristretto.site import Site
+from ristretto.site import Site, SiteError
 
 log = logging.getLogger("ristretto")
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -38,8 +40,13 @@ class App:
     def __init__(self, site: Site):
         self.site = site
         self.methods = MethodRegistry()
-        for module in (session_methods,):
+        for module in (session_methods, docmethods):
             self.methods.add_module(module)
+        # Apps last: their functions may not take a built-in name (apps.register_methods).
+        try:
+            register_methods(self.methods, site.apps)
+        except AppError as e:
+            raise SiteError(str(e)) from None
         self.policy = DocPermPolicy(user_permissions=site.user_permissions)
         self.max_body = int(site.config.get("max_file_size") or DEFAULT_MAX_BODY)
         self.inline = site.db.dialect.inline
@@ -55,11 +62,24 @@ class App:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self._warm_up()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     self.site.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+
+    def _warm_up(self) -> None:
+        """Load metadata before the first request, then move everything alive now out of the
+        garbage collector's way: long-lived objects no longer cost a scan per collection."""
+        try:
+            with self.site.db.connect() as conn:
+                versions = state.read(conn)
+                self.site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
+        except Exception:  # noqa: BLE001 - the first request reports a broken site properly
+            log.exception("warm-up failed")
+        gc.collect()
+        gc.freeze()
 
     async def _http(self, scope, receive, send):
         try:
@@ -213,25 +233,40 @@ class App:
         return Response(b"<h1>405 Method Not Allowed</h1>", 405, b"text/html; charset=utf-8"), 405
 
     def _rpc(self, call: Call, name: str) -> Any:
+        """Run a registered method with Frappe's whitelisting rules; the v1 body it answers."""
         method = self.methods.get(name)
         if method is None:
+            # Only registered names resolve: a dotted path is never imported (07 § 1).
             raise exc.ValidationError(f"Failed to get method for command {name} with method not registered",
                                       title="Method not found")
-        if call.ctx.user == "Guest" and not method.allow_guest:
-            raise exc.PermissionError("Not permitted", title="Method Not Allowed")
-        if call.request.method not in method.verbs:
-            raise exc.PermissionError("Not permitted", title="Method Not Allowed")
-        kwargs = {k: v for k, v in call.form.items() if k not in STRIPPED_ARGS}
-        if not method.takes_kwargs:
-            kwargs = {k: v for k, v in kwargs.items() if k in method.params}
-        missing = [p for p in method.required if p not in kwargs]
-        if missing:
-            raise exc.ValidationError(f"Missing argument: {', '.join(missing)}", title="Missing argument")
-        result = method.fn(call, **kwargs)
-        body: dict[str, Any] = {}
-        if result is not None:
-            body["message"] = result
-        return body
+        ctx = call.ctx
+        guest = ctx.user == "Guest"
+        if guest and not method.allow_guest:
+            raise exc.PermissionError(
+                "<details><summary>You are not permitted to access this resource.</summary>"
+                f"Function <b>{name}</b> is not whitelisted.</details>", title="Method Not Allowed")
+        verb = call.request.method
+        if verb not in method.verbs:
+            raise exc.PermissionError("Not permitted")
+        kwargs = method.bind(call.form, sanitize=guest and not method.xss_safe)
+        conn = ctx.db
+        if method.commit and verb not in authn.UNSAFE:
+            # A method that must persist on any verb (logout): its own committed transaction
+            # instead of the request's rolled-back one.
+            conn.rollback()
+            with conn.transaction(write=True):
+                result = method.fn(call, **kwargs)
+        elif not conn.in_transaction:
+            # A cmd= on a path served without a transaction (/api/resource reads): a method
+            # still runs in one, rolled back like every GET.
+            conn.begin(write=False)
+            try:
+                result = method.fn(call, **kwargs)
+            finally:
+                conn.rollback()
+        else:
+            result = method.fn(call, **kwargs)
+        return {} if result is None else {"message": result}
 
 
 def create_app(site_path: str | None = None) -> App:

@@ -76,16 +76,18 @@ def _column_def(conn: Connection, f: DocField, *, primary: bool = False) -> str:
     return sql
 
 
-def _indexes(meta: Meta) -> list[tuple[str, bool]]:
-    """(column, unique) pairs that should carry an index."""
-    wanted: list[tuple[str, bool]] = [("modified", False)]
+def _indexes(meta: Meta) -> list[tuple[tuple[str, ...], bool]]:
+    """(columns, unique) pairs that should carry an index."""
+    # ``modified`` with ``name``: the default list order (newest first, names only) and deep
+    # offsets are then answered from the index alone.
+    wanted: list[tuple[tuple[str, ...], bool]] = [(("modified", "name"), False)]
     if meta.istable:
-        wanted.append(("parent", False))
+        wanted.append((("parent",), False))
     for f in meta.data_fields:
         if f.unique:
-            wanted.append((f.fieldname, True))
+            wanted.append(((f.fieldname,), True))
         elif f.search_index:
-            wanted.append((f.fieldname, False))
+            wanted.append(((f.fieldname,), False))
     return wanted
 
 
@@ -181,10 +183,12 @@ def sync_doctype(conn: Connection, meta: Meta) -> list[str]:
                     done.append(f"-- skipped (existing values do not fit): {ddl}")
                     continue
                 done.append(ddl)
-    for column, unique in _indexes(meta):
+    for columns, unique in _indexes(meta):
         kind = "ux" if unique else "ix"
+        column = ",".join(columns)
         ddl = (f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS "
-               f"{quote(index_name(meta.table, column, kind))} ON {table} ({quote(column)})")
+               f"{quote(index_name(meta.table, column, kind))} ON {table} "
+               f"({', '.join(quote(c) for c in columns)})")
         try:
             with conn.savepoint("ddl_index"):
                 conn.execute(ddl)
@@ -192,7 +196,7 @@ def sync_doctype(conn: Connection, meta: Meta) -> list[str]:
             # Existing duplicate values: keep the data, report instead of failing the migrate.
             done.append(f"-- skipped (existing duplicates): {ddl}")
             continue
-        if have is None or column not in have:
+        if have is None or columns[0] not in have:
             done.append(ddl)
     return done
 
