@@ -1,1 +1,1 @@
-"""Who may do what: the permission policy the model layer consults."""
+"""Who may do what: DocPerm evaluation (rules.py) and the policy the model layer consults (docperm.py)."""
