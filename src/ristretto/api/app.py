@@ -19,11 +19,14 @@ import os
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, resource
+from ristretto.api import authn, docmethods, files, resource
 from ristretto.api.args import parse_form
 from ristretto.api.asgi import Request, Response, read_body
 from ristretto.api.call import Call
 from ristretto.api.errors import error_response
+from ristretto.api.methods import comments as comment_methods
+from ristretto.api.methods import files as file_methods
+from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import session as session_methods
 from ristretto.api.registry import MethodRegistry
 from ristretto.apps import AppError, register_methods
@@ -40,8 +43,9 @@ class App:
     def __init__(self, site: Site):
         self.site = site
         self.methods = MethodRegistry()
-        for module in (session_methods, docmethods):
+        for module in (session_methods, client_methods, comment_methods, docmethods, file_methods):
             self.methods.add_module(module)
+        site.registry.controllers["File"] = files.FileController(site)
         # Apps last: their functions may not take a built-in name (apps.register_methods).
         try:
             register_methods(self.methods, site.apps)
@@ -172,7 +176,9 @@ class App:
             authn.clear_session_cookies(call)
             if authn.is_login(call):
                 base["message"] = error.message
-        tracebacks = ctx.user != "Guest" and ctx.user_type == "System User"
+        # Frappe shows tracebacks to every System User; we show them only to administrators.
+        tracebacks = (ctx.user == "Administrator" or "System Manager" in ctx.roles) \
+            and bool(self.site.config.get("allow_error_traceback", True))
         return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base)
 
     def _cookies(self, call: Call, response: Response) -> None:
@@ -193,21 +199,32 @@ class App:
         path = call.request.path
         cmd = form.get("cmd")
         if isinstance(cmd, str) and cmd:
-            return self._rpc(call, cmd), 200
+            return self._method(call, cmd), 200
         if path.startswith("/api/"):
             rest = path[5:]
             if rest.startswith("v1/"):
                 rest = rest[3:]
             if rest.startswith("method/"):
                 name = rest[7:].split("/", 1)[0]
-                return self._rpc(call, name), 200
+                return self._method(call, name), 200
             if rest.startswith("resource/"):
                 return self._resource(call, rest[9:])
             raise exc.DoesNotExistError("Not found", title="Not found")
+        # Stored files; the name is checked and resolved safely in ristretto.api.files.
+        if path.startswith(files.PUBLIC_PREFIX):
+            return files.serve(call, False, path[len(files.PUBLIC_PREFIX):]), 200
+        if path.startswith(files.PRIVATE_PREFIX):
+            return files.serve(call, True, path[len(files.PRIVATE_PREFIX):]), 200
         if path in ("/", ""):
             return Response(b"<!doctype html><title>Ristretto</title><p>Ristretto is running. "
                             b"The API is under <code>/api/</code>.</p>", 200, b"text/html; charset=utf-8"), 200
         raise exc.PageDoesNotExistError("Page not found", title="Not found")
+
+    def _method(self, call: Call, name: str) -> Any:
+        body = self._rpc(call, name)
+        # A method answering with raw bytes (download_file) returns a Response: sent as is.
+        message = body.get("message") if isinstance(body, dict) else None
+        return message if isinstance(message, Response) else body
 
     def _resource(self, call: Call, rest: str) -> tuple[Any, int]:
         if rest.endswith("/"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ristretto.api import docmethods
 from ristretto.api.args import document_payload, truthy_arg
 from ristretto.api.call import Call
-from ristretto.exceptions import PermissionError
 from ristretto.model import document, listing
 
 
@@ -57,6 +57,5 @@ def delete_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
 
 
 def run_doc_method(call: Call, doctype: str, name: str) -> dict[str, Any]:
-    """Document methods: only whitelisted controller methods (none are registered yet)."""
-    document.get_doc(call.ctx, doctype, name)
-    raise PermissionError("Not permitted")
+    """``run_method=<m>``: a whitelisted document method (``ristretto.api.docmethods``)."""
+    return docmethods.run_on_stored(call, doctype, name)

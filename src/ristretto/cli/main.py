@@ -38,6 +38,11 @@ def _open(ctx: click.Context):
         raise CliError(str(e)) from None
 
 
+def _open_site(path):
+    from ristretto.site import Site
+    return Site(path)
+
+
 def _run(fn, *args):
     """Run a site operation, turning expected failures into one-line errors."""
     from ristretto.site import SiteError
@@ -152,6 +157,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         site.close()
     if workers < 1:
         raise CliError("--workers must be at least 1")
+    # Open the site once before the workers do, so a broken configuration (a listed app
+    # that cannot be imported) is one line here rather than a traceback per worker.
+    _run(lambda: _open_site(site_dir).close())
     os.environ["RISTRETTO_SITE"] = str(site_dir)
     click.echo(f"Serving {site_dir} on http://{host}:{port} with {workers} worker(s)")
     click.echo(f"  curl -X POST http://{host}:{port}/api/method/login "

@@ -38,6 +38,9 @@ class PermissionPolicy(Protocol):
     def writable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
         """Fieldnames of ``of`` (default ``meta``) writable under ``meta``'s rules, or None for all."""
 
+    def level_access(self, ctx: "Context", meta: "Meta", ptype: str) -> frozenset[int]:
+        """The permlevels at which the user holds ``ptype`` on ``meta`` (Frappe's get_permlevel_access)."""
+
 
 class AllowAll:
     """Policy for trusted callers (CLI, installation): everything is permitted."""
@@ -56,6 +59,9 @@ class AllowAll:
 
     def writable_fields(self, ctx, meta, of=None):
         return None
+
+    def level_access(self, ctx, meta, ptype):
+        return frozenset(range(10))
 
 
 @dataclass

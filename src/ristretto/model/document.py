@@ -14,7 +14,7 @@ from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
     CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, DuplicateEntryError,
-    LinkExistsError, TimestampMismatchError, UniqueValidationError, UpdateAfterSubmitError,
+    LinkExistsError, PermissionError, TimestampMismatchError, UniqueValidationError, UpdateAfterSubmitError,
     ValidationError,
 )
 from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
@@ -199,18 +199,30 @@ def get_doc(ctx: "Context", doctype: str, name: Any) -> Document:
     """Load a document the user may read (permission checked)."""
     meta = ctx.get_meta(doctype)
     if meta.istable:
-        # Child rows are read through their parent.
-        doc = load(ctx, doctype, name)
-        parent_type = doc.d.get("parenttype")
-        if not parent_type or ctx.find_meta(parent_type) is None:
-            raise DoesNotExistError(f"{doctype} {name} not found", doctype=doctype)
-        parent = load(ctx, parent_type, doc.d.get("parent"))
-        ctx.perms.check(ctx, parent_type, "read", parent)
-        return doc
+        return _child_row(ctx, meta, name, "read")[0]
     ctx.perms.check(ctx, doctype, "read")
     doc = load(ctx, doctype, name)
     ctx.perms.check(ctx, doctype, "read", doc)
     return doc
+
+
+def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str) -> tuple[Document, Document]:
+    """A child row and its parent document, after Frappe's child-table rule (05 § 7): the row
+    is reached only through a parent DocType that has a Table field for it, the user needs
+    ``ptype`` on the parent document, and ``ptype`` at the Table field's permlevel."""
+    row = load(ctx, meta.name, name)
+    parent_meta = ctx.find_meta(row.d.get("parenttype") or "")
+    tf = parent_meta.get_table_field(row.d.get("parentfield") or "") if parent_meta is not None else None
+    if tf is None or tf.options != meta.name or parent_meta.istable:
+        raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name)
+    parent = load(ctx, parent_meta.name, row.d.get("parent"))
+    ctx.perms.check(ctx, parent_meta.name, ptype, parent)
+    if tf.permlevel and tf.permlevel not in ctx.perms.level_access(ctx, parent_meta, ptype):
+        message = f"Insufficient Permission Level for {parent_meta.name}"
+        error = PermissionError(message, doctype=parent_meta.name)
+        error.error_message = message
+        raise error
+    return row, parent
 
 
 # --- building from client data ----------------------------------------------------------------
@@ -672,11 +684,8 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
 
 def _update_child_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Document:
     """Updating a child row saves its parent so the parent's validations run."""
-    row = load(ctx, meta.name, name)
-    parent_type, parent_name, field = row.d.get("parenttype"), row.d.get("parent"), row.d.get("parentfield")
-    if not parent_type or ctx.find_meta(parent_type) is None:
-        raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name)
-    parent = load(ctx, parent_type, parent_name)
+    row, parent = _child_row(ctx, meta, name, "write")
+    parent_type, parent_name, field = parent.meta.name, parent.name, row.d.get("parentfield")
     rows = []
     for r in parent.children.get(field, []):
         d = r.as_dict()
@@ -716,12 +725,12 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
     if meta.issingle:
         raise ValidationError(f"Cannot delete single DocType {doctype}", title="Not allowed")
     if meta.istable:
-        row = load(ctx, doctype, name)
-        parent_type = row.d.get("parenttype")
-        if not parent_type or ctx.find_meta(parent_type) is None:
-            raise DoesNotExistError(f"{doctype} {name} not found", doctype=doctype)
-        parent = load(ctx, parent_type, row.d.get("parent"))
-        ctx.perms.check(ctx, parent_type, "write", parent)
+        # Frappe: ``delete`` on the parent document (through the child-table rule), and
+        # rows of a submitted document stay.
+        row, _parent = _child_row(ctx, meta, name, "delete")
+        if row.docstatus == 1:
+            raise ValidationError(f"{doctype} {name}: Submitted Record cannot be deleted. You must Cancel it first.",
+                                  title="Not allowed")
         ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (row.name,))
         return
     doc = load(ctx, doctype, name, for_update=True)

@@ -6,6 +6,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from ristretto.db.dialects import quote
 from ristretto.db.query import ListArgs, compile_count, compile_select
 from ristretto.exceptions import DataError, PermissionError, ValidationError
 
@@ -29,23 +30,54 @@ _DRIVER_ERRORS = _driver_errors()
 
 
 def _list_meta(ctx: "Context", doctype: str, parent: str | None):
+    """The DocType to list and the SQL conditions restricting it to rows the user may see."""
     meta = ctx.get_meta(doctype)
     if meta.istable:
-        parent_meta = ctx.find_meta(parent) if parent else None
-        if parent_meta is None or doctype not in parent_meta.child_doctypes():
-            raise PermissionError(f"Please specify a valid parent DocType for {doctype}", doctype=doctype)
-        ctx.perms.check(ctx, parent_meta.name, "read")
-    elif not ctx.perms.has(ctx, doctype, "select"):
+        return meta, _child_conditions(ctx, meta, ctx.find_meta(parent) if isinstance(parent, str) and parent else None)
+    if not ctx.perms.has(ctx, doctype, "select"):
         # Lists need read or select.
         ctx.perms.check(ctx, doctype, "read")
-    return meta
+    return meta, ctx.perms.list_conditions(ctx, meta)
+
+
+def _child_conditions(ctx: "Context", meta, parent_meta) -> list[tuple[str, list]]:
+    """Child rows are listed only through a parent DocType the user may read (05 § 7): rows of
+    that parent's readable Table fields, belonging to parent documents the user may see."""
+    tables = [tf.fieldname for tf in parent_meta.table_fields if tf.options == meta.name] \
+        if parent_meta is not None and not parent_meta.istable else []
+    if not tables:
+        raise PermissionError(f"Please specify a valid parent DocType for {meta.name}", doctype=meta.name)
+    ctx.perms.check(ctx, parent_meta.name, "read")
+    levels = ctx.perms.level_access(ctx, parent_meta, "read")
+    tables = [name for name in tables if not parent_meta.get_field(name).permlevel
+              or parent_meta.get_field(name).permlevel in levels]
+    if not tables:
+        message = f"Insufficient Permission Level for {parent_meta.name}"
+        error = PermissionError(message, doctype=parent_meta.name)
+        error.error_message = message
+        raise error
+    t = quote(meta.table)
+    conditions = [(f'{t}."parenttype" = ?', [parent_meta.name]),
+                  (f'{t}."parentfield" IN ({", ".join("?" * len(tables))})', tables)]
+    parent_rules = ctx.perms.list_conditions(ctx, parent_meta)
+    if parent_rules:
+        pt = quote(parent_meta.table)
+        key = f'CAST({pt}."name" AS TEXT)' if parent_meta.name_is_int else f'{pt}."name"'
+        where = " AND ".join(f"({sql})" for sql, _ in parent_rules)
+        conditions.append((f'{t}."parent" IN (SELECT {key} FROM {pt} WHERE {where})',
+                           [p for _, params in parent_rules for p in params]))
+    return conditions + ctx.perms.list_conditions(ctx, meta)
 
 
 def _field_filter(ctx: "Context", meta, parent: str | None):
-    """Which fields of each queried DocType the user may read, and a cache key for that."""
-    owner = ctx.find_meta(parent) if meta.istable and parent else meta
-    if ctx.perms.readable_fields(ctx, owner) is None and ctx.perms.has(ctx, owner.name, "read"):
+    """Which fields of each queried DocType the user may read, and a cache key for that.
+
+    What is readable depends only on the role set (Administrator: everything), so compiled
+    queries are shared by users with the same roles.
+    """
+    if ctx.user == "Administrator":
         return None, None
+    owner = ctx.get_meta(parent) if meta.istable else meta
 
     def readable(m) -> set[str] | None:
         # Child tables are judged with their parent's rules; linked DocTypes with their own.
@@ -53,7 +85,7 @@ def _field_filter(ctx: "Context", meta, parent: str | None):
             return ctx.perms.readable_fields(ctx, owner, m)
         return ctx.perms.readable_fields(ctx, m, m)
 
-    return readable, (ctx.user, ctx.roles)
+    return readable, ctx.roles
 
 
 def _run(ctx: "Context", compiled, debug: bool):
@@ -82,8 +114,7 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
              or_filters: Any = None, order_by: Any = None, group_by: Any = None,
              limit: int | None = 20, offset: int = 0, as_dict: bool = True, debug: bool = False,
              parent: str | None = None, default_order: bool = True, distinct: bool = False) -> list:
-    meta = _list_meta(ctx, doctype, parent)
-    extra = ctx.perms.list_conditions(ctx, meta)
+    meta, extra = _list_meta(ctx, doctype, parent)
     readable, readable_key = _field_filter(ctx, meta, parent)
     key = _cache_key(fields, filters, or_filters, order_by, group_by, limit, offset, distinct,
                      default_order, readable_key, extra)
@@ -117,9 +148,8 @@ def _cache_key(*parts: Any) -> tuple | None:
 def get_count(ctx: "Context", doctype: str, *, filters: Any = None, or_filters: Any = None,
               distinct: bool = False, limit: int | None = None, debug: bool = False,
               parent: str | None = None) -> int:
-    meta = _list_meta(ctx, doctype, parent)
-    args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit,
-                    extra=ctx.perms.list_conditions(ctx, meta))
+    meta, extra = _list_meta(ctx, doctype, parent)
+    args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit, extra=extra)
     compiled = compile_count(meta, ctx.find_meta, ctx.dialect, args)
     rows = _run(ctx, compiled, debug)
     return int(rows[0][0]) if rows else 0

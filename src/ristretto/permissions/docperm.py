@@ -124,8 +124,10 @@ class DocPermPolicy:
             return {}
         allowed: dict[str, set[str]] = {}
         for row in self.user_permissions(ctx):
+            # Frappe's get_allowed_docs_for_doctype: a permission limited to another DocType
+            # (``applicable_for``) does not restrict this one, not even the allowed DocType itself.
             applies = row.get("apply_to_all_doctypes") or not row.get("applicable_for") \
-                or row.get("applicable_for") == meta.name or row.get("allow") == meta.name
+                or row.get("applicable_for") == meta.name
             if applies and row.get("allow") and row.get("for_value") is not None:
                 allowed.setdefault(row["allow"], set()).add(str(row["for_value"]))
         return allowed
@@ -137,9 +139,7 @@ class DocPermPolicy:
         out = []
         if meta.name in allowed:
             out.append(("name", allowed[meta.name]))
-        for f in meta.data_fields:
-            if f.fieldtype == "Link" and f.options in allowed and not f.ignore_user_permissions:
-                out.append((f.fieldname, allowed[f.options]))
+        out.extend(_link_restrictions(meta, allowed))
         return out
 
     def _user_permission_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
@@ -156,15 +156,26 @@ class DocPermPolicy:
         return conditions
 
     def _user_permissions_allow(self, ctx: "Context", meta: "Meta", doc: Any) -> bool:
+        """The document and its child rows pass the user's User Permissions (05 § 6)."""
+        allowed = self._allowed_values(ctx, meta)
+        if not allowed:
+            return True
         strict = bool(ctx.site_config.get("apply_strict_user_permissions"))
-        for fieldname, values in self._restricted_links(ctx, meta):
-            value = doc.d.get(fieldname)
-            if value in (None, "") and fieldname != "name" and not strict:
-                continue
-            if getattr(doc, "is_new", False) and fieldname == "name":
-                continue
-            if str(value) not in values:
-                return False
+        checks: list[tuple[Any, list[tuple[str, set[str]]]]] = [(doc.d, self._restricted_links(ctx, meta))]
+        for rows in (getattr(doc, "children", None) or {}).values():
+            for row in rows:
+                # Child rows' Link fields, judged with the parent's applicable permissions.
+                checks.append((row.d, _link_restrictions(row.meta, allowed)))
+        for values, restrictions in checks:
+            for fieldname, permitted in restrictions:
+                value = values.get(fieldname)
+                if fieldname == "name":
+                    if getattr(doc, "is_new", False):
+                        continue
+                elif value in (None, "") and not strict:
+                    continue
+                if str(value) not in permitted:
+                    return False
         return True
 
     def readable_fields(self, ctx: "Context", meta: "Meta", of: "Meta | None" = None) -> set[str] | None:
@@ -187,6 +198,15 @@ class DocPermPolicy:
             return None
         ps = self.permset(ctx, meta)
         return _fields_at(of or meta, ps.write_levels | {0})
+
+    def level_access(self, ctx: "Context", meta: "Meta", ptype: str) -> frozenset[int]:
+        return self.permset(ctx, meta).level_access(ptype)
+
+
+def _link_restrictions(meta: "Meta", allowed: dict[str, set[str]]) -> list[tuple[str, set[str]]]:
+    """(Link field, allowed values) for the Link fields of ``meta`` that User Permissions restrict."""
+    return [(f.fieldname, allowed[f.options]) for f in meta.data_fields
+            if f.fieldtype == "Link" and f.options in allowed and not f.ignore_user_permissions]
 
 
 def _fields_at(meta: "Meta", levels: frozenset[int]) -> set[str] | None:

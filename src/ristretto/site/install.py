@@ -8,6 +8,7 @@ from typing import Iterable
 
 import orjson
 
+from ristretto.apps import app_definition_files
 from ristretto.auth import apikeys
 from ristretto.db import schema
 from ristretto.db.connection import Database
@@ -21,8 +22,13 @@ STANDARD_ROLES = ("Administrator", "System Manager", "Guest", "All", "Desk User"
 STANDARD_MODULES = ("Core", "Desk", "Custom", "Integrations", "Website")
 
 
-def new_site(path: str | Path, db_url: str | None = None, admin_password: str | None = None) -> tuple[Site, str]:
-    """Create a site folder and database; returns the site and the Administrator password."""
+def new_site(path: str | Path, db_url: str | None = None, admin_password: str | None = None, *,
+             apps: list[str] | None = None, app_paths: list[str] | None = None) -> tuple[Site, str]:
+    """Create a site folder and database; returns the site and the Administrator password.
+
+    ``apps`` / ``app_paths`` go into the site configuration; the apps' DocTypes are
+    installed with the built-in ones.
+    """
     path = Path(path).resolve()
     if (path / CONFIG_FILE).exists():
         raise SiteError(f"A site already exists at {path}")
@@ -34,9 +40,17 @@ def new_site(path: str | Path, db_url: str | None = None, admin_password: str | 
     for sub in ("public/files", "private/files"):
         (path / sub).mkdir(parents=True, exist_ok=True)
     config = {"db_url": db_url or "sqlite:///site.db", "session_expiry": "240:00:00"}
+    if apps:
+        config["apps"] = list(apps)
+    if app_paths:
+        config["app_paths"] = list(app_paths)
     (path / CONFIG_FILE).write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
     password = admin_password or secrets.token_urlsafe(12)
-    site = Site(path)
+    try:
+        site = Site(path)
+    except SiteError:
+        (path / CONFIG_FILE).unlink(missing_ok=True)
+        raise
     try:
         install(site, password)
     except Exception:
@@ -86,6 +100,7 @@ def install(site: Site, admin_password: str) -> None:
                         name="Home", force_name=True)
         document.insert(ctx, "File", {"file_name": "Attachments", "is_folder": 1, "is_attachments_folder": 1,
                                       "folder": "Home"}, name="Home/Attachments", force_name=True)
+        _install_app_doctypes(site, ctx)
         site.registry.bump_version(conn)
         site.registry.version = None
 
@@ -121,8 +136,39 @@ def migrate(site: Site) -> list[str]:
         site.registry.load(conn)
         for meta in site.registry.all():
             done += schema.sync_doctype(conn, meta)
+        _install_app_doctypes(site, ctx)
         site.registry.bump_version(conn)
         site.registry.version = None
+    return done
+
+
+def _install_app_doctypes(site: Site, ctx: Context) -> list[str]:
+    """Insert or update the DocTypes shipped in the apps' ``doctypes/`` folders.
+
+    Run on every migrate, so editing an app's JSON and migrating applies the change
+    (saving an unchanged definition migrates nothing). Each DocType's module is
+    recorded as belonging to its app, as Frappe's Module Def does.
+    """
+    done: list[str] = []
+    for app in site.apps:
+        definitions = []
+        for f in app_definition_files([app]):
+            try:
+                definitions.append(load_definition_file(f))
+            except ValueError as e:
+                raise SiteError(f"App {app.name!r}: {e}") from None
+        definitions.sort(key=lambda d: 0 if d.get("istable") else 1)
+        for d in definitions:
+            module = d.get("module")
+            if module and not document.exists(ctx, "Module Def", module):
+                document.insert(ctx, "Module Def", {"module_name": module, "app_name": app.name},
+                                name=module, force_name=True)
+            try:
+                _save_definition(ctx, d)
+            except Exception as e:  # noqa: BLE001 - report which app and DocType failed
+                raise SiteError(f"App {app.name!r}, DocType {d.get('name')}: "
+                                f"{getattr(e, 'message', None) or e}") from None
+            done.append(f"{app.name}: {d['name']}")
     return done
 
 
