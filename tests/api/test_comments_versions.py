@@ -107,3 +107,11 @@ def test_comment_needs_read_permission_on_the_document(server, admin):
         r = c.post("/api/method/frappe.desk.form.utils.add_comment",
                    json={"reference_doctype": "ToDo", "reference_name": name, "content": "sneaky"})
         assert r.status_code == 403
+
+
+def test_add_comment_as_document_method(admin):
+    name = admin.post("/api/resource/ToDo", json={"description": "doc method comment"}).json()["data"]["name"]
+    r = admin.post(f"/api/resource/ToDo/{name}", json={"run_method": "add_comment", "text": "hello"})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["content"] == "hello" and r.json()["data"]["reference_name"] == name
+    assert admin.get(f"/api/resource/ToDo/{name}", params={"run_method": "add_comment", "text": "x"}).status_code == 403

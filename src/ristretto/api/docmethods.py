@@ -49,9 +49,19 @@ def _cancel(ctx: Context, doc: Document) -> Document:
     return document.cancel(ctx, doc.doctype, doc.name)
 
 
+def _add_comment(ctx: Context, doc: Document, text: str | None = None, content: str | None = None,
+                 comment_type: str = "Comment", comment_email: str | None = None,
+                 comment_by: str | None = None) -> dict:
+    """``doc.add_comment(text=...)``: the caller already holds write permission on ``doc``."""
+    from ristretto.model.comments import add_comment
+    return add_comment(ctx, doc, text if text is not None else content, comment_type=comment_type,
+                       comment_by=comment_by).as_dict()
+
+
 BUILTINS: dict[str, tuple[frozenset[str], Callable[..., Any]]] = {
     "submit": (POST_ONLY, _submit),
     "cancel": (POST_ONLY, _cancel),
+    "add_comment": (POST_ONLY, _add_comment),
 }
 
 

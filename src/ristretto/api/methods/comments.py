@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ristretto.api.call import Call
 from ristretto.api.registry import whitelist
-from ristretto.exceptions import PermissionError, ValidationError
-from ristretto.model import document
+from ristretto.exceptions import PermissionError
+from ristretto.model import comments, document
 
 
 @whitelist("frappe.desk.form.utils.add_comment", methods=["POST"])
@@ -13,15 +13,9 @@ def add_comment(call: Call, reference_doctype: str, reference_name: str, content
                 comment_email: str | None = None, comment_by: str | None = None):
     """Comment on a document the caller may read; returns the Comment."""
     ctx = call.ctx
-    if not isinstance(content, str) or not content.strip():
-        raise ValidationError("Comment cannot be empty", title="Missing value")
     doc = document.get_doc(ctx, reference_doctype, reference_name)
-    comment = document.insert_trusted(ctx, "Comment", {
-        "comment_type": "Comment", "reference_doctype": doc.meta.name, "reference_name": str(doc.name),
-        "reference_owner": doc.d.get("owner"), "content": content,
-        "comment_email": ctx.user if ctx.user != "Guest" else (comment_email or "Guest"),
-        "comment_by": comment_by or ctx.user, "ip_address": call.request.client})
-    return comment.as_dict()
+    return comments.add_comment(ctx, doc, content, comment_by=comment_by,
+                                ip_address=call.request.client).as_dict()
 
 
 @whitelist("frappe.client.delete_comment", "frappe.desk.form.utils.delete_comment", methods=["POST", "DELETE"])
