@@ -321,7 +321,9 @@ def test_get_time_zone_is_guest_callable(server):
 
 def test_validate_link(server, admin, doctypes):
     create(admin, TARGET, name="Alpha Target", label="first")
-    ask = lambda verb="GET", **p: message(rpc(admin, "validate_link", verb, params={"doctype": TARGET, **p}))  # noqa: E731
+    def ask(verb: str = "GET", **params):
+        return message(rpc(admin, "validate_link", verb, params={"doctype": TARGET, **params}))
+
     assert ask(docname="Alpha Target") == {"name": "Alpha Target"}
     assert ask(docname="alpha target") == {"name": "Alpha Target"}  # stored case, as MariaDB finds it
     assert ask(docname="Alpha Target", fields='["label"]') == {"name": "Alpha Target", "label": "first"}

@@ -72,8 +72,8 @@ def exists(admin, doctype: str, name: str) -> bool:
 
 
 def count(admin, marker: str) -> int:
-    return message(admin.get("/api/method/frappe.client.get_count",
-                             params={"doctype": "ToDo", "filters": json.dumps({"description": ["like", f"%{marker}%"]})}))
+    filters = json.dumps({"description": ["like", f"%{marker}%"]})
+    return message(admin.get("/api/method/frappe.client.get_count", params={"doctype": "ToDo", "filters": filters}))
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,6 @@ STRIPPED_ARGS = frozenset({"ignore_permissions", "flags", "cmd", "sid", "csrf_to
 # committing explicitly (logout ends the session even when called with GET).
 # New methods say so with ``@whitelist(..., commit=True)``; this list covers
 # names registered before that option existed.
-COMMIT_ALWAYS = frozenset({"logout"})
 
 # Per-function options, kept apart from ``__ristretto_whitelist__`` whose
 # (name, verbs, allow_guest) triples other modules read.
@@ -243,7 +242,7 @@ def _describe(name: str, fn: Callable, verbs: frozenset[str], allow_guest: bool)
     options = getattr(fn, _OPTIONS_ATTR, {})
     return Method(name, fn, verbs, allow_guest, tuple(params), kwargs,
                   xss_safe=bool(options.get("xss_safe")),
-                  commit=bool(options.get("commit")) or name in COMMIT_ALWAYS,
+                  commit=bool(options.get("commit")),
                   call_param=call_param)
 
 

@@ -7,7 +7,8 @@ permission-checked exactly like the REST routes. Behaviour follows Frappe v15's
 
 * arguments documented as JSON accept JSON text or the native value;
 * ``get``, ``insert``, ``save``, ``set_value``, ``submit`` and ``cancel`` return the
-  full document dict *with* null fields (unlike ``/api/resource``);
+  full document dict *with* null fields (unlike ``/api/resource``), less the fields
+  above the caller's permlevels;
 * a child row inserted or updated through these methods is saved through its
   parent, and the parent is returned;
 * writers are whitelisted for POST/PUT only (``delete``: DELETE/POST);
@@ -28,6 +29,7 @@ import orjson
 from ristretto.api.args import truthy_arg
 from ristretto.api.call import Call
 from ristretto.api.registry import whitelist
+from ristretto.db import state
 from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
@@ -248,12 +250,10 @@ def get_list(call: Call, doctype: str, fields=None, filters=None, group_by=None,
 def get_count(call: Call, doctype: str, filters=None, debug: bool = False, cache=None):
     # or_filters, distinct and limit are read from the whole request, as Frappe's count does.
     form = call.form
-    limit = form.get("limit")
     parent = form.get("parent")
     return listing.get_count(
         call.ctx, doctype, filters=_name_filters(filters), or_filters=form.get("or_filters"),
-        distinct=truthy_arg(form.get("distinct"), False),
-        limit=listing.parse_limit(limit, None) if limit not in (None, "") else None,
+        distinct=truthy_arg(form.get("distinct"), False), limit=listing.parse_limit(form.get("limit"), None),
         debug=debug, parent=parent if isinstance(parent, str) else None)
 
 
@@ -629,6 +629,9 @@ def rename_doc(call: Call, doctype: str, old_name: str, new_name: str, merge: bo
         # A DocType definition changed (e.g. its module): every worker reloads metadata.
         ctx.registry.bump_version(ctx.db)
         ctx.registry.version = None
+    if "User Permission" in changed:
+        # Workers cache each user's User Permission rows until auth data changes.
+        state.bump(ctx.db, state.AUTH)
     return new
 
 

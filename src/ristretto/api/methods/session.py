@@ -32,7 +32,7 @@ def login(call: Call, **kwargs):
     return None
 
 
-@whitelist("logout", allow_guest=True)
+@whitelist("logout", allow_guest=True, commit=True)  # FrappeClient logs out with a GET
 def logout(call: Call):
     if call.sid:
         sessions.delete(call.ctx.db, call.sid)
