@@ -549,3 +549,20 @@ def test_file_record_changes_and_deletes_are_checked(server, admin, users):
         assert c.delete(f"/api/resource/File/{doc['name']}").status_code == 403
     assert (server.site_dir / "private" / "files" / doc["file_name"]).exists()
     assert admin.delete("/api/resource/File/Home").status_code == 417
+
+
+def test_private_file_records_are_hidden_from_other_users(server, admin):
+    """Not only the bytes: names and URLs of private files are not listed to other users."""
+    r = admin.post("/api/method/upload_file", files={"file": ("secret-plan.txt", b"top secret")},
+                   data={"is_private": "1"})
+    assert r.status_code == 200, r.text
+    private = r.json()["message"]
+    r = admin.post("/api/method/upload_file", files={"file": ("public-note.txt", b"hello")}, data={"is_private": "0"})
+    public = r.json()["message"]
+    server.cli("add-user", "filepeek@example.com", "--password", "peek-pw-1")
+    with server.client() as c:
+        assert c.post("/api/method/login", json={"usr": "filepeek@example.com", "pwd": "peek-pw-1"}).status_code == 200
+        names = {row["name"] for row in c.get("/api/resource/File", params={"limit_page_length": 0}).json()["data"]}
+        assert public["name"] in names and private["name"] not in names
+        assert c.get(f"/api/resource/File/{private['name']}").status_code == 403
+        assert c.get(f"/api/resource/File/{public['name']}").status_code == 200

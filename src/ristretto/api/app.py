@@ -168,6 +168,7 @@ class App:
             # Existence masking: who may not read the DocType learns nothing about its records.
             if not self.policy.has(ctx, error.doctype, "read"):
                 masked = exc.PermissionError(f"No permission for {error.doctype}", doctype=error.doctype)
+                masked.error_message = masked.message
                 masked.suppress_traceback = True
                 ctx.messages = []
                 error = masked

@@ -126,6 +126,9 @@ def resume(call: Call, conn) -> Identity:
         else:
             call.sid = sid
             identity = Identity(info, "session")
+            # Sliding expiry: every response re-issues the cookie with a fresh Max-Age.
+            call.set_cookie("sid", sid, max_age=int(session.expiry), http_only=True,
+                            secure=call.request.is_https)
             if call.request.method in UNSAFE and session.csrf_token and not call.site.config.get("ignore_csrf"):
                 token = call.request.header("x-frappe-csrf-token") or call.form.pop("csrf_token", None)
                 if token != session.csrf_token:

@@ -108,14 +108,15 @@ def bind(ctx: Context, method: Method, args: dict[str, Any]) -> dict[str, Any]:
     return method.bind(args, sanitize=ctx.user == "Guest")
 
 
-def to_json(value: Any) -> Any:
-    """A method result as JSON data: documents become dicts without nulls, as in Frappe."""
+def to_json(ctx: Context, value: Any) -> Any:
+    """A method result as JSON data: documents become dicts without nulls, as in Frappe,
+    holding only the fields the user may read."""
     if isinstance(value, Document):
-        return value.as_dict(no_nulls=True)
+        return document.visible_dict(ctx, value, no_nulls=True)
     if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
+        return [to_json(ctx, v) for v in value]
     if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
+        return {k: to_json(ctx, v) for k, v in value.items()}
     return value
 
 
@@ -151,7 +152,7 @@ def run_on_stored(call: Call, doctype: str, name: str) -> dict[str, Any]:
         if verb != "GET":
             ctx.perms.check(ctx, doctype, "write", doc)
         kwargs = bind(ctx, method, call.form)
-        result = to_json(method.fn(ctx, doc, **kwargs))
+        result = to_json(ctx, method.fn(ctx, doc, **kwargs))
     return {"data": result}
 
 
@@ -171,8 +172,8 @@ def run_doc_method(call: Call, method: str, docs: Any = None, dt: str | None = N
     target = resolve(ctx, doc, method, call.request.method)
     kwargs = _legacy_args(ctx, target, args if args not in (None, "") else (arg if arg is not None else ""))
     result = target.fn(ctx, doc, **kwargs)
-    call.extra["docs"] = [_current(ctx, doc, result).as_dict(no_nulls=True)]
-    return to_json(result)
+    call.extra["docs"] = [document.visible_dict(ctx, _current(ctx, doc, result), no_nulls=True)]
+    return to_json(ctx, result)
 
 
 def _legacy_args(ctx: Context, method: Method, args: Any) -> dict[str, Any]:

@@ -441,7 +441,7 @@ def _insert(ctx: "Context", values: dict[str, Any]) -> dict:
         f = ref_meta.get_field(field)
         if f is not None and f.fieldtype in ATTACH_FIELDTYPES:
             document.update(ctx, ref_meta.name, values["attached_to_name"], {field: doc.d["file_url"]})
-    return doc.as_dict(no_nulls=True)
+    return document.visible_dict(ctx, doc, no_nulls=True)
 
 
 # --- download ----------------------------------------------------------------------------

@@ -206,10 +206,12 @@ def get_doc(ctx: "Context", doctype: str, name: Any) -> Document:
     return doc
 
 
-def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str) -> tuple[Document, Document]:
+def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str, *,
+               table_level: bool = True) -> tuple[Document, Document]:
     """A child row and its parent document, after Frappe's child-table rule (05 § 7): the row
     is reached only through a parent DocType that has a Table field for it, the user needs
-    ``ptype`` on the parent document, and ``ptype`` at the Table field's permlevel."""
+    ``ptype`` on the parent document, and (``table_level``) ``ptype`` at the Table field's
+    permlevel."""
     row = load(ctx, meta.name, name)
     parent_meta = ctx.find_meta(row.d.get("parenttype") or "")
     tf = parent_meta.get_table_field(row.d.get("parentfield") or "") if parent_meta is not None else None
@@ -217,7 +219,7 @@ def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str) -> tuple[Docum
         raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name)
     parent = load(ctx, parent_meta.name, row.d.get("parent"))
     ctx.perms.check(ctx, parent_meta.name, ptype, parent)
-    if tf.permlevel and tf.permlevel not in ctx.perms.level_access(ctx, parent_meta, ptype):
+    if table_level and tf.permlevel and tf.permlevel not in ctx.perms.level_access(ctx, parent_meta, ptype):
         message = f"Insufficient Permission Level for {parent_meta.name}"
         error = PermissionError(message, doctype=parent_meta.name)
         error.error_message = message
@@ -264,7 +266,9 @@ def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool) ->
     """Coerce and set client values on ``doc`` (standard fields and unknown keys ignored)."""
     meta = doc.meta
     for key, value in data.items():
-        if key in _IGNORED_KEYS or key in _SERVER_SET:
+        if key in _IGNORED_KEYS or (key in _SERVER_SET and key in meta.standard_fields):
+            # Server-owned columns; ``parent`` is one only on child tables (Custom DocPerm and
+            # the like have a ``parent`` field of their own).
             continue
         f = meta.get_field(key)
         if f is None:
@@ -534,7 +538,7 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
         return save_single(ctx, doctype, data)
     if meta.istable:
         return _update_child_row(ctx, meta, name, data)
-    # Only the document-level check: ``if_owner`` rights exist only for a given document.
+    _check_blind(ctx, doctype, "write")
     previous = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "write", previous)
     if "modified" in data and data["modified"] not in (None, ""):
@@ -548,12 +552,23 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
     doc.previous = previous
     _apply_values(ctx, doc, data, is_new=False)
     _reset_unwritable(ctx, doc, previous)
+    # The document as it will be saved must pass too (Frappe checks the saved state): a user
+    # restricted by User Permissions or a rule cannot move a document out of their reach.
+    ctx.perms.check(ctx, doctype, "write", doc)
     _check_transition(ctx, previous, doc)
     for f in meta.data_fields:
         if f.set_only_once and previous.d.get(f.fieldname) not in (None, "", 0) \
                 and doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
             raise CannotChangeConstantError(f"Value cannot be changed for {f.label}")
     return _save_existing(ctx, doc, previous)
+
+
+def _check_blind(ctx: "Context", doctype: str, ptype: str) -> None:
+    """For a user who cannot read the DocType, check ``ptype`` at DocType level before looking the
+    document up: existing and missing documents then get the same 403 (05 § 8). Users who can
+    read learn of a missing document anyway (404), as in Frappe."""
+    if not ctx.perms.has(ctx, doctype, "read"):
+        ctx.perms.check(ctx, doctype, ptype)
 
 
 def _reset_unwritable(ctx: "Context", doc: Document, previous: Document | None) -> None:
@@ -704,6 +719,7 @@ def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     doc.children = dict(previous.children)
     doc.previous = previous
     _apply_values(ctx, doc, data, is_new=False)
+    _reset_unwritable(ctx, doc, previous)
     doc.d["docstatus"] = 0
     now = ctx.now()
     _stamp(ctx, doc, now)
@@ -725,14 +741,15 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
     if meta.issingle:
         raise ValidationError(f"Cannot delete single DocType {doctype}", title="Not allowed")
     if meta.istable:
-        # Frappe: ``delete`` on the parent document (through the child-table rule), and
-        # rows of a submitted document stay.
-        row, _parent = _child_row(ctx, meta, name, "delete")
-        if row.docstatus == 1:
-            raise ValidationError(f"{doctype} {name}: Submitted Record cannot be deleted. You must Cancel it first.",
-                                  title="Not allowed")
-        ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (row.name,))
+        # Frappe (client.delete_doc): the row is removed from its parent, which is saved, so
+        # this needs ``write`` on the parent document, and the parent's rules apply (a table
+        # at a permlevel the user may not write is put back; a submitted parent refuses).
+        row, parent = _child_row(ctx, meta, name, "write", table_level=False)
+        field = row.d.get("parentfield")
+        rows = [r.as_dict() for r in parent.children.get(field, []) if r.name != row.name]
+        update(ctx, parent.meta.name, parent.name, {field: rows})
         return
+    _check_blind(ctx, doctype, "delete")
     doc = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "delete", doc)
     if doc.docstatus == 1:

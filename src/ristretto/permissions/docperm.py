@@ -4,6 +4,10 @@ Administrator may do everything. Everyone else gets the union of the DocPerm
 rows (permlevel 0) of their roles; rights granted only by ``if_owner`` rows hold
 on their own documents, and lists are then filtered to ``owner = user`` in SQL.
 Fields above permlevel 0 are readable or writable only through rows at their level.
+On top of the roles, rules (Frappe's ToDo hook) and User Permissions can only take
+rights away, for a document and its child rows alike; lists get the same
+restrictions as SQL conditions. Child DocTypes have no rows of their own: the model
+layer judges them through their parent (``document._child_row``, ``listing``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ristretto.db.dialects import quote
 from ristretto.exceptions import PermissionError
+from ristretto.meta.fieldtypes import cint
 from ristretto.permissions.rules import FULL, PermSet, evaluate
 
 if TYPE_CHECKING:
@@ -39,7 +44,7 @@ class ToDoRule:
     sees and handles only ToDos allocated to them or assigned by them."""
 
     def _bypass(self, ctx: "Context", meta: "Meta", ptype: str) -> bool:
-        roles = {p.get("role") for p in meta.permissions if p.get(ptype) and not p.get("permlevel")}
+        roles = {p.get("role") for p in meta.permissions if cint(p.get(ptype)) and not cint(p.get("permlevel"))}
         return bool((roles - AUTOMATIC_ROLES) & ctx.roles)
 
     def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
@@ -54,9 +59,38 @@ class ToDoRule:
         return ctx.user in (doc.d.get("allocated_to"), doc.d.get("assigned_by"))
 
 
+class FileRule:
+    """Private files (their names and URLs too) are for their owner, System Managers, and
+    whoever may read the document they are attached to; public files and folders for all
+    who may read File at all."""
+
+    def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
+        if "System Manager" in ctx.roles:
+            return []
+        t = quote(meta.table)
+        return [(f"({t}.\"is_private\" = 0 OR {t}.\"owner\" = ?)", [ctx.user])]
+
+    def allows(self, ctx: "Context", meta: "Meta", doc: Any, ptype: str) -> bool:
+        d = doc.d
+        if "System Manager" in ctx.roles or not d.get("is_private") or getattr(doc, "is_new", False) \
+                or (d.get("owner") or "").lower() == ctx.user.lower():
+            return True
+        ref_doctype, ref_name = d.get("attached_to_doctype"), d.get("attached_to_name")
+        if ptype not in ("read", "select", "print", "email") or not ref_doctype or not ref_name \
+                or ctx.find_meta(ref_doctype) is None:
+            return False
+        from ristretto.exceptions import DoesNotExistError
+        from ristretto.model import document
+        try:
+            attached = document.load(ctx, ref_doctype, ref_name)
+        except DoesNotExistError:
+            return False
+        return ctx.perms.has(ctx, ref_doctype, "read", attached)
+
+
 # DocType -> rule object with ``conditions(ctx, meta)`` and ``allows(ctx, meta, doc, ptype)``;
 # like Frappe's permission hooks, a rule can only take rights away.
-RULES: dict[str, Any] = {"ToDo": ToDoRule()}
+RULES: dict[str, Any] = {"ToDo": ToDoRule(), "File": FileRule()}
 
 
 class DocPermPolicy:
@@ -126,8 +160,9 @@ class DocPermPolicy:
         for row in self.user_permissions(ctx):
             # Frappe's get_allowed_docs_for_doctype: a permission limited to another DocType
             # (``applicable_for``) does not restrict this one, not even the allowed DocType itself.
-            applies = row.get("apply_to_all_doctypes") or not row.get("applicable_for") \
-                or row.get("applicable_for") == meta.name
+            # ``apply_to_all_doctypes`` is a form switch that clears ``applicable_for``; Frappe
+            # reads only ``applicable_for`` when evaluating.
+            applies = not row.get("applicable_for") or row.get("applicable_for") == meta.name
             if applies and row.get("allow") and row.get("for_value") is not None:
                 allowed.setdefault(row["allow"], set()).add(str(row["for_value"]))
         return allowed
