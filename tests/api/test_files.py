@@ -566,3 +566,23 @@ def test_private_file_records_are_hidden_from_other_users(server, admin):
         assert public["name"] in names and private["name"] not in names
         assert c.get(f"/api/resource/File/{private['name']}").status_code == 403
         assert c.get(f"/api/resource/File/{public['name']}").status_code == 200
+
+
+def test_client_attach_file(admin):
+    import base64 as b64
+    todo = admin.post("/api/resource/ToDo", json={"description": "attach target"}).json()["data"]["name"]
+    r = admin.post("/api/method/frappe.client.attach_file", json={
+        "filename": "notes.txt", "filedata": b64.b64encode(b"attached bytes").decode(), "decode_base64": 1,
+        "doctype": "ToDo", "docname": todo, "is_private": 1})
+    assert r.status_code == 200, r.text
+    f = r.json()["message"]
+    assert f["attached_to_doctype"] == "ToDo" and f["attached_to_name"] == todo and f["is_private"] == 1
+    assert admin.get(f["file_url"]).content == b"attached bytes"
+    r = admin.post("/api/method/frappe.client.attach_file", json={
+        "filename": "plain.txt", "filedata": "plain text", "doctype": "ToDo", "docname": todo})
+    assert r.status_code == 200 and admin.get(r.json()["message"]["file_url"]).content == b"plain text"
+    assert admin.get("/api/method/frappe.client.attach_file",
+                     params={"filename": "x.txt", "filedata": "x", "doctype": "ToDo", "docname": todo}).status_code == 403
+    r = admin.post("/api/method/frappe.client.attach_file", json={
+        "filename": "x.txt", "filedata": "x", "doctype": "ToDo", "docname": "missing-doc"})
+    assert r.status_code == 404

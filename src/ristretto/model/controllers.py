@@ -153,11 +153,8 @@ def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
 
 def _insert_raw(ctx: "Context", doctype: str, name: str, data: dict) -> None:
     """Insert a supporting record (module, role) without the caller's permission checks."""
-    from ristretto.model.document import _insert_sql, _row_values, _stamp, new_doc
-    doc = new_doc(ctx, doctype, data)
-    doc.name = name
-    _stamp(ctx, doc, ctx.now())
-    ctx.db.execute(_insert_sql(doc.meta), _row_values(doc))
+    from ristretto.model.document import insert_record
+    insert_record(ctx, doctype, data, name=name)
 
 
 def _exists(ctx: "Context", doctype: str, name: Any) -> bool:

@@ -789,6 +789,17 @@ def _check_no_links(ctx: "Context", doc: Document, *, submitted_only: bool = Fal
                 title="Linked document")
 
 
+def insert_record(ctx: "Context", doctype: str, data: dict, *, name: Any = None) -> Document:
+    """Write a record the server keeps for itself (Version, supporting Module Def or Role):
+    defaults and stamps only, no hooks, validation or permission checks; the caller builds
+    the values from data it has already validated."""
+    doc = new_doc(ctx, doctype, data)
+    doc.name = name if name is not None else naming.make_hash()
+    _stamp(ctx, doc, ctx.now())
+    ctx.db.execute(_insert_sql(doc.meta), _row_values(doc))
+    return doc
+
+
 def insert_trusted(ctx: "Context", doctype: str, data: dict, *, name: Any = None) -> Document:
     """Insert on the system's behalf (Version and Comment records the server writes itself):
     the caller has already been authorised for what caused it."""
@@ -814,5 +825,5 @@ def set_value(ctx: "Context", doctype: str, name: Any, values: dict) -> Document
 
 
 __all__ = ["Document", "load", "get_doc", "exists", "new_doc", "insert", "update", "delete",
-           "save_single", "submit", "cancel", "set_value", "visible_dict", "insert_trusted",
+           "save_single", "submit", "cancel", "set_value", "visible_dict", "insert_trusted", "insert_record",
            "OPTIONAL_FIELDS"]

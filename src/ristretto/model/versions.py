@@ -56,7 +56,7 @@ def record(ctx: "Context", previous: "Document", doc: "Document") -> None:
     changes = diff(previous, doc)
     if changes is None:
         return
-    from ristretto.model.document import insert_trusted
-    insert_trusted(ctx, "Version", {"ref_doctype": doc.meta.name, "docname": str(doc.name),
+    from ristretto.model.document import insert_record
+    insert_record(ctx, "Version", {"ref_doctype": doc.meta.name, "docname": str(doc.name),
                                     "data": orjson.dumps(changes, default=str,
                                                          option=orjson.OPT_INDENT_2).decode()})
