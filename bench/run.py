@@ -8,8 +8,8 @@
 
 Steps: (1) a fresh site in a temp folder, (2) ToDo rows written straight into the
 database in bulk (see ``load_rows``: the row layout comes from the site's own code),
-(3) ``ristretto serve --workers 2`` on a free loopback port and an API key for
-Administrator, (4) each workload driven by ``wrk -t2 -c32 --latency`` with
+(3) ``ristretto serve --workers 2`` on a free loopback port and an API key for a
+System Manager user (not Administrator, so permission rules are evaluated), (4) each workload driven by ``wrk -t2 -c32 --latency`` with
 ``Authorization: token key:secret``, (5) the floor: ``bench/floor_app.py`` (a bare ASGI
 app with a fixed JSON body) on granian with the same worker count, measured before
 and after the Ristretto workloads. Prints a table, writes ``bench/results/<ts>.json``
@@ -45,6 +45,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 HOST = "127.0.0.1"
+BENCH_USER = "bench@example.com"
 ADMIN_PASSWORD = "bench-admin-pw"
 SEED = 20261122
 
@@ -564,10 +565,15 @@ def main(argv: list[str] | None = None) -> int:
         server = start(ristretto_cmd("--site", str(site_dir), "serve", "--host", HOST, "--port", str(port),
                                      "--workers", str(args.workers)), server_log)
         wait_http(f"{base}/api/method/ping", server, server_log)
-        keys = json.loads(cli("--site", str(site_dir), "generate-keys", "Administrator").strip().splitlines()[-1])
+        # A System Manager, not Administrator: Administrator skips permission evaluation, and
+        # the workloads must pay for DocPerm rules, the ToDo rule and field filtering.
+        cli("--site", str(site_dir), "add-user", BENCH_USER, "--password", "bench-pw-" + str(os.getpid()),
+            "--roles", "System Manager")
+        keys = json.loads(cli("--site", str(site_dir), "generate-keys", BENCH_USER).strip().splitlines()[-1])
         auth = f"token {keys['api_key']}:{keys['api_secret']}"
         headers = {"Authorization": auth, "Accept": "application/json"}
-        log(f"(3) ristretto serve --workers {args.workers} on {base}; API key generated for Administrator")
+        log(f"(3) ristretto serve --workers {args.workers} on {base}; API key generated for {BENCH_USER} "
+            "(System Manager: permission checks on)")
 
         # Sanity: loaded rows read back through the API as generated.
         for name, desc in expected.items():
