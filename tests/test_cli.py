@@ -100,3 +100,28 @@ def test_serve_prints_generated_password(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.communicate(timeout=15)
+
+
+def test_site_option_after_the_command(tmp_path):
+    """The contract spells both `ristretto --site DIR cmd` and `ristretto cmd --site DIR`."""
+    site = tmp_path / "s3"
+    run_cli("new-site", str(site), "--admin-password", "pw")
+    assert run_cli("migrate", "--site", str(site)).returncode == 0
+    keys = json.loads(run_cli("generate-keys", "--site", str(site), "Administrator").stdout)
+    assert set(keys) == {"api_key", "api_secret"}
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ristretto.cli.main", "serve", "--site", str(site),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/method/ping", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert r.json() == {"message": "pong"}
+        assert not (tmp_path / "sites").exists()  # served the given site, created nothing else
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)

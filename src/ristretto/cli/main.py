@@ -54,6 +54,17 @@ def _run(fn, *args):
         raise CliError(f"{type(e).__name__}: {e.message}") from None
 
 
+def site_option(fn):
+    """``--site DIR`` after the command name as well as before it (both spellings are in use)."""
+    def remember(ctx: click.Context, _param, value):
+        if value:
+            ctx.ensure_object(dict)
+            ctx.obj["site"] = value
+        return value
+    return click.option("--site", "site_after", default=None, expose_value=False, callback=remember,
+                        help="Site folder (same as the global --site).")(fn)
+
+
 @click.group()
 @click.option("--site", "site", envvar="RISTRETTO_SITE", default=None, help="Site folder (or RISTRETTO_SITE).")
 @click.version_option(package_name="ristretto")
@@ -79,6 +90,7 @@ def new_site_cmd(directory: str, db_url: str | None, admin_password: str | None)
 
 
 @cli.command()
+@site_option
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Sync every DocType to the database schema."""
@@ -89,6 +101,7 @@ def migrate(ctx: click.Context) -> None:
 
 
 @cli.command("import-doctypes")
+@site_option
 @click.argument("paths", nargs=-1, required=True)
 @click.pass_context
 def import_doctypes(ctx: click.Context, paths: tuple[str, ...]) -> None:
@@ -100,6 +113,7 @@ def import_doctypes(ctx: click.Context, paths: tuple[str, ...]) -> None:
 
 
 @cli.command("add-user")
+@site_option
 @click.argument("email")
 @click.option("--password", default=None)
 @click.option("--roles", default="", help='Comma-separated, e.g. "System Manager,Other".')
@@ -114,6 +128,7 @@ def add_user(ctx: click.Context, email: str, password: str | None, roles: str) -
 
 
 @cli.command("set-password")
+@site_option
 @click.argument("user")
 @click.argument("password")
 @click.pass_context
@@ -126,6 +141,7 @@ def set_password(ctx: click.Context, user: str, password: str) -> None:
 
 
 @cli.command("generate-keys")
+@site_option
 @click.argument("user")
 @click.pass_context
 def generate_keys(ctx: click.Context, user: str) -> None:
@@ -137,6 +153,7 @@ def generate_keys(ctx: click.Context, user: str) -> None:
 
 
 @cli.command()
+@site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
