@@ -112,7 +112,7 @@ def test_site_option_after_the_command(tmp_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ristretto.cli.main", "serve", "--site", str(site),
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, cwd=tmp_path)
     try:
         for _ in range(100):
             try:
