@@ -33,8 +33,8 @@ def index_name(table: str, column: str, kind: str = "ix") -> str:
 class Dialect:
     name = "base"
     like = "LIKE"
-    # Whether request handlers may run on the event loop thread (no network round trips).
-    inline = False
+    # Whether request handlers run on the event loop thread by default (see api/app.py).
+    inline = True
 
     def column_type(self, ft: FieldType, length: int | None = None) -> str:
         return ft.column_type(self.name, length)
@@ -50,7 +50,6 @@ class Dialect:
 class SQLiteDialect(Dialect):
     name = "sqlite"
     like = "LIKE"
-    inline = True
 
     def as_text(self, expr: str) -> str:
         return expr
@@ -59,7 +58,6 @@ class SQLiteDialect(Dialect):
 class PostgresDialect(Dialect):
     name = "postgres"
     like = "ILIKE"
-    inline = False
 
     def text_is_native(self, ft: FieldType) -> bool:
         return ft.postgres is not None and (ft.postgres.startswith("varchar") or ft.postgres == "text")
