@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, Callable, Iterable
 
-from ristretto.api.registry import DEFAULT_VERBS, MethodRegistry, whitelist
+from ristretto.whitelist import DEFAULT_VERBS, MethodRegistry, whitelist
 
 __all__ = ["AppError", "LoadedApp", "load_apps", "install_controllers", "register_methods",
            "whitelist", "whitelisted_method", "doc_method_verbs"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ristretto.api.registry import MethodRegistry, whitelist
+from ristretto.whitelist import MethodRegistry, whitelist
 from ristretto.exceptions import FrappeTypeError
 from tests.conftest import ADMIN_PASSWORD
 

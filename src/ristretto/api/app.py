@@ -29,7 +29,7 @@ from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import session as session_methods
-from ristretto.api.registry import MethodRegistry
+from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, register_methods
 from ristretto.db import state
 from ristretto.permissions.docperm import DocPermPolicy

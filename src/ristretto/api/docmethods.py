@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ristretto.api.call import Call
-from ristretto.api.registry import Method, Param, whitelist
-from ristretto.api.registry import _annotation_kind as annotation_kind
+from ristretto.whitelist import Method, Param, whitelist
+from ristretto.whitelist import _annotation_kind as annotation_kind
 from ristretto.apps import doc_method_verbs
 from ristretto.exceptions import (
     DataError, DoesNotExistError, PermissionError, TimestampMismatchError, ValidationError,

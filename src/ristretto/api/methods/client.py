@@ -28,7 +28,7 @@ import orjson
 
 from ristretto.api.args import truthy_arg
 from ristretto.api.call import Call
-from ristretto.api.registry import whitelist
+from ristretto.whitelist import whitelist
 from ristretto.db import state
 from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ristretto.api.call import Call
-from ristretto.api.registry import whitelist
+from ristretto.whitelist import whitelist
 from ristretto.exceptions import PermissionError
 from ristretto.model import comments, document
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ristretto.api import files
 from ristretto.api.call import Call
-from ristretto.api.registry import whitelist
+from ristretto.whitelist import whitelist
 from ristretto.exceptions import ValidationError
 from ristretto.meta.fieldtypes import cint
 

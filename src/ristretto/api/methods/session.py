@@ -8,7 +8,7 @@ from dataclasses import replace
 from ristretto import __version__
 from ristretto.api.authn import clear_session_cookies
 from ristretto.api.call import Call
-from ristretto.api.registry import whitelist
+from ristretto.whitelist import whitelist
 from ristretto.auth import apikeys, sessions
 from ristretto.exceptions import DoesNotExistError, PermissionError, ValidationError
 from ristretto.model import document
