@@ -13,9 +13,10 @@ import datetime as dt
 import json
 import re
 from typing import Any
-from urllib.parse import quote
 
 import pytest
+
+from tests.http import ok, url
 
 SM_PERMS = [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1, "submit": 1,
              "cancel": 1, "amend": 1}]
@@ -24,17 +25,6 @@ PARENT = "RT Order"
 YEAR = dt.date.today().strftime("%Y")
 
 
-def url(doctype: str, name: Any = None) -> str:
-    """Resource URL: spaces percent-encoded, ``/`` in a name sent as is (Frappe routes it)."""
-    out = "/api/resource/" + quote(doctype, safe="")
-    if name is not None:
-        out += "/" + quote(str(name), safe="/")
-    return out
-
-
-def ok(r, status: int = 200) -> Any:
-    assert r.status_code == status, f"{r.request.method} {r.request.url} -> {r.status_code}: {r.text[:2000]}"
-    return r.json().get("data")
 
 
 def fails(r, status: int, exc_type: str) -> dict:

@@ -25,11 +25,11 @@ import json
 import re
 import secrets
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.http import ok, url
 
 LEGACY = "frappe/web_page_legacy_2016.json"
 
@@ -73,17 +73,6 @@ _USED_CHILDREN = {f.get("options") for d in BY_NAME.values() if not d.get("istab
 ORPHAN_CHILDREN = sorted(n for n in CHILDREN if n not in _USED_CHILDREN)
 
 
-def url(doctype: str, name: Any = None) -> str:
-    """Resource URL: spaces percent-encoded, ``/`` inside a name kept as is (Frappe routes it)."""
-    out = "/api/resource/" + quote(doctype, safe="")
-    if name is not None:
-        out += "/" + quote(str(name), safe="/")
-    return out
-
-
-def ok(r, status: int = 200) -> Any:
-    assert r.status_code == status, f"{r.request.method} {r.request.url} -> {r.status_code}: {r.text[:3000]}"
-    return r.json().get("data")
 
 
 def field_order(definition: dict) -> list[dict]:

@@ -227,7 +227,7 @@ def validate_name(meta, doc: "Document") -> None:
     if name == meta.name and meta.name != "DocType":
         raise NameError(f"Name of {meta.name} cannot be {name}", title="Invalid name")
     if name.startswith(f"New {meta.name}"):
-        raise NameError(f"There were some errors setting the name, please contact the administrator",
+        raise NameError("There were some errors setting the name, please contact the administrator",
                         title="Invalid name")
     if len(name) > 140 and not meta.name_is_int:
         raise NameError(f"Name is too long (maximum 140 characters): {name[:40]}...", title="Invalid name")
