@@ -586,3 +586,33 @@ def test_client_attach_file(admin):
     r = admin.post("/api/method/frappe.client.attach_file", json={
         "filename": "x.txt", "filedata": "x", "doctype": "ToDo", "docname": "missing-doc"})
     assert r.status_code == 404
+
+
+def test_deleting_a_document_removes_its_attachments_and_comments(server, admin):
+    todo = admin.post("/api/resource/ToDo", json={"description": "with attachments"}).json()["data"]["name"]
+    r = admin.post("/api/method/upload_file", files={"file": ("att-gone.txt", b"bye")},
+                   data={"doctype": "ToDo", "docname": todo, "is_private": "1"})
+    f = r.json()["message"]
+    admin.post("/api/method/frappe.desk.form.utils.add_comment",
+               json={"reference_doctype": "ToDo", "reference_name": todo, "content": "soon gone"})
+    path = server.site_dir / "private" / "files" / f["file_name"]
+    assert path.exists()
+    assert admin.delete(f"/api/resource/ToDo/{todo}").status_code == 202
+    assert admin.get(f"/api/resource/File/{f['name']}").status_code == 404
+    assert not path.exists()
+    comments = admin.get("/api/resource/Comment", params={"filters": json.dumps({"reference_name": todo})})
+    assert comments.json()["data"] == []
+
+
+def test_delete_refused_by_a_link_keeps_the_file_bytes(server, admin):
+    r = admin.post("/api/method/upload_file", files={"file": ("kept.txt", b"keep me")}, data={"is_private": "0"})
+    f = r.json()["message"]
+    path = server.site_dir / "public" / "files" / f["file_name"]
+    # A document linking to the File blocks its deletion.
+    admin.post("/api/resource/DocType", json={
+        "name": "File Holder", "module": "Custom", "custom": 1,
+        "fields": [{"fieldname": "file", "fieldtype": "Link", "label": "File", "options": "File"}],
+        "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1}]})
+    assert admin.post("/api/resource/File Holder", json={"file": f["name"]}).status_code == 200
+    assert admin.delete(f"/api/resource/File/{f['name']}").status_code == 417
+    assert path.exists() and admin.get(f["file_url"]).content == b"keep me"

@@ -150,11 +150,14 @@ class App:
             result, status = self._route(call)
             if write:
                 conn.commit()
+                ctx.run_callbacks(committed=True)
             elif transactional:
                 conn.rollback()
+                ctx.run_callbacks(committed=False)
             response = result if isinstance(result, Response) else self._render(call, result, status)
         except Exception as e:  # noqa: BLE001 - every error becomes Frappe's error body
             conn.rollback()
+            ctx.run_callbacks(committed=False)
             response = self._error(call, e)
         self._cookies(call, response)
         return response
@@ -279,6 +282,7 @@ class App:
             conn.rollback()
             with conn.transaction(write=True):
                 result = method.fn(call, **kwargs)
+            ctx.run_callbacks(committed=True)
         elif not conn.in_transaction:
             # A cmd= on a path served without a transaction (/api/resource reads): a method
             # still runs in one, rolled back like every GET.
@@ -287,6 +291,7 @@ class App:
                 result = method.fn(call, **kwargs)
             finally:
                 conn.rollback()
+                ctx.run_callbacks(committed=False)
         else:
             result = method.fn(call, **kwargs)
         return {} if result is None else {"message": result}

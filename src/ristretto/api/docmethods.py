@@ -136,6 +136,7 @@ def rolled_back_on_get(call: Call) -> Iterator[None]:
         yield
     finally:
         conn.rollback()
+        call.ctx.run_callbacks(committed=False)
 
 
 # --- v1: /api/resource/<dt>/<name> with run_method -----------------------------------------

@@ -418,6 +418,9 @@ def _store_and_insert(call: "Call", name: str, data: bytes, values: dict[str, An
         values.update(file_name=stored, file_url=url, file_size=len(data),
                       content_hash=hashlib.sha256(data).hexdigest())
         ctx.flags.setdefault(_STORED, set()).add(url)
+        # If the request fails later (after this function returned), the row does not
+        # commit and the bytes must not stay behind either.
+        ctx.on_rollback.append(lambda: (directory / stored).unlink(missing_ok=True))
         if guest:
             # Frappe stores guest uploads without permission checks; the attach target
             # was already checked with the guest's own permissions.
@@ -571,14 +574,14 @@ class FileController:
             raise PermissionError("You don't have permission to delete this file")
 
     def after_delete(self, ctx: "Context", doc: "Document") -> None:
-        # Removed at once: the pipeline has no after-commit hook, so a request failing after
-        # this point leaves a record without bytes (served as 404), never bytes without checks.
+        # The bytes go only once the delete has committed: a request failing after this
+        # point keeps both the record and its file.
         url = doc.d.get("file_url")
         if not url or cint(doc.d.get("is_folder")) or _url_in_use(ctx, url):
             return
         path = local_path(self.site, url)
         if path is not None:
-            path.unlink(missing_ok=True)
+            ctx.on_commit.append(lambda: path.unlink(missing_ok=True))
 
 
 def _name_from_url(url: str, local: tuple[bool, str] | None) -> str:

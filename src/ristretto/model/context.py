@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ristretto.exceptions import DoesNotExistError
 
@@ -77,6 +78,19 @@ class Context:
     # Free-form flags for the request (e.g. "in_import").
     flags: dict[str, Any] = field(default_factory=dict)
     site_config: dict[str, Any] = field(default_factory=dict)
+    # Work that must follow the transaction's outcome (files on disk): run by whoever
+    # commits or rolls back the request's transaction.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    on_rollback: list[Callable[[], None]] = field(default_factory=list)
+
+    def run_callbacks(self, committed: bool) -> None:
+        callbacks = self.on_commit if committed else self.on_rollback
+        self.on_commit, self.on_rollback = [], []
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - the transaction's outcome stands; log and go on
+                logging.getLogger("ristretto").exception("post-transaction callback failed")
 
     @property
     def dialect(self):

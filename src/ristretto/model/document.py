@@ -764,7 +764,26 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
             ctx.db.execute(f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ?",
                            (str(doc.name), doctype))
     naming.revert_series_if_last(ctx, doc)
+    _delete_dependents(ctx, doc)
     _hook(ctx, doc, "after_delete")
+
+
+def _delete_dependents(ctx: "Context", doc: Document) -> None:
+    """As in Frappe, a deleted document takes its comments and attached files with it."""
+    from dataclasses import replace
+
+    from ristretto.model.context import AllowAll
+    ref = (doc.meta.name, str(doc.name))
+    if ctx.find_meta("Comment") is not None and doc.meta.name != "Comment":
+        ctx.db.execute(f"DELETE FROM {quote('tabComment')} WHERE reference_doctype = ? AND reference_name = ?", ref)
+    if ctx.find_meta("File") is not None and doc.meta.name != "File":
+        rows = ctx.db.sql(f"SELECT name FROM {quote('tabFile')} WHERE attached_to_doctype = ? "
+                          f"AND attached_to_name = ?", ref)
+        if rows:
+            # The File controller removes the bytes once the transaction commits.
+            trusted = replace(ctx, perms=AllowAll())
+            for (file_name,) in rows:
+                delete(trusted, "File", file_name)
 
 
 def _check_no_links(ctx: "Context", doc: Document, *, submitted_only: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
 
 _DRIVER_ERRORS = _driver_errors()
+log = logging.getLogger("ristretto")
 
 
 def _list_meta(ctx: "Context", doctype: str, parent: str | None):
@@ -103,7 +105,10 @@ def _run(ctx: "Context", compiled, debug: bool):
     except _DRIVER_ERRORS as e:
         # Every identifier was validated; what the database still refuses is a query
         # shape it does not support (e.g. a GROUP BY rule): the client's error, not ours.
-        raise DataError(f"Invalid query: {str(e).splitlines()[0]}", title="Invalid query") from None
+        # The database's own words stay in the server log (they describe the schema).
+        log.info("list query refused by the database: %s", str(e).splitlines()[0])
+        raise DataError("Invalid query: this combination of fields, filters, grouping and ordering "
+                        "cannot be run", title="Invalid query") from None
     if debug:
         ctx.debug.append(compiled.debug_text())
         ctx.debug.append(f"Execution time: {time.perf_counter() - started:.4f} sec")
