@@ -1,0 +1,59 @@
+"""Acknowledged writes survive kill -9 of the server (both backends)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+
+from tests.conftest import start_server, stop_server
+
+
+def test_acknowledged_creates_survive_kill_9(site_dir, backend):
+    server = start_server(site_dir, backend, workers=2)
+    auth = {"Authorization": f"token {server.api_key}:{server.api_secret}"}
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        with httpx.Client(base_url=server.base_url, headers=auth, timeout=5) as c:
+            for i in range(400):  # bounded: at most 400 requests per writer
+                if stop.is_set():
+                    return
+                try:
+                    r = c.post("/api/resource/ToDo", json={"description": f"durable {n}-{i}"})
+                except httpx.HTTPError:
+                    return  # the server died mid-request: that write was never acknowledged
+                if r.status_code == 200:
+                    acknowledged.append(r.json()["data"]["name"])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 10
+    while len(acknowledged) < 150 and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(server.proc.pid, signal.SIGKILL)  # no shutdown, no flush: the process group dies now
+    server.proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert len(acknowledged) >= 50
+
+    restarted = start_server(site_dir, backend)
+    try:
+        with httpx.Client(base_url=restarted.base_url, timeout=30,
+                          headers={"Authorization": f"token {restarted.api_key}:{restarted.api_secret}"}) as c:
+            names = {row["name"] for row in c.get("/api/resource/ToDo",
+                                                  params={"limit_page_length": 0}).json()["data"]}
+        missing = [n for n in acknowledged if n not in names]
+        assert missing == []
+        if backend == "sqlite":
+            import sqlite3
+            with sqlite3.connect(site_dir / "site.db") as db:
+                assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        stop_server(restarted.proc)
