@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from ristretto.db.connection import SQLiteConnection
 from ristretto.db.dialects import POSTGRES, SQLITE
-from ristretto.db.query import (
-    OPERATORS, ListArgs, compile_count, compile_select, normalize_filters, normalize_operator, timespan_range,
-)
+from ristretto.db.filters import OPERATORS, normalize_filters, normalize_operator, timespan_range
+from ristretto.db.query import ListArgs, compile_count, compile_select
 from ristretto.db.schema import sync_doctype
 from ristretto.exceptions import DataError, FrappeError, ValidationError
 from ristretto.meta.doctype import Meta

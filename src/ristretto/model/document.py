@@ -282,7 +282,7 @@ def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool) ->
             if value is None:
                 value = []
             if isinstance(value, str):
-                from ristretto.db.query import parse_json_arg
+                from ristretto.db.filters import parse_json_arg
                 value = parse_json_arg(value, key) or []
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 raise ValidationError(f"Value for {f.label} must be a list of rows", title="Invalid value")
