@@ -8,20 +8,21 @@ parent*) are always set here, never taken from the client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
-    CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, DuplicateEntryError,
-    LinkExistsError, PermissionError, TimestampMismatchError, UniqueValidationError, UpdateAfterSubmitError,
-    ValidationError,
+    CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, LinkExistsError,
+    PermissionError, TimestampMismatchError, UpdateAfterSubmitError, ValidationError,
 )
 from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
-from ristretto.meta.fieldtypes import (
-    CHECK, DATE, DATETIME, FLOAT, INT, TIME, coerce_value, format_time,
-)
+from ristretto.meta.fieldtypes import DATE, DATETIME, TIME, coerce_value
 from ristretto.model import naming, validation, versions
+from ristretto.model.base import Document
+from ristretto.model.storage import (  # load and exists are part of this module's API too
+    exists, insert_sql, integrity_error, load, load_single, row_values, update_sql, write_children,
+)
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -34,165 +35,6 @@ _SERVER_SET = frozenset(STANDARD_FIELDS + CHILD_FIELDS) - {"docstatus"}
 # Log-like DocTypes whose links never block a delete.
 _LINK_EXEMPT = frozenset({"ToDo", "Comment", "Version", "DocShare", "Communication", "File",
                           "Deleted Document", "Activity Log", "Access Log", "View Log"})
-
-
-class Document:
-    """One document (or child row): its values in ``d`` and its child rows in ``children``."""
-
-    __slots__ = ("meta", "d", "children", "is_new", "previous")
-
-    def __init__(self, meta: Meta, d: dict | None = None, *, is_new: bool = False):
-        self.meta = meta
-        self.d: dict[str, Any] = d if d is not None else {}
-        self.children: dict[str, list[Document]] = {}
-        self.is_new = is_new
-        self.previous: Document | None = None
-
-    @property
-    def doctype(self) -> str:
-        return self.meta.name
-
-    @property
-    def name(self) -> Any:
-        return self.d.get("name")
-
-    @name.setter
-    def name(self, value: Any) -> None:
-        self.d["name"] = value
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self.children:
-            return self.children[key]
-        return self.d.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.d[key] = value
-
-    @property
-    def docstatus(self) -> int:
-        return int(self.d.get("docstatus") or 0)
-
-    def as_dict(self, *, no_nulls: bool = False, fields: set[str] | None = None) -> dict:
-        """Frappe's dictionary form: standard fields, values, child tables, then ``doctype``."""
-        out: dict[str, Any] = {}
-        meta = self.meta
-        for key in meta.column_names:
-            if fields is not None and key not in fields and key not in STANDARD_FIELDS:
-                continue
-            value = self.d.get(key)
-            if value is None and no_nulls:
-                continue
-            if meta.columns[key].ft.kind == TIME and value is not None:
-                value = format_time(value)
-            out[key] = value
-        if meta.issingle:
-            out.pop("idx", None)
-        for tf in meta.table_fields:
-            if fields is not None and tf.fieldname not in fields:
-                continue
-            out[tf.fieldname] = [row.as_dict(no_nulls=no_nulls) for row in self.children.get(tf.fieldname, [])]
-        out["doctype"] = meta.name
-        return out
-
-
-# --- reading --------------------------------------------------------------------------------
-
-def _select_sql(meta: Meta) -> str:
-    sql = meta.sql_cache.get("select_one")
-    if sql is None:
-        cols = ", ".join(quote(c) for c in meta.column_names)
-        sql = meta.sql_cache["select_one"] = f"SELECT {cols} FROM {quote(meta.table)} WHERE name = ?"
-    return sql
-
-
-def _children_sql(meta: Meta) -> str:
-    sql = meta.sql_cache.get("select_children")
-    if sql is None:
-        cols = ", ".join(quote(c) for c in meta.column_names)
-        sql = meta.sql_cache["select_children"] = (
-            f"SELECT {cols} FROM {quote(meta.table)} WHERE parent = ? AND parenttype = ? "
-            f"AND parentfield = ? ORDER BY idx")
-    return sql
-
-
-def _name_key(meta: Meta, name: Any) -> Any:
-    """The name as the ``name`` column holds it; None when no document can have it."""
-    if meta.name_is_int:
-        try:
-            return int(name)
-        except (TypeError, ValueError):
-            return None
-    name = str(name)
-    # No name contains NUL (PostgreSQL text cannot even be compared with one).
-    return None if "\x00" in name else name
-
-
-def load(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False) -> Document:
-    """Read a document with its child rows; 404 when it does not exist. No permission check."""
-    meta = ctx.get_meta(doctype)
-    if meta.issingle:
-        return _load_single(ctx, meta)
-    key = _name_key(meta, name)
-    row = None
-    if key is not None:
-        sql = _select_sql(meta)
-        if for_update and ctx.dialect.name == "postgres":
-            sql += " FOR UPDATE"
-        row = ctx.db.one(sql, (key,))
-    if row is None:
-        raise DoesNotExistError(f"{doctype} {name} not found", doctype=doctype)
-    doc = Document(meta, dict(zip(meta.column_names, row)))
-    _load_children(ctx, doc)
-    return doc
-
-
-def _load_children(ctx: "Context", doc: Document) -> None:
-    for tf in doc.meta.table_fields:
-        child_meta = ctx.find_meta(tf.options)
-        if child_meta is None or not child_meta.istable:
-            continue
-        rows = ctx.db.sql(_children_sql(child_meta), (str(doc.name), doc.meta.name, tf.fieldname))
-        doc.children[tf.fieldname] = [Document(child_meta, dict(zip(child_meta.column_names, r))) for r in rows]
-
-
-def _load_single(ctx: "Context", meta: Meta) -> Document:
-    rows = ctx.db.sql(f"SELECT field, value FROM {quote('tabSingles')} WHERE doctype = ?", (meta.name,))
-    d: dict[str, Any] = {c: None for c in meta.column_names}
-    for field, value in rows:
-        f = meta.get_column(field)
-        if f is not None:
-            d[field] = _from_single_text(f, value)
-    d.update(name=meta.name, docstatus=0, idx=0)
-    doc = Document(meta, d)
-    for tf in meta.table_fields:
-        child_meta = ctx.find_meta(tf.options)
-        if child_meta is not None:
-            rows = ctx.db.sql(_children_sql(child_meta), (meta.name, meta.name, tf.fieldname))
-            doc.children[tf.fieldname] = [Document(child_meta, dict(zip(child_meta.column_names, r)))
-                                          for r in rows]
-    return doc
-
-
-def _from_single_text(f, value: Any) -> Any:
-    if value is None:
-        return None
-    kind = f.ft.kind
-    try:
-        if kind in (INT, CHECK):
-            return int(float(value))
-        if kind == FLOAT:
-            return float(value)
-    except ValueError:
-        return 0
-    return value
-
-
-def exists(ctx: "Context", doctype: str, name: Any) -> bool:
-    meta = ctx.get_meta(doctype)
-    if meta.issingle:
-        return name == meta.name
-    key = _name_key(meta, name)
-    return key is not None and ctx.db.one(f"SELECT 1 FROM {quote(meta.table)} WHERE name = ?", (key,)) is not None
 
 
 def get_doc(ctx: "Context", doctype: str, name: Any) -> Document:
@@ -353,58 +195,6 @@ def _stamp(ctx: "Context", doc: Document, now: str) -> None:
             row.d["parenttype"] = doc.meta.name
 
 
-# --- writing -----------------------------------------------------------------------------------
-
-def _insert_sql(meta: Meta) -> str:
-    sql = meta.sql_cache.get("insert")
-    if sql is None:
-        cols = meta.column_names
-        sql = meta.sql_cache["insert"] = (
-            f"INSERT INTO {quote(meta.table)} ({', '.join(quote(c) for c in cols)}) "
-            f"VALUES ({', '.join('?' * len(cols))})")
-    return sql
-
-
-def _update_sql(meta: Meta) -> str:
-    sql = meta.sql_cache.get("update")
-    if sql is None:
-        cols = [c for c in meta.column_names if c != "name"]
-        sql = meta.sql_cache["update"] = (
-            f"UPDATE {quote(meta.table)} SET {', '.join(f'{quote(c)} = ?' for c in cols)} WHERE name = ?")
-    return sql
-
-
-def _row_values(doc: Document) -> list[Any]:
-    d = doc.d
-    return [d.get(c) for c in doc.meta.column_names]
-
-
-def _write_children(ctx: "Context", doc: Document, fieldnames: Iterable[str]) -> None:
-    for fieldname in fieldnames:
-        tf = doc.meta.get_table_field(fieldname)
-        child_meta = ctx.find_meta(tf.options) if tf else None
-        if child_meta is None or not child_meta.istable:
-            continue
-        ctx.db.execute(
-            f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ? AND parentfield = ?",
-            (str(doc.name), doc.meta.name, fieldname))
-        rows = doc.children.get(fieldname, [])
-        if rows:
-            ctx.db.executemany(_insert_sql(child_meta), [_row_values(r) for r in rows])
-
-
-def _integrity(doc: Document, err: IntegrityError) -> Exception:
-    text = str(err).lower()
-    if "unique" not in text and "duplicate" not in text:
-        # Not a uniqueness violation (SQLite also reports NOT NULL here): a server bug,
-        # not the client's error, so it stays a 500.
-        return err
-    if "primary" in text or ".name" in text or "_pkey" in text:
-        return DuplicateEntryError(f"{doc.meta.name} {doc.name} already exists", title="Duplicate Name",
-                                   doctype=doc.meta.name)
-    return UniqueValidationError(f"Duplicate value in {doc.meta.name}: {err}", title="Duplicate value")
-
-
 def _validate(ctx: "Context", doc: Document) -> None:
     validation.check_mandatory(ctx, doc)
     validation.check_values(ctx, doc)
@@ -518,10 +308,10 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     _hook(ctx, doc, "before_submit" if doc.docstatus == 1 else "before_save")
     try:
         with ctx.db.savepoint("doc_insert"):
-            ctx.db.execute(_insert_sql(meta), _row_values(doc))
-            _write_children(ctx, doc, doc.children.keys())
+            ctx.db.execute(insert_sql(meta), row_values(doc))
+            write_children(ctx, doc, doc.children.keys())
     except IntegrityError as e:
-        raise _integrity(doc, e) from None
+        raise integrity_error(doc, e) from None
     doc.is_new = False
     _hook(ctx, doc, "after_insert")
     _hook(ctx, doc, "on_update")
@@ -677,17 +467,17 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
           else "before_update_after_submit" if (old, new) == (1, 1) else "before_save")
     if (old, new) == (1, 2):
         _check_no_links(ctx, doc, submitted_only=True)
-    values = _row_values(doc)
+    values = row_values(doc)
     name_idx = meta.column_names.index("name")
     params = values[:name_idx] + values[name_idx + 1:] + [previous.name]
     try:
         with ctx.db.savepoint("doc_update"):
-            ctx.db.execute(_update_sql(meta), params)
+            ctx.db.execute(update_sql(meta), params)
             # Every row is rewritten, as in Frappe: rows carry the parent's modified and
             # docstatus (a submit without the table in the payload submits its rows too).
-            _write_children(ctx, doc, doc.children.keys())
+            write_children(ctx, doc, doc.children.keys())
     except IntegrityError as e:
-        raise _integrity(doc, e) from None
+        raise integrity_error(doc, e) from None
     versions.record(ctx, previous, doc)
     _hook(ctx, doc, "on_update")
     if (old, new) == (0, 1):
@@ -714,7 +504,7 @@ def _update_child_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Docu
 def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     meta = ctx.get_meta(doctype)
     ctx.perms.check(ctx, doctype, "write")
-    previous = _load_single(ctx, meta)
+    previous = load_single(ctx, meta)
     doc = Document(meta, dict(previous.d))
     doc.children = dict(previous.children)
     doc.previous = previous
@@ -730,7 +520,7 @@ def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
             for f in meta.data_fields]
     rows.append((doctype, "modified", now))
     ctx.db.executemany(f"INSERT INTO {quote('tabSingles')} (doctype, field, value) VALUES (?, ?, ?)", rows)
-    _write_children(ctx, doc, doc.children.keys())
+    write_children(ctx, doc, doc.children.keys())
     _hook(ctx, doc, "on_update")
     return doc
 
@@ -815,7 +605,7 @@ def insert_record(ctx: "Context", doctype: str, data: dict, *, name: Any = None)
     doc = new_doc(ctx, doctype, data)
     doc.name = name if name is not None else naming.make_hash()
     _stamp(ctx, doc, ctx.now())
-    ctx.db.execute(_insert_sql(doc.meta), _row_values(doc))
+    ctx.db.execute(insert_sql(doc.meta), row_values(doc))
     return doc
 
 
