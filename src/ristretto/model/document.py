@@ -545,8 +545,9 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
     if doc.docstatus == 1:
         raise ValidationError(f"{doctype} {name}: Submitted Record cannot be deleted. You must Cancel it first.",
                               title="Not allowed")
-    _check_no_links(ctx, doc)
+    # Frappe's order: the controller may clean up what links here before the check.
     _hook(ctx, doc, "on_trash")
+    _check_no_links(ctx, doc)
     ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (doc.name,))
     for tf in meta.table_fields:
         child_meta = ctx.find_meta(tf.options)
