@@ -34,13 +34,18 @@ def limits(config: dict) -> tuple[int, float]:
     return attempts, lock
 
 
+def _counter(conn: Connection, key: str) -> tuple[int, float] | None:
+    """(consecutive failures, time of the last one) for a login name or address."""
+    return conn.one(f"SELECT failures, last_failure FROM {_T} WHERE key = ?", (key,))
+
+
 def check(conn: Connection, config: dict, login: str, ip: str | None) -> None:
     attempts, lock = limits(config)
     if attempts <= 0:
         return
     now = time.time()
     for key in _keys(login, ip):
-        row = conn.one(f"SELECT failures, last_failure FROM {_T} WHERE key = ?", (key,))
+        row = _counter(conn, key)
         if row and row[0] >= attempts and now - row[1] < lock:
             wait = int(lock - (now - row[1])) + 1
             raise TooManyRequestsError(
@@ -53,7 +58,7 @@ def record_failure(conn: Connection, config: dict, login: str, ip: str | None) -
         return
     now = time.time()
     for key in _keys(login, ip):
-        row = conn.one(f"SELECT failures, last_failure FROM {_T} WHERE key = ?", (key,))
+        row = _counter(conn, key)
         if row is None:
             conn.execute(f"INSERT INTO {_T} (key, failures, last_failure) VALUES (?, 1, ?)", (key, now))
         else:
