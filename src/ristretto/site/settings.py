@@ -1,0 +1,45 @@
+"""Every key of ``site_config.json`` the server reads, declared once.
+
+The README's "Site configuration" table documents the same keys; a test
+(``tests/unit/test_settings.py``) fails when a key is read by the code but not
+declared here, or declared here but missing from the README. Code reads a value
+with ``setting(config, "name")``, which falls back to the declared default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db_url", None, "database URL; SQLite file site.db in the site folder when absent"),
+    Setting("session_expiry", "240:00:00", "sliding session lifetime, HH:MM[:SS]"),
+    Setting("allow_consecutive_login_attempts", 10, "failed logins before a lock (0: off)"),
+    Setting("allow_login_after_fail", 300, "lock duration in seconds"),
+    Setting("max_file_size", 25 * 1024 * 1024, "largest request body and uploaded file, in bytes"),
+    Setting("allow_guests_to_upload_files", False, "let Guest call upload_file"),
+    Setting("apply_strict_user_permissions", False, "User Permissions also hide documents whose Link is empty"),
+    Setting("allow_error_traceback", True, "tracebacks in error bodies for Administrator and System Managers"),
+    Setting("ignore_csrf", False, "skip the CSRF check of sessions holding a CSRF token"),
+    Setting("threaded_requests", None, "run request handlers in a thread pool"),
+    Setting("time_zone", None, "the site's time zone (frappe.client.get_time_zone); the server's when absent"),
+    Setting("apps", (), "apps to load"),
+    Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def setting(config: dict[str, Any], name: str) -> Any:
+    """The configured value of a declared setting, or its default."""
+    declared = BY_NAME[name]
+    value = config.get(name)
+    return declared.default if value is None else value
