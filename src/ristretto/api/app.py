@@ -24,7 +24,7 @@ from ristretto.api import authn, docmethods, files, resource
 from ristretto.api.args import parse_form
 from ristretto.api.asgi import Request, Response, read_body
 from ristretto.api.call import Call
-from ristretto.api.errors import error_response
+from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
@@ -185,9 +185,7 @@ class App:
             authn.clear_session_cookies(call)
             if authn.is_login(call):
                 base["message"] = error.message
-        # Frappe shows tracebacks to every System User; we show them only to administrators.
-        tracebacks = (ctx.user == "Administrator" or "System Manager" in ctx.roles) \
-            and bool(self.site.config.get("allow_error_traceback", True))
+        tracebacks = may_see_tracebacks(ctx, self.site.config)
         return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base)
 
     def _cookies(self, call: Call, response: Response) -> None:
