@@ -16,7 +16,11 @@ and may provide:
   One instance serves every request, concurrently on PostgreSQL: a controller keeps
   no per-request state;
 * ``methods_modules``: the dotted names of its modules holding functions marked
-  with :func:`whitelist` (default: the app module itself).
+  with :func:`whitelist` (default: the app module itself);
+* ``permission_rules``: a dict of DocType name -> rule class (instantiated here,
+  without arguments) with ``conditions(ctx, meta)`` and ``allows(ctx, meta, doc,
+  ptype)``, added to the permission policy's rules (``ristretto.permissions.docperm``).
+  A rule can only take rights away, never grant them.
 
 Nothing here is ever driven by a request: what is loaded is decided by the site
 configuration alone, and only functions explicitly decorated *and defined in* a
@@ -35,7 +39,7 @@ from typing import Any, Callable, Iterable
 from ristretto.whitelist import DEFAULT_VERBS, MethodRegistry, whitelist
 
 __all__ = ["AppError", "LoadedApp", "load_apps", "install_controllers", "register_methods",
-           "whitelist", "whitelisted_method", "doc_method_verbs"]
+           "permission_rules", "whitelist", "whitelisted_method", "doc_method_verbs"]
 
 # The attribute whitelisted_method sets on a controller function: its allowed verbs.
 _DOC_METHOD_ATTR = "__ristretto_doc_method__"
@@ -73,6 +77,7 @@ class LoadedApp:
     doctypes_path: Path | None
     controllers: dict[str, object]
     method_modules: tuple[ModuleType, ...]
+    rules: tuple[tuple[str, object], ...] = ()
 
 
 def load_apps(config: dict[str, Any], site_path: Path) -> list[LoadedApp]:
@@ -123,13 +128,25 @@ def _load_app(name: str) -> LoadedApp:
             controllers[doctype] = cls()
         except Exception as e:  # noqa: BLE001
             raise AppError(f"App {name!r}: controller for {doctype} cannot be created: {e}") from None
+    rules = []
+    for doctype, cls in (getattr(module, "permission_rules", None) or {}).items():
+        if not isinstance(doctype, str) or not isinstance(cls, type):
+            raise AppError(f"App {name!r}: permission_rules must map DocType names to classes")
+        try:
+            rule = cls()
+        except Exception as e:  # noqa: BLE001
+            raise AppError(f"App {name!r}: permission rule for {doctype} cannot be created: {e}") from None
+        if not (callable(getattr(rule, "conditions", None)) and callable(getattr(rule, "allows", None))):
+            raise AppError(f"App {name!r}: permission rule for {doctype} needs conditions() and allows()")
+        rules.append((doctype, rule))
     modules = []
     for mod_name in getattr(module, "methods_modules", None) or [name]:
         # An app may only expose its own modules, never another package's.
         if not isinstance(mod_name, str) or not (mod_name == name or mod_name.startswith(name + ".")):
             raise AppError(f"App {name!r}: methods module {mod_name!r} is not part of the app")
         modules.append(_import(mod_name, "Methods module"))
-    return LoadedApp(name, module, folder if folder and folder.is_dir() else None, controllers, tuple(modules))
+    return LoadedApp(name, module, folder if folder and folder.is_dir() else None, controllers, tuple(modules),
+                     tuple(rules))
 
 
 def install_controllers(controllers: dict[str, object], apps: list[LoadedApp]) -> None:
@@ -139,6 +156,11 @@ def install_controllers(controllers: dict[str, object], apps: list[LoadedApp]) -
             if doctype in controllers:
                 raise AppError(f"App {app.name!r}: DocType {doctype} already has a controller")
             controllers[doctype] = controller
+
+
+def permission_rules(apps: list[LoadedApp]) -> list[tuple[str, object]]:
+    """(DocType, rule) of every app, in app order: added after the built-in rules."""
+    return [rule for app in apps for rule in app.rules]
 
 
 def register_methods(registry: MethodRegistry, apps: list[LoadedApp]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -423,6 +424,32 @@ def test_read_versus_write_permission(library, admin, librarian, member):
         assert run_method(guest, "Library Book", book["name"], "loan_history", verb="GET").status_code == 403
 
 
+def test_app_permission_rule_limits_members_to_their_loans(admin, librarian, member):
+    """library_app's permission_rules: a Library Member sees only loans whose member is them,
+    in lists, counts, reads and what the app's own code lists for them; Librarians see all."""
+    book = make_book(admin)
+    own = make_loan(admin, book["name"], member="member@example.com")["name"]
+    other = make_loan(admin, book["name"], member="someone-else")["name"]
+
+    def names(client) -> set[str]:
+        r = client.get("/api/resource/Library Loan", params={"fields": '["name", "member"]',
+                                                             "limit_page_length": 0})
+        assert r.status_code == 200, r.text
+        return {row["name"] for row in r.json()["data"]}
+
+    def count(client) -> int:
+        return client.get("/api/method/frappe.client.get_count", params={"doctype": "Library Loan"}).json()["message"]
+
+    mine = names(member)
+    assert own in mine and other not in mine and count(member) == len(mine)
+    assert {own, other} <= names(librarian) and count(librarian) == len(names(librarian)) > len(mine)
+    assert member.get(f"/api/resource/Library Loan/{own}").status_code == 200
+    assert member.get(f"/api/resource/Library Loan/{other}").status_code == 403
+    assert librarian.get(f"/api/resource/Library Loan/{other}").status_code == 200
+    history = run_method(member, "Library Book", book["name"], "loan_history", verb="GET").json()["data"]
+    assert [row["name"] for row in history] == [own]
+
+
 def test_librarian_runs_the_loan_workflow(admin, librarian):
     book = make_book(librarian, title="Librarian's Book")
     loan = make_loan(librarian, book["name"], member="patron")
@@ -525,6 +552,21 @@ def test_missing_app_is_a_one_line_error(plain_site, apps, paths, expected):
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], proc.stderr
         assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("rules,expected", [
+    ("{'ToDo': Half}", "permission rule for ToDo needs conditions() and allows()"),
+    ("{'ToDo': Half()}", "permission_rules must map DocType names to classes"),
+])
+def test_bad_permission_rule_is_a_one_line_error(plain_site, tmp_path, rules, expected):
+    from ristretto.site import Site, SiteError
+    package = tmp_path / "apps" / f"rule_app_{len(rules)}"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        f"class Half:\n    def conditions(self, ctx, meta):\n        return []\n\npermission_rules = {rules}\n")
+    add_apps(plain_site, [package.name], [str(package.parent)])
+    with pytest.raises(SiteError, match=re.escape(expected)):
+        Site(plain_site)
 
 
 def test_new_site_with_apps_installs_their_doctypes(tmp_path):

@@ -161,8 +161,8 @@ def test_password_change_and_disabling_end_sessions_and_keys(server, admin):
     assert client(server).get(WHO, headers={"Authorization": f"Basic {basic}"}).status_code == 401
     r = login(client(server), user, "auth-pw-new")
     assert r.status_code == 401, r.text
-    assert r.json()["message"] == "User disabled or missing" and r.json()["exc_type"] == "AuthenticationError"
-    # a wrong password still says only that the credentials are wrong
+    # the same answer as a wrong password: the right one does not reveal that the account is disabled
+    assert r.json()["message"] == "Invalid login credentials" and r.json()["exc_type"] == "AuthenticationError"
     r = login(client(server), user, "wrong-password")
     assert r.status_code == 401 and r.json()["message"] == "Invalid login credentials"
 

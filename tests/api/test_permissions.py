@@ -38,6 +38,8 @@ CHILD = {"Note": ("seen_by", "Note Seen By", "user", "other@perm.test"),
          "Contact": ("email_ids", "Contact Email", "email_id", "renamed@example.com")}
 # A level-0 field each principal's update writes.
 UPDATE_FIELD = {"Note": "content", "Sales Order": "po_no", "Contact": "last_name"}
+# Frappe's Note rule: a note is for its owner unless it is public (the matrix's notes are private).
+PRIVATE_UNLESS_PUBLIC = {"Note"}
 
 PASSWORD = "perm-pw-123"
 OTHER = "other@perm.test"   # owns the documents that are "someone else's"
@@ -170,11 +172,14 @@ class World:
                                                      "docstatus": docstatus})
             return doc.name
 
-    def all_docs(self, doctype: str, **params) -> list[dict]:
-        r = self.admin.get(f"/api/resource/{doctype}",
-                           params={"fields": '["name", "owner"]', "limit_page_length": 0, **params})
-        assert r.status_code == 200, r.text
-        return r.json()["data"]
+    def all_docs(self, doctype: str, fields: str = '["name", "owner"]', parent: str | None = None) -> list[dict]:
+        """Every row, read through the model layer without permission checks (Administrator's
+        lists leave out other users' private notes, as Frappe's do)."""
+        from ristretto.model import listing
+        site = self.site
+        with site.db.connect() as conn:
+            site.registry.ensure_fresh(conn)
+            return listing.get_list(site.context(conn), doctype, fields=fields, parent=parent, limit=None)
 
     def stored(self, doctype: str, name: str) -> dict | None:
         r = self.admin.get(f"/api/resource/{doctype}/{quote(str(name))}")
@@ -249,7 +254,8 @@ def test_permission_matrix(world, doctype, principal):
     owners = {"own": p.email, "other": OTHER} if p.email else {"other": OTHER}
 
     def allowed(right: str, whose: str) -> bool:
-        return oracle.allows(roles, right, whose == "own")
+        private = doctype in PRIVATE_UNLESS_PUBLIC and whose != "own"
+        return oracle.allows(roles, right, whose == "own") and not private
 
     # Documents in play: one per (owner, purpose), seeded so that owning does not need ``create``.
     docs = {(whose, purpose): world.seed(owner, doctype)
@@ -259,6 +265,9 @@ def test_permission_matrix(world, doctype, principal):
     scope = oracle.list_scope(roles)
 
     def visible_now() -> set[str]:
+        if doctype in PRIVATE_UNLESS_PUBLIC:
+            return {d["name"] for d in world.all_docs(doctype, fields='["name", "owner", "public"]')
+                    if scope != "none" and (d["owner"] == p.email or (scope == "all" and d["public"]))}
         return {d["name"] for d in world.all_docs(doctype)
                 if scope == "all" or (scope == "own" and d["owner"] == p.email)}
 
@@ -528,7 +537,7 @@ def test_child_fields_follow_the_parent_permlevels(world):
     """Note Seen By.user is permlevel 2 (System Manager only): a Desk User gets the rows without it,
     on every path that returns child rows; a System Manager gets it."""
     desk, sm = world.client("automatic-roles-only"), world.client("system-manager")
-    note = world.seed("plain@perm.test", "Note", seen_by=[{"user": OTHER}])
+    note = world.seed("plain@perm.test", "Note", public=1, seen_by=[{"user": OTHER}])
     row = world.stored("Note", note)["seen_by"][0]["name"]
 
     def bodies(c: httpx.Client) -> dict[str, Any]:
@@ -767,9 +776,9 @@ def test_user_permissions_apply_to_child_row_links(world):
     """A document whose child rows link to a value the user is not allowed is not readable."""
     admin, c = world.admin, world.client("automatic-roles-only")
     me = "plain@perm.test"
-    mine = world.seed(OTHER, "Note", seen_by=[{"user": me}])
-    foreign = world.seed(OTHER, "Note", seen_by=[{"user": OTHER}])
-    empty = world.seed(OTHER, "Note", seen_by=[])
+    mine = world.seed(OTHER, "Note", public=1, seen_by=[{"user": me}])
+    foreign = world.seed(OTHER, "Note", public=1, seen_by=[{"user": OTHER}])
+    empty = world.seed(OTHER, "Note", public=1, seen_by=[])
     up = _user_permission(admin, user=me, allow="User", for_value=me)
     try:
         assert c.get(_path("Note", mine)).status_code == 200

@@ -24,13 +24,13 @@ from ristretto.api import authn, docmethods, files, resource
 from ristretto.api.args import parse_form
 from ristretto.api.asgi import Request, Response, read_body
 from ristretto.api.call import Call
-from ristretto.api.errors import error_response
+from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import session as session_methods
 from ristretto.whitelist import MethodRegistry
-from ristretto.apps import AppError, register_methods
+from ristretto.apps import AppError, permission_rules, register_methods
 from ristretto.db import state
 from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site, SiteError
@@ -52,7 +52,7 @@ class App:
             register_methods(self.methods, site.apps)
         except AppError as e:
             raise SiteError(str(e)) from None
-        self.policy = DocPermPolicy(user_permissions=site.user_permissions)
+        self.policy = DocPermPolicy(user_permissions=site.user_permissions, rules=permission_rules(site.apps))
         self.max_body = int(site.config.get("max_file_size") or DEFAULT_MAX_BODY)
         # Handlers run on the event loop thread by default: measured here, PostgreSQL on the
         # same machine served 10-55 % more requests that way than through a thread pool (the
@@ -185,9 +185,7 @@ class App:
             authn.clear_session_cookies(call)
             if authn.is_login(call):
                 base["message"] = error.message
-        # Frappe shows tracebacks to every System User; we show them only to administrators.
-        tracebacks = (ctx.user == "Administrator" or "System Manager" in ctx.roles) \
-            and bool(self.site.config.get("allow_error_traceback", True))
+        tracebacks = may_see_tracebacks(ctx, self.site.config)
         return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base)
 
     def _cookies(self, call: Call, response: Response) -> None:

@@ -84,7 +84,8 @@ def login(call: Call, conn) -> Identity:
         raise AuthenticationError("Invalid login credentials", title="Login failed")
     info = cached_user(call, conn, user)
     if info is None or not info.enabled:
-        raise AuthenticationError("User disabled or missing", title="Login failed")
+        # The answer of a wrong password: a right one must not tell that the account is disabled.
+        raise AuthenticationError("Invalid login credentials", title="Login failed")
     throttle.clear(conn, usr, call.request.client)
     # Rotate: a session the client already held ends at login.
     old_sid = call.request.cookies.get("sid") if "cookie" in call.request.headers else None

@@ -1,10 +1,12 @@
 """Error responses in Frappe's v1 shape.
 
 ``exc_type`` is always present; ``exception`` and ``exc`` (tracebacks) only for
-System Users and never for 404s; ``_server_messages`` is a JSON string of JSON
-strings (Frappe's double encoding); ``_error_message`` carries permission messages.
-Unexpected exceptions are 500s whose details are logged, and shown only to
-System Users.
+those :func:`may_see_tracebacks` admits and never for 404s; ``_server_messages`` is a
+JSON string of JSON strings (Frappe's double encoding); ``_error_message`` carries
+permission messages. Unexpected exceptions are 500s whose details are logged, and
+shown only to those who may see tracebacks. Every traceback that leaves the server
+(error bodies, ``bulk_update``'s ``failed_docs``) is decided by ``may_see_tracebacks``
+and written by ``format_traceback``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,18 @@ from ristretto import exceptions as exc
 from ristretto.api.asgi import Response
 
 log = logging.getLogger("ristretto")
+
+
+def may_see_tracebacks(ctx: Any, config: dict[str, Any]) -> bool:
+    """The traceback rule: only Administrator and System Managers see server tracebacks, and
+    only while the site's ``allow_error_traceback`` is on (Frappe shows them to every System
+    User; a traceback tells how the server is built)."""
+    return (ctx.user == "Administrator" or "System Manager" in ctx.roles) \
+        and bool(config.get("allow_error_traceback", True))
+
+
+def format_traceback(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
 def _message_log(messages: list[dict], error: BaseException | None) -> list[dict]:
@@ -52,7 +66,7 @@ def error_response(error: BaseException, *, messages: list[dict], tracebacks: bo
     body["exc_type"] = exc_type
     show_tb = tracebacks and status != 404 and not getattr(error, "suppress_traceback", False)
     if show_tb:
-        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        tb = format_traceback(error)
         body["exception"] = f"{module}.{exc_type}: {text}" if text else f"{module}.{exc_type}"
         body["exc"] = orjson.dumps([tb]).decode()
     msgs = _message_log(messages, error)

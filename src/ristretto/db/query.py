@@ -119,17 +119,30 @@ class ListQuery:
         child = self.get_meta(table_field.options) if table_field.options else None
         if child is None or not child.istable:
             raise not_permitted(table_field.fieldname)
+        # A child DocType's fields are readable only through a Table field the user may read
+        # (its permlevel): without one, no join; with one, rows of the unreadable Table fields
+        # of the same child DocType are left out of the join.
+        allowed = self.readable(self.meta) if self.readable is not None else None
+        tables = [tf.fieldname for tf in self.meta.table_fields if tf.options == child.name]
+        readable = [t for t in tables if allowed is None or t in allowed]
+        if not readable:
+            raise not_permitted(table_field.fieldname)
         key = child.table
         if key not in self.joins:
             ct = quote(child.table)
+            only = f" AND {ct}.\"parentfield\" IN ({', '.join('?' * len(readable))})" if readable != tables else ""
             self.joins[key] = (
-                f" LEFT JOIN {ct} ON {ct}.\"parent\" = {self.main}.\"name\" AND {ct}.\"parenttype\" = ?",
-                [self.meta.name])
+                f" LEFT JOIN {ct} ON {ct}.\"parent\" = {self.main}.\"name\" AND {ct}.\"parenttype\" = ?{only}",
+                [self.meta.name] + (readable if only else []))
         return child
 
     def _join_link(self, link_field: DocField) -> tuple[str, Meta]:
         target = self.get_meta(link_field.options) if link_field.options else None
         if target is None or target.issingle or target.istable:
+            raise not_permitted(link_field.fieldname)
+        # Following a Link reads its value: only through a Link field the user may read.
+        allowed = self.readable(self.meta) if self.readable is not None else None
+        if allowed is not None and link_field.fieldname not in allowed:
             raise not_permitted(link_field.fieldname)
         if link_field.fieldname not in self.link_aliases:
             suffix = f"_{len(self.link_aliases) + 1}"
@@ -495,6 +508,7 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
 
 def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:
     q = ListQuery(meta, get_meta, dialect)
+    q.readable = args.readable
     q.add_filters(args.filters)
     q.add_filters(args.or_filters, combine="OR")
     for sql, params in args.extra:

@@ -154,7 +154,9 @@ def get_count(ctx: "Context", doctype: str, *, filters: Any = None, or_filters: 
               distinct: bool = False, limit: int | None = None, debug: bool = False,
               parent: str | None = None) -> int:
     meta, extra = _list_meta(ctx, doctype, parent)
-    args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit, extra=extra)
+    readable, _ = _field_filter(ctx, meta, parent)
+    args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit, extra=extra,
+                    readable=readable)
     compiled = compile_count(meta, ctx.find_meta, ctx.dialect, args)
     rows = _run(ctx, compiled, debug)
     return int(rows[0][0]) if rows else 0

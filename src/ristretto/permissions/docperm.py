@@ -1,18 +1,20 @@
 """Role permissions from DocPerm rows: the policy the model layer consults.
 
-Administrator may do everything. Everyone else gets the union of the DocPerm
-rows (permlevel 0) of their roles; rights granted only by ``if_owner`` rows hold
-on their own documents, and lists are then filtered to ``owner = user`` in SQL.
+Administrator may do everything (only their lists pass the rules' conditions, as
+in Frappe). Everyone else gets the union of the DocPerm rows (permlevel 0) of their
+roles; rights granted only by ``if_owner`` rows hold on their own documents, and
+lists are then filtered to ``owner = user`` in SQL.
 Fields above permlevel 0 are readable or writable only through rows at their level.
-On top of the roles, rules (Frappe's ToDo hook) and User Permissions can only take
-rights away, for a document and its child rows alike; lists get the same
-restrictions as SQL conditions. Child DocTypes have no rows of their own: the model
-layer judges them through their parent (``document._child_row``, ``listing``).
+On top of the roles, per-DocType rules (Frappe's permission hooks: ToDo, File and
+Note built in, more from apps) and User Permissions can only take rights away, for a
+document and its child rows alike; lists get the same restrictions as SQL conditions.
+Child DocTypes have no rows of their own: the model layer judges them through their
+parent (``document._child_row``, ``listing``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ristretto.db.dialects import quote
 from ristretto.exceptions import PermissionError
@@ -48,7 +50,7 @@ class ToDoRule:
         return bool((roles - AUTOMATIC_ROLES) & ctx.roles)
 
     def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
-        if self._bypass(ctx, meta, "read"):
+        if ctx.user == "Administrator" or self._bypass(ctx, meta, "read"):
             return []
         t = quote(meta.table)
         return [(f"({t}.\"allocated_to\" = ? OR {t}.\"assigned_by\" = ?)", [ctx.user, ctx.user])]
@@ -65,7 +67,7 @@ class FileRule:
     who may read File at all."""
 
     def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
-        if "System Manager" in ctx.roles:
+        if ctx.user == "Administrator" or "System Manager" in ctx.roles:
             return []
         t = quote(meta.table)
         return [(f"({t}.\"is_private\" = 0 OR {t}.\"owner\" = ?)", [ctx.user])]
@@ -88,15 +90,42 @@ class FileRule:
         return ctx.perms.has(ctx, ref_doctype, "read", attached)
 
 
-# DocType -> rule object with ``conditions(ctx, meta)`` and ``allows(ctx, meta, doc, ptype)``;
-# like Frappe's permission hooks, a rule can only take rights away.
-RULES: dict[str, Any] = {"ToDo": ToDoRule(), "File": FileRule()}
+class NoteRule:
+    """Frappe's Note rule: a note is for its owner unless it is public. The list condition
+    holds for every user, Administrator included (Frappe applies list conditions to all);
+    per document, Administrator may still open any note, as every check lets them."""
+
+    def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
+        t = quote(meta.table)
+        if not meta.has_column("public"):
+            return [(f"{t}.\"owner\" = ?", [ctx.user])]
+        return [(f"({t}.\"owner\" = ? OR {t}.\"public\" = 1)", [ctx.user])]
+
+    def allows(self, ctx: "Context", meta: "Meta", doc: Any, ptype: str) -> bool:
+        # A new note will be owned by the user creating it.
+        return bool(cint(doc.d.get("public"))) or getattr(doc, "is_new", False) or doc.d.get("owner") == ctx.user
+
+
+def builtin_rules() -> dict[str, list[Any]]:
+    return {"ToDo": [ToDoRule()], "File": [FileRule()], "Note": [NoteRule()]}
 
 
 class DocPermPolicy:
-    def __init__(self, user_permissions=None):
+    """The role permissions plus the rule registry.
+
+    ``rules`` maps a DocType to rule objects with ``conditions(ctx, meta)`` (SQL conditions
+    for lists, asked for every user, Administrator included, as Frappe asks its
+    ``permission_query_conditions``) and ``allows(ctx, meta, doc, ptype)`` (per document,
+    never asked for Administrator). Like Frappe's permission hooks, a rule can only take
+    rights away: every rule of a DocType must allow. Apps add theirs after the built-in ones.
+    """
+
+    def __init__(self, user_permissions=None, rules: Iterable[tuple[str, Any]] = ()):
         # Callable (ctx) -> list of User Permission rows for ctx.user (cached by the caller).
         self.user_permissions = user_permissions
+        self.rules = builtin_rules()
+        for doctype, rule in rules:
+            self.rules.setdefault(doctype, []).append(rule)
 
     def permset(self, ctx: "Context", meta: "Meta") -> PermSet:
         if ctx.user == "Administrator":
@@ -124,9 +153,9 @@ class DocPermPolicy:
             owner = doc.d.get("owner") or ""
             if owner.lower() != ctx.user.lower():
                 return False
-        rule = RULES.get(doctype)
-        if rule is not None and not rule.allows(ctx, meta, doc, ptype):
-            return False
+        for rule in self.rules.get(doctype, ()):
+            if not rule.allows(ctx, meta, doc, ptype):
+                return False
         return self._user_permissions_allow(ctx, meta, doc)
 
     def check(self, ctx: "Context", doctype: str, ptype: str, doc: Any = None) -> None:
@@ -137,16 +166,15 @@ class DocPermPolicy:
         return self.has(ctx, doctype, "read") or self.has(ctx, doctype, "select")
 
     def list_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
-        if ctx.user == "Administrator":
-            return []
-        ps = self.permset(ctx, meta)
         conditions: list[tuple[str, list]] = []
+        for rule in self.rules.get(meta.name, ()):
+            conditions.extend(rule.conditions(ctx, meta))
+        if ctx.user == "Administrator":
+            return conditions
+        ps = self.permset(ctx, meta)
         read_via = "read" if "read" in ps.granted else "select"
         if read_via in ps.owner_only:
             conditions.append((f"{quote(meta.table)}.\"owner\" = ?", [ctx.user]))
-        rule = RULES.get(meta.name)
-        if rule is not None:
-            conditions.extend(rule.conditions(ctx, meta))
         conditions.extend(self._user_permission_conditions(ctx, meta))
         return conditions
 

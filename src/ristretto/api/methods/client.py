@@ -19,8 +19,8 @@ Not here: ``attach_file`` (file storage belongs to the files module).
 
 from __future__ import annotations
 
+import logging
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import orjson
 
 from ristretto.api.args import truthy_arg
 from ristretto.api.call import Call
+from ristretto.api.errors import format_traceback, may_see_tracebacks
 from ristretto.whitelist import whitelist
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
@@ -40,6 +41,7 @@ from ristretto.model import document, listing, rename
 from ristretto.model.context import Context
 from ristretto.model.document import Document
 
+log = logging.getLogger("ristretto")
 WRITE_VERBS = ("POST", "PUT")
 MAX_INSERTS = 200
 # Frappe's default_fields + child_table_fields: set_value refuses them.
@@ -571,16 +573,20 @@ def bulk_update(call: Call, docs):
                 values = {k: v for k, v in item.items() if k not in ("doctype", "docname", "name")}
                 document.update(ctx, str(item.get("doctype")), item.get("docname"), values)
         except Exception as e:  # noqa: BLE001 - collected and reported, as Frappe does
-            failed.append({"doc": item, "exc": _failure_text(ctx, e)})
+            failed.append({"doc": item, "exc": _failure_text(call, e)})
     return {"failed_docs": failed}
 
 
-def _failure_text(ctx: Context, error: BaseException) -> str:
-    # Tracebacks only for System Users, as in error bodies; others get the error line.
-    if ctx.user_type == "System User" and ctx.user != "Guest":
-        return "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    text = error.message if isinstance(error, FrappeError) else str(error)
-    return f"{type(error).__name__}: {text}"
+def _failure_text(call: Call, error: BaseException) -> str:
+    # The traceback rule of error bodies; others get the error line, and of an unexpected
+    # error only its type (its text may describe the schema; the server log keeps it).
+    if not isinstance(error, FrappeError):
+        log.error("bulk_update item failed", exc_info=error)
+    if may_see_tracebacks(call.ctx, call.site.config):
+        return format_traceback(error)
+    if isinstance(error, FrappeError):
+        return f"{type(error).__name__}: {error.message}"
+    return f"{type(error).__name__}: the update failed on the server"
 
 
 # --- renaming -----------------------------------------------------------------------------------
