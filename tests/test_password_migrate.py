@@ -150,6 +150,11 @@ def test_get_password_in_the_model_needs_system_manager(old_site):
         site.close()
 
 
+def test_new_site_writes_a_key(site_dir):
+    key = json.loads((site_dir / "site_config.json").read_text()).get("encryption_key")
+    assert key and passwords.decrypt(passwords.encrypt("x", key), key) == "x"
+
+
 def test_a_field_that_becomes_a_password_field_is_encrypted_at_once(site_dir):
     site = Site(site_dir)
     try:
