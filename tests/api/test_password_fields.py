@@ -20,6 +20,7 @@ from tests.http import ok, url
 LINE = "PW Line"
 VAULT = "PW Vault"
 SETTINGS = "PW Settings"
+SUBMITTED = "PW Submitted"
 SM_PERMS = [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1}]
 READER_PERMS = [{"role": "PW Reader", "read": 1, "write": 1, "create": 1}]
 
@@ -81,6 +82,10 @@ def doctypes(server):
          "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title"},
                     {"fieldname": "secret", "fieldtype": "Password", "label": "Secret"},
                     {"fieldname": "lines", "fieldtype": "Table", "label": "Lines", "options": LINE}]},
+        {"name": SUBMITTED, "is_submittable": 1,
+         "permissions": [{**SM_PERMS[0], "submit": 1, "cancel": 1}],
+         "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title", "allow_on_submit": 1},
+                    {"fieldname": "secret", "fieldtype": "Password", "label": "Secret"}]},
         {"name": SETTINGS, "issingle": 1, "permissions": SM_PERMS,
          "fields": [{"fieldname": "site_title", "fieldtype": "Data", "label": "Site Title"},
                     {"fieldname": "api_token", "fieldtype": "Password", "label": "API Token"}]},
@@ -274,3 +279,14 @@ def test_versions_never_record_the_clear_value(server, admin, doctypes):
     for clear in ("hunter2-v1", "hunter2-version-two", "pin-v1", "pin-version-two", "pin-added-row"):
         assert clear not in text
         assert_nowhere(server, clear)
+
+
+def test_errors_never_carry_the_clear_value(server, admin, doctypes):
+    doc = ok(admin.post(url(SUBMITTED), json={"title": "t", "secret": "hunter2-submitted", "docstatus": 1}))
+    assert doc["docstatus"] == 1 and doc["secret"] == "*" * len("hunter2-submitted")
+    # The mask sent back is no change; a new value is refused without echoing either value.
+    ok(admin.put(url(SUBMITTED, doc["name"]), json={"title": "t2", "secret": doc["secret"]}))
+    r = admin.put(url(SUBMITTED, doc["name"]), json={"secret": "hunter2-changed-after"})
+    assert r.status_code == 417 and r.json()["exc_type"] == "UpdateAfterSubmitError", r.text
+    assert "hunter2-changed-after" not in r.text and "Secret" in r.text
+    assert stored_secret(server, SUBMITTED, doc["name"], "secret") == "hunter2-submitted"

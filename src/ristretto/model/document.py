@@ -438,9 +438,9 @@ def _check_transition(ctx: "Context", previous: Document, doc: Document) -> None
             if f.allow_on_submit or f.fieldname in STANDARD_FIELDS:
                 continue
             if doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
-                raise UpdateAfterSubmitError(
-                    f"Not allowed to change {f.label} after submission from "
-                    f"{previous.d.get(f.fieldname)} to {doc.d.get(f.fieldname)}")
+                # A Password field's value is never put into a message (nor the log).
+                change = "" if f.ft.secret else f" from {previous.d.get(f.fieldname)} to {doc.d.get(f.fieldname)}"
+                raise UpdateAfterSubmitError(f"Not allowed to change {f.label} after submission{change}")
         for tf in meta.table_fields:
             if not tf.allow_on_submit and tf.fieldname in doc.children and \
                     [r.d for r in doc.children[tf.fieldname]] != [r.d for r in previous.children.get(tf.fieldname, [])]:
