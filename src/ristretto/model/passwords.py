@@ -9,7 +9,8 @@ The secrets are written in the document's own transaction, follow a rename and g
 with the document; ``get_password`` (System Manager only) decrypts one.
 
 Rows of ``__Auth`` with encrypted=0 (password hashes, API-secret digests kept by
-``ristretto.auth``) are never read or cleared here.
+``ristretto.auth``) are never read, written or cleared by a save here; a deleted or
+renamed document takes all its rows along (as Frappe's ``delete_all_passwords_for``).
 """
 
 from __future__ import annotations
@@ -107,12 +108,14 @@ def _clear(ctx: "Context", doctype: str, name: str, fieldname: str) -> None:
                    (doctype, name, fieldname))
 
 
-def _save_row(ctx: "Context", doc: "Document", fields: tuple[str, ...], key_holder: list) -> None:
+def _save_row(ctx: "Context", doc: "Document", fields: tuple[str, ...], key_holder: list,
+              before: dict | None) -> None:
+    """``before``: the row's stored values (None for a new row, which has nothing stored)."""
     name = str(doc.name)
     for fieldname in fields:
         value = doc.d.get(fieldname)
         if value is None or value == "":
-            if not doc.is_new:  # a new document has nothing stored yet
+            if before is not None and before.get(fieldname) not in (None, ""):
                 _clear(ctx, doc.meta.name, name, fieldname)
         elif not is_mask(value):
             if not key_holder:
@@ -128,26 +131,26 @@ def save(ctx: "Context", doc: "Document") -> None:
     Rows removed from a child table take their secrets with them.
     """
     key_holder: list[str] = []
+    previous = doc.previous
     fields = secret_fields(doc.meta)
     if fields:
-        _save_row(ctx, doc, fields, key_holder)
+        _save_row(ctx, doc, fields, key_holder, previous.d if previous is not None else None)
     for tf in doc.meta.table_fields:
         child_meta = ctx.find_meta(tf.options)
         child_fields = secret_fields(child_meta) if child_meta is not None else ()
         if not child_fields:
             continue
         rows = doc.children.get(tf.fieldname, [])
+        old_rows = {str(r.name): r.d for r in previous.children.get(tf.fieldname, [])} if previous else {}
         for row in rows:
-            _save_row(ctx, row, child_fields, key_holder)
-        if doc.previous is not None:
-            kept = {str(r.name) for r in rows}
-            for old in doc.previous.children.get(tf.fieldname, []):
-                if str(old.name) not in kept:
-                    remove_all(ctx, child_meta.name, old.name)
+            _save_row(ctx, row, child_fields, key_holder, None if row.is_new else old_rows.get(str(row.name)))
+        kept = {str(r.name) for r in rows}
+        for old_name in old_rows.keys() - kept:
+            remove_all(ctx, child_meta.name, old_name)
 
 
 def remove_all(ctx: "Context", doctype: str, name: Any) -> None:
-    ctx.db.execute(f"DELETE FROM {_AUTH} WHERE doctype = ? AND name = ? AND encrypted = 1", (doctype, str(name)))
+    ctx.db.execute(f"DELETE FROM {_AUTH} WHERE doctype = ? AND name = ?", (doctype, str(name)))
 
 
 def remove(ctx: "Context", doc: "Document") -> None:
@@ -162,12 +165,11 @@ def remove(ctx: "Context", doc: "Document") -> None:
 
 def remove_doctype(ctx: "Context", doctype: str) -> None:
     """A deleted DocType's table is dropped: its documents' secrets go too."""
-    ctx.db.execute(f"DELETE FROM {_AUTH} WHERE doctype = ? AND encrypted = 1", (doctype,))
+    ctx.db.execute(f"DELETE FROM {_AUTH} WHERE doctype = ?", (doctype,))
 
 
 def rename(ctx: "Context", doctype: str, old: Any, new: Any) -> None:
-    ctx.db.execute(f"UPDATE {_AUTH} SET name = ? WHERE doctype = ? AND name = ? AND encrypted = 1",
-                   (str(new), doctype, str(old)))
+    ctx.db.execute(f"UPDATE {_AUTH} SET name = ? WHERE doctype = ? AND name = ?", (str(new), doctype, str(old)))
 
 
 def get_password(ctx: "Context", doctype: str, name: Any, fieldname: str) -> str:
