@@ -56,6 +56,15 @@ def not_permitted(fieldname: str) -> DataError:
     return DataError(f"Field not permitted in query: {fieldname}", title="Invalid field")
 
 
+def comparable(col: Column) -> Column:
+    """A column a filter, sort or group may use: never a secret (Password) field, whose row
+    holds only a mask; comparing it would at best tell its length."""
+    if col.field.ft.secret:
+        raise DataError(f"Cannot filter, sort or group by Password field {col.field.fieldname}",
+                        title="Invalid filter")
+    return col
+
+
 
 @dataclass
 class Compiled:
@@ -350,7 +359,7 @@ class ListQuery:
         if re.search(r"[,'();\n]", fieldname):
             raise DataError(f"Invalid field name {fieldname}", title="Invalid filter")
         op = normalize_operator(op)
-        col = self.resolve_filter_field(doctype, fieldname)
+        col = comparable(self.resolve_filter_field(doctype, fieldname))
         return build_condition(self, col, op, value)
 
     # -- order / group -------------------------------------------------------------------
@@ -391,19 +400,20 @@ class ListQuery:
             if fn not in AGGREGATES:
                 raise ValidationError("Illegal SQL Query", title="Invalid order_by")
             arg = fm.group("arg").strip()
-            inner = "*" if arg == "*" and fn == "count" else self.resolve(arg).sql
+            inner = "*" if arg == "*" and fn == "count" else comparable(self.resolve(arg)).sql
             dis = "DISTINCT " if fm.group("distinct") else ""
             return f"{fn.upper()}({dis}{inner})"
         if "(" in expr or ")" in expr or "'" in expr or '"' in expr:
             raise ValidationError("Illegal SQL Query", title="Invalid order_by")
-        return self.resolve(expr).sql
+        return comparable(self.resolve(expr)).sql
 
     def group_terms(self, group_by: str) -> list[str]:
         if not isinstance(group_by, str) or not _ORDER_CHARS.match(group_by) or "(" in group_by:
             raise ValidationError("Illegal SQL Query", title="Invalid group_by")
         if re.search(r"\bselect\b|\bfrom\b|/\*|--", group_by.lower()):
             raise ValidationError("Illegal SQL Query", title="Invalid group_by")
-        return [self._output(t.strip()) or self.resolve(t.strip()).sql for t in group_by.split(",") if t.strip()]
+        return [self._output(t.strip()) or comparable(self.resolve(t.strip())).sql
+                for t in group_by.split(",") if t.strip()]
 
     # -- assembly ----------------------------------------------------------------------
 

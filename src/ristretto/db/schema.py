@@ -31,11 +31,14 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
                      ("expiry", "REAL NOT NULL", "double precision NOT NULL"),
                      ("ip", "TEXT", "varchar(140)"),
                      ("csrf_token", "TEXT", "varchar(140)")], ["sid"]),
-    # Password hashes and API-secret digests; never part of a document.
+    # Secrets, never part of a document: password hashes and API-secret digests
+    # (encrypted 0), and the values of Password fields encrypted with the site's key (1).
     "__Auth": ([("doctype", "TEXT NOT NULL", "varchar(140) NOT NULL"),
                 ("name", "TEXT NOT NULL", "varchar(255) NOT NULL"),
                 ("fieldname", "TEXT NOT NULL", "varchar(140) NOT NULL"),
-                ("password", "TEXT NOT NULL", "text NOT NULL")], ["doctype", "name", "fieldname"]),
+                ("password", "TEXT NOT NULL", "text NOT NULL"),
+                ("encrypted", "INTEGER NOT NULL DEFAULT 0", "smallint NOT NULL DEFAULT 0")],
+               ["doctype", "name", "fieldname"]),
     # Consecutive failed logins per login name and per client address.
     "__login_failures": ([("key", "TEXT NOT NULL", "varchar(255) NOT NULL"),
                           ("failures", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
@@ -52,6 +55,11 @@ def ensure_system_tables(conn: Connection) -> None:
         col_sql = ", ".join(f"{quote(c)} {pgt if pg else st}" for c, st, pgt in cols)
         pk_sql = ", ".join(quote(c) for c in pk)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({col_sql}, PRIMARY KEY ({pk_sql}))")
+        # Tables made by an older version get the columns added since (``__Auth.encrypted``).
+        have = existing_columns(conn, table) or set()
+        for c, st, pgt in cols:
+            if c not in have:
+                conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(c)} {pgt if pg else st}")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
                  f"ON {quote('tabSessions')} ({quote('user')})")
 

@@ -201,6 +201,9 @@ class FieldType:
     coerce: Callable[[Any], Any] | None
     varchar: bool = False        # value length checked against DocField.length or 140
     not_null_zero: bool = False  # column is NOT NULL DEFAULT 0 (numbers, Check)
+    # The value is a secret kept encrypted outside the row; the row holds a mask of
+    # asterisks, so the column is never filtered, sorted or grouped on.
+    secret: bool = False
 
     @property
     def has_column(self) -> bool:
@@ -235,8 +238,9 @@ FIELD_TYPES: dict[str, FieldType] = {ft.name: ft for ft in [
     # long text
     *(_row(n, TEXT, "TEXT", "text", to_text) for n in (
         "Small Text", "Text", "Long Text", "Code", "Text Editor", "Markdown Editor",
-        "HTML Editor", "Password", "Attach", "Attach Image", "Signature", "Barcode",
+        "HTML Editor", "Attach", "Attach Image", "Signature", "Barcode",
         "Geolocation")),
+    _row("Password", TEXT, "TEXT", "text", to_text, secret=True),
     # dates and times
     _row("Date", DATE, "TEXT", "date", parse_date),
     _row("Datetime", DATETIME, "TEXT", "timestamp(6)", parse_datetime),

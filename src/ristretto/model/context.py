@@ -82,6 +82,8 @@ class Context:
     # commits or rolls back the request's transaction.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
     on_rollback: list[Callable[[], None]] = field(default_factory=list)
+    # Gives the site's key for Password fields, creating it on first need (set by the Site).
+    encryption_key: Callable[[], str] | None = None
 
     def run_callbacks(self, committed: bool) -> None:
         callbacks = self.on_commit if committed else self.on_rollback

@@ -21,6 +21,7 @@ from ristretto.exceptions import DuplicateEntryError, NameError, ValidationError
 from ristretto.meta.core import core_definitions, effective_definition
 from ristretto.meta.doctype import CHILD_FIELDS, DocField, Meta, normalize_definition
 from ristretto.meta.fieldtypes import JSON, TEXT
+from ristretto.model import passwords
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -88,6 +89,9 @@ class DocTypeController(Controller):
         meta = Meta(effective_definition(doc.as_dict()))
         schema.sync_doctype(ctx.db, meta)
         ctx.registry.put(meta)
+        if doc.previous is not None:
+            # A field that has just become a Password field still holds clear values.
+            passwords.move_clear_values(ctx, meta)
         ctx.registry.bump_version(ctx.db)
         # Force a reload from the database on the next request: if this transaction rolls
         # back, the definition put above must not survive.
@@ -101,6 +105,7 @@ class DocTypeController(Controller):
         meta = ctx.find_meta(doc.name)
         if meta is not None:
             schema.drop_doctype_table(ctx.db, meta)
+        passwords.remove_doctype(ctx, doc.name)
         ctx.registry.remove(doc.name)
         ctx.registry.bump_version(ctx.db)
         ctx.registry.version = None

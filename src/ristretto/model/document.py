@@ -18,7 +18,7 @@ from ristretto.exceptions import (
 )
 from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
 from ristretto.meta.fieldtypes import DATE, DATETIME, TIME, coerce_value
-from ristretto.model import naming, validation, versions
+from ristretto.model import naming, passwords, validation, versions
 from ristretto.model.base import Document
 from ristretto.model.storage import (  # load and exists are part of this module's API too
     exists, insert_sql, integrity_error, load, load_single, row_values, update_sql, write_children,
@@ -308,6 +308,7 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     _hook(ctx, doc, "before_submit" if doc.docstatus == 1 else "before_save")
     try:
         with ctx.db.savepoint("doc_insert"):
+            passwords.save(ctx, doc)
             ctx.db.execute(insert_sql(meta), row_values(doc))
             write_children(ctx, doc, doc.children.keys())
     except IntegrityError as e:
@@ -437,9 +438,9 @@ def _check_transition(ctx: "Context", previous: Document, doc: Document) -> None
             if f.allow_on_submit or f.fieldname in STANDARD_FIELDS:
                 continue
             if doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
-                raise UpdateAfterSubmitError(
-                    f"Not allowed to change {f.label} after submission from "
-                    f"{previous.d.get(f.fieldname)} to {doc.d.get(f.fieldname)}")
+                # A Password field's value is never put into a message (nor the log).
+                change = "" if f.ft.secret else f" from {previous.d.get(f.fieldname)} to {doc.d.get(f.fieldname)}"
+                raise UpdateAfterSubmitError(f"Not allowed to change {f.label} after submission{change}")
         for tf in meta.table_fields:
             if not tf.allow_on_submit and tf.fieldname in doc.children and \
                     [r.d for r in doc.children[tf.fieldname]] != [r.d for r in previous.children.get(tf.fieldname, [])]:
@@ -467,11 +468,12 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
           else "before_update_after_submit" if (old, new) == (1, 1) else "before_save")
     if (old, new) == (1, 2):
         _check_no_links(ctx, doc, submitted_only=True)
-    values = row_values(doc)
-    name_idx = meta.column_names.index("name")
-    params = values[:name_idx] + values[name_idx + 1:] + [previous.name]
     try:
         with ctx.db.savepoint("doc_update"):
+            passwords.save(ctx, doc)
+            values = row_values(doc)
+            name_idx = meta.column_names.index("name")
+            params = values[:name_idx] + values[name_idx + 1:] + [previous.name]
             ctx.db.execute(update_sql(meta), params)
             # Every row is rewritten, as in Frappe: rows carry the parent's modified and
             # docstatus (a submit without the table in the payload submits its rows too).
@@ -515,6 +517,7 @@ def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     _stamp(ctx, doc, now)
     _hook(ctx, doc, "validate")
     _validate(ctx, doc)
+    passwords.save(ctx, doc)
     ctx.db.execute(f"DELETE FROM {quote('tabSingles')} WHERE doctype = ?", (doctype,))
     rows = [(doctype, f.fieldname, None if doc.d.get(f.fieldname) is None else str(doc.d.get(f.fieldname)))
             for f in meta.data_fields]
@@ -554,6 +557,7 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
         if child_meta is not None and child_meta.istable:
             ctx.db.execute(f"DELETE FROM {quote(child_meta.table)} WHERE parent = ? AND parenttype = ?",
                            (str(doc.name), doctype))
+    passwords.remove(ctx, doc)
     naming.revert_series_if_last(ctx, doc)
     _delete_dependents(ctx, doc)
     _hook(ctx, doc, "after_delete")

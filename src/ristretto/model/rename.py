@@ -12,7 +12,7 @@ from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import DuplicateEntryError, ValidationError
 from ristretto.meta.doctype import Meta
-from ristretto.model import document, naming
+from ristretto.model import document, naming, passwords
 from ristretto.model.base import Document
 
 if TYPE_CHECKING:
@@ -52,8 +52,10 @@ def rename(ctx: "Context", doctype: str, old_name: Any, new_name: Any, merge: bo
     changed = _repoint_links(ctx, doctype, old.name, new)
     if merge:
         _delete_rows(ctx, meta, old.name)
+        passwords.remove(ctx, old)
     else:
         _rename_rows(ctx, meta, old.name, new)
+        passwords.rename(ctx, doctype, old.name, new)
     if changed & _DEFINITION_DOCTYPES:
         # A DocType definition changed (e.g. its module): every worker reloads metadata.
         ctx.registry.bump_version(ctx.db)

@@ -14,7 +14,7 @@ from ristretto.db import schema
 from ristretto.db.connection import Database
 from ristretto.meta.core import core_definitions, load_definition_file
 from ristretto.meta.doctype import Meta, normalize_definition
-from ristretto.model import document
+from ristretto.model import document, passwords
 from ristretto.model.context import Context
 from ristretto.site.site import CONFIG_FILE, Site, SiteError
 
@@ -39,7 +39,9 @@ def new_site(path: str | Path, db_url: str | None = None, admin_password: str | 
     path.mkdir(parents=True, exist_ok=True)
     for sub in ("public/files", "private/files"):
         (path / sub).mkdir(parents=True, exist_ok=True)
-    config = {"db_url": db_url or "sqlite:///site.db", "session_expiry": "240:00:00"}
+    # The key Password fields are encrypted with: made here, kept in the site's configuration.
+    config = {"db_url": db_url or "sqlite:///site.db", "session_expiry": "240:00:00",
+              "encryption_key": passwords.new_key()}
     if apps:
         config["apps"] = list(apps)
     if app_paths:
@@ -137,8 +139,22 @@ def migrate(site: Site) -> list[str]:
         for meta in site.registry.all():
             done += schema.sync_doctype(conn, meta)
         _install_app_doctypes(site, ctx)
+        done += _encrypt_password_values(site, ctx)
         site.registry.bump_version(conn)
         site.registry.version = None
+    return done
+
+
+def _encrypt_password_values(site: Site, ctx: Context) -> list[str]:
+    """Move clear values of Password fields (written before they were encrypted) to the
+    encrypted store. A site made before keys existed gets its ``encryption_key`` here:
+    migrate is the upgrade step and runs alone, so no server worker has to make one."""
+    site.encryption_key()
+    done = []
+    for meta in site.registry.all():
+        moved = passwords.move_clear_values(ctx, meta)
+        if moved:
+            done.append(f"encrypted {moved} Password value(s) of {meta.name}")
     return done
 
 

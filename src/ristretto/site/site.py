@@ -68,7 +68,15 @@ class Site:
                 perms: Any = None, user_type: str = "System User") -> Context:
         return Context(registry=self.registry, db=conn, user=user,
                        roles=roles if roles is not None else frozenset({"Administrator", "System Manager", "All"}),
-                       perms=perms or AllowAll(), user_type=user_type, site_config=self.config)
+                       perms=perms or AllowAll(), user_type=user_type, site_config=self.config,
+                       encryption_key=self.encryption_key)
+
+    def encryption_key(self) -> str:
+        """The key Password fields are encrypted with; created on first need when missing."""
+        key = self.config.get("encryption_key")
+        if not key:
+            key = self.config["encryption_key"] = ensure_encryption_key(self.path)
+        return key
 
     @contextmanager
     def admin(self, *, write: bool = True) -> Iterator[Context]:
@@ -98,3 +106,30 @@ class Site:
 
     def close(self) -> None:
         self.db.close()
+
+
+def ensure_encryption_key(path: Path) -> str:
+    """The ``encryption_key`` of the site's configuration, written there first when missing.
+
+    Decided under an exclusive lock on the configuration file, after reading it again:
+    processes that find no key at the same moment (server workers, a CLI command) then
+    all use the one key the first of them wrote, never two different ones.
+    """
+    import fcntl
+
+    from ristretto.model.passwords import new_key
+    config_path = path / CONFIG_FILE
+    with open(config_path, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        config = orjson.loads(config_path.read_bytes())
+        key = config.get("encryption_key")
+        if not key:
+            key = config["encryption_key"] = new_key()
+            tmp = config_path.with_name(CONFIG_FILE + ".tmp")
+            tmp.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
+            os.chmod(tmp, config_path.stat().st_mode & 0o777)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            # Readers see the old file or the new one, never half of it.
+            os.replace(tmp, config_path)
+        return key

@@ -32,12 +32,12 @@ from ristretto.api.errors import format_traceback, may_see_tracebacks
 from ristretto.whitelist import whitelist
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
-    DoesNotExistError, FrappeError, PermissionError, TimestampMismatchError,
+    DataError, DoesNotExistError, FrappeError, PermissionError, TimestampMismatchError,
     ValidationError,
 )
 from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS, Meta
 from ristretto.meta.fieldtypes import CHECK, FLOAT, INT, TEXT
-from ristretto.model import document, listing, rename
+from ristretto.model import document, listing, passwords, rename
 from ristretto.model.context import Context
 from ristretto.model.document import Document
 
@@ -307,6 +307,9 @@ def _single_values(ctx: Context, meta: Meta, fields: list, filters: Any, as_dict
             raise ValidationError(f"Field not permitted in query: {f}", title="Invalid field")
     if isinstance(filters, dict):
         for key, value in filters.items():
+            f = meta.get_column(key) if isinstance(key, str) else None
+            if f is not None and f.ft.secret:
+                raise DataError(f"Cannot filter, sort or group by Password field {key}", title="Invalid filter")
             if str(doc.d.get(key)) != str(value):
                 return []
     values = [doc.d.get(f) for f in fields]
@@ -365,24 +368,12 @@ def get_doc_permissions(call: Call, doctype: str, docname: str):
 
 @whitelist("frappe.client.get_password")
 def get_password(call: Call, doctype: str, name: str, fieldname: str):
-    """The stored value of a Password field (System Manager only).
+    """The decrypted value of a Password field (System Manager only; see model.passwords).
 
-    Ristretto keeps no reversible secret store: user passwords and API secrets are
-    hashed, so only Password fields of ordinary documents (stored as sent) can be
-    returned; anything else is reported as not found (417).
+    User passwords and API secrets are hashed, not encrypted: they are reported as not
+    found (417), like a Password field that holds no value.
     """
-    ctx = call.ctx
-    if ctx.user != "Administrator" and "System Manager" not in ctx.roles:
-        raise PermissionError("This action is only allowed for <b>System Manager</b>", title="Not Permitted")
-    meta = ctx.get_meta(doctype)
-    f = meta.get_field(fieldname)
-    if f is None or f.fieldtype != "Password":
-        raise ValidationError(f"{fieldname} is not a Password field of {doctype}", title="Invalid field")
-    value = document.get_doc(ctx, doctype, name).d.get(fieldname)
-    if not value or set(str(value)) == {"*"}:
-        # Frappe raises AuthenticationError here, which would also end the caller's session.
-        raise ValidationError(f"Password not found for {doctype} {name} {fieldname}", title="Not found")
-    return value
+    return passwords.get_password(call.ctx, doctype, name, fieldname)
 
 
 @whitelist("frappe.client.get_time_zone", allow_guest=True)
