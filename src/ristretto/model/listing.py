@@ -138,12 +138,22 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
     return compiled.rows(rows, as_dict=as_dict)
 
 
+# Longer request texts are compiled each time rather than kept as cache keys, so that the
+# cache (512 entries per DocType) stays small whatever clients send.
+_MAX_CACHED_TEXT = 4096
+
+
 def _cache_key(*parts: Any) -> tuple | None:
     """A key for the compiled query when every argument arrived as plain text (the usual case)."""
     *args, extra = parts
+    size = 0
     for a in args:
         if a is not None and not isinstance(a, (str, int, bool)):
             return None
+        if isinstance(a, str):
+            size += len(a)
+    if size > _MAX_CACHED_TEXT:
+        return None
     try:
         return (*args, tuple((sql, tuple(p)) for sql, p in extra))
     except TypeError:
@@ -154,7 +164,9 @@ def get_count(ctx: "Context", doctype: str, *, filters: Any = None, or_filters: 
               distinct: bool = False, limit: int | None = None, debug: bool = False,
               parent: str | None = None) -> int:
     meta, extra = _list_meta(ctx, doctype, parent)
-    args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit, extra=extra)
+    readable, _ = _field_filter(ctx, meta, parent)
+    args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit, extra=extra,
+                    readable=readable)
     compiled = compile_count(meta, ctx.find_meta, ctx.dialect, args)
     rows = _run(ctx, compiled, debug)
     return int(rows[0][0]) if rows else 0

@@ -31,7 +31,7 @@ from ristretto.api.call import Call
 from ristretto.whitelist import whitelist
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
-    DoesNotExistError, FrappeError, PermissionError, TimestampMismatchError,
+    DataError, DoesNotExistError, FrappeError, PermissionError, TimestampMismatchError,
     ValidationError,
 )
 from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS, Meta
@@ -305,6 +305,9 @@ def _single_values(ctx: Context, meta: Meta, fields: list, filters: Any, as_dict
             raise ValidationError(f"Field not permitted in query: {f}", title="Invalid field")
     if isinstance(filters, dict):
         for key, value in filters.items():
+            if readable is not None and meta.has_column(key) and key not in readable:
+                # Matching on a field the user may not read would reveal its value.
+                raise ValidationError(f"Field not permitted in query: {key}", title="Invalid field")
             if str(doc.d.get(key)) != str(value):
                 return []
     values = [doc.d.get(f) for f in fields]
@@ -416,7 +419,7 @@ def is_document_amended(call: Call, doctype: str, docname: str):
         return False
     try:
         return listing.get_count(ctx, doctype, filters=[["amended_from", "=", docname]], limit=1) > 0
-    except PermissionError:
+    except (PermissionError, DataError):  # DataError: amended_from is above the user's permlevels
         return False
 
 
