@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ristretto.exceptions import DataError, ValidationError
 
@@ -32,6 +33,7 @@ _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _SPACE = frozenset(" \t\r\n")
 _PUNCT = frozenset(".(),*-")
 _QUOTES = frozenset("`\"'")
+_WORD_RUN = re.compile(r"[A-Za-z0-9_]+")   # one character class: matched in linear time
 _NAME_KINDS = (WORD, "`")              # what may name a column or a table
 _ALIAS_KINDS = (WORD, "`", '"', "'")   # what may name an alias
 _NOT_IN_TERMS = ("(", ")", '"', "'")    # in a sort or group term, outside an aggregate or a lone name
@@ -65,8 +67,7 @@ def illegal_order(text: str = "order_by") -> ValidationError:
 
 # --- tokens ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     kind: str     # WORD, a quote character (the token is a quoted name) or the punctuation itself
     text: str     # the word, the quoted name without its quotes, or the punctuation
     start: int
@@ -88,9 +89,7 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         if ch in _WORD_CHARS:
-            j = i + 1
-            while j < n and text[j] in _WORD_CHARS:
-                j += 1
+            j = _WORD_RUN.match(text, i).end()
             tokens.append(Token(WORD, text[i:j], i, j, space))
         elif ch in _QUOTES:
             close = text.find(ch, i + 1)

@@ -140,7 +140,7 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
 
 # Longer request texts are compiled each time rather than kept as cache keys, so that the
 # cache (512 entries per DocType) stays small whatever clients send.
-_MAX_CACHED_TEXT = 4096
+_MAX_CACHED_TEXT = 8192
 
 
 def _cache_key(*parts: Any) -> tuple | None:
