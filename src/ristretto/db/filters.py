@@ -32,6 +32,16 @@ OPERATORS = (
     "not ancestors of", "descendants of (inclusive)",
 )
 _OP_ALIASES = {"==": "=", "<>": "!=", "=<": "<=", "=>": ">=", "not_like": "not like", "not_in": "not in"}
+# Request-text limits (a 417 beyond them): JSON text of one `filters`/`or_filters` argument,
+# conditions in it, and characters of a filter's field name (also the compiler's limit for
+# one field expression).
+MAX_FILTER_TEXT = 1_000_000
+MAX_FILTER_CONDITIONS = 500
+MAX_NAME_LENGTH = 1000
+
+
+def too_long(what: str, limit: int) -> DataError:
+    return DataError(f"{what} is longer than {limit} characters", title="Invalid argument")
 
 
 @dataclass
@@ -41,6 +51,9 @@ class Column:
     field: DocField
     meta: Meta
     is_main: bool
+    # The main DocType's Link or Table field the column was reached through (dot notation,
+    # child filters): it must be readable too, or its value could be inferred.
+    through: DocField | None = None
 
 
 
@@ -75,11 +88,26 @@ def normalize_operator(op: Any) -> str:
     return low
 
 
-def normalize_filters(filters: Any, doctype: str) -> list[tuple[str | None, Any, Any, Any]]:
+def normalize_filters(filters: Any, doctype: str, *, name: str = "filters") -> list[tuple[str | None, Any, Any, Any]]:
     """Every accepted filter shape → list of (doctype, fieldname, operator, value)."""
-    filters = parse_json_arg(filters, "filters")
+    if isinstance(filters, (str, bytes, bytearray)) and len(filters) > MAX_FILTER_TEXT:
+        raise too_long(f"'{name}'", MAX_FILTER_TEXT)
+    filters = parse_json_arg(filters, name)
     if not filters:
         return []
+    if isinstance(filters, (list, tuple, dict)) and len(filters) > MAX_FILTER_CONDITIONS:
+        raise _too_many(name)
+    out = _normalize(filters, doctype)
+    if len(out) > MAX_FILTER_CONDITIONS:
+        raise _too_many(name)
+    return out
+
+
+def _too_many(name: str) -> DataError:
+    return DataError(f"Too many conditions in '{name}' (at most {MAX_FILTER_CONDITIONS})", title="Invalid filter")
+
+
+def _normalize(filters: Any, doctype: str) -> list[tuple[str | None, Any, Any, Any]]:
     out: list[tuple[str | None, Any, Any, Any]] = []
     if isinstance(filters, dict):
         for key, value in filters.items():
@@ -94,7 +122,7 @@ def normalize_filters(filters: Any, doctype: str) -> list[tuple[str | None, Any,
             filters = [filters]  # a single flat condition
         for cond in filters:
             if isinstance(cond, dict):
-                out.extend(normalize_filters(cond, doctype))
+                out.extend(_normalize(cond, doctype))
                 continue
             if not isinstance(cond, (list, tuple)):
                 raise ValidationError("Filter must be a list or dict", title="Invalid filter")

@@ -138,12 +138,22 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
     return compiled.rows(rows, as_dict=as_dict)
 
 
+# Longer request texts are compiled each time rather than kept as cache keys, so that the
+# cache (512 entries per DocType) stays small whatever clients send.
+_MAX_CACHED_TEXT = 8192
+
+
 def _cache_key(*parts: Any) -> tuple | None:
     """A key for the compiled query when every argument arrived as plain text (the usual case)."""
     *args, extra = parts
+    size = 0
     for a in args:
         if a is not None and not isinstance(a, (str, int, bool)):
             return None
+        if isinstance(a, str):
+            size += len(a)
+    if size > _MAX_CACHED_TEXT:
+        return None
     try:
         return (*args, tuple((sql, tuple(p)) for sql, p in extra))
     except TypeError:

@@ -31,6 +31,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ignore_csrf", False, "skip the CSRF check of sessions holding a CSRF token"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
     Setting("time_zone", None, "the site's time zone (frappe.client.get_time_zone); the server's when absent"),
+    Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )

@@ -307,6 +307,9 @@ def _single_values(ctx: Context, meta: Meta, fields: list, filters: Any, as_dict
             raise ValidationError(f"Field not permitted in query: {f}", title="Invalid field")
     if isinstance(filters, dict):
         for key, value in filters.items():
+            if readable is not None and meta.has_column(key) and key not in readable:
+                # Matching on a field the user may not read would reveal its value.
+                raise ValidationError(f"Field not permitted in query: {key}", title="Invalid field")
             f = meta.get_column(key) if isinstance(key, str) else None
             if f is not None and f.ft.secret:
                 raise DataError(f"Cannot filter, sort or group by Password field {key}", title="Invalid filter")
@@ -409,7 +412,7 @@ def is_document_amended(call: Call, doctype: str, docname: str):
         return False
     try:
         return listing.get_count(ctx, doctype, filters=[["amended_from", "=", docname]], limit=1) > 0
-    except PermissionError:
+    except (PermissionError, DataError):  # DataError: amended_from is above the user's permlevels
         return False
 
 
