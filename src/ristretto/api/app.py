@@ -20,17 +20,19 @@ import os
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, files, resource
+from ristretto.api import authn, docmethods, files, proxy, resource
 from ristretto.api.args import parse_form
 from ristretto.api.asgi import Request, Response, read_body
 from ristretto.api.call import Call
 from ristretto.api.errors import error_response, may_see_tracebacks
+from ristretto.api.headers import security_headers
 from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import session as session_methods
 from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, permission_rules, register_methods
+from ristretto.auth import passwords
 from ristretto.db import state
 from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site, SiteError
@@ -60,6 +62,11 @@ class App:
         # turns the pool on for a database across a slow network link.
         self.inline = not site.config.get("threaded_requests", not site.db.dialect.inline)
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._passwords: concurrent.futures.ThreadPoolExecutor | None = None
+        try:
+            proxy.trusted_networks(site.config)
+        except ValueError as e:
+            raise SiteError(str(e)) from None
 
     # --- ASGI ------------------------------------------------------------------------
 
@@ -94,21 +101,41 @@ class App:
         try:
             body = await read_body(receive, self.max_body)
         except exc.RequestEntityTooLarge as e:
-            await error_response(e, messages=[], tracebacks=False).send(send)
+            response = error_response(e, messages=[], tracebacks=False)
+            security_headers(response, scope["path"])
+            await response.send(send)
             return
         req = Request(scope, body)
-        if self.inline:
-            response = self.handle(req)
-        else:
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=int(os.environ.get("RISTRETTO_PG_POOL", "8")))
-            response = await asyncio.get_running_loop().run_in_executor(self._executor, self.handle, req)
+        response = await self._dispatch(req, None)
+        if isinstance(response, authn.PasswordWork):
+            # A login's Argon2 check (~0.1 s of CPU) runs in its own small pool between two passes
+            # of the pipeline: it holds neither the event loop nor the database write lock, so a
+            # flood of logins costs only its own CPU.
+            await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
+            response = await self._dispatch(req, response)
+        security_headers(response, req.path)
         await response.send(send)
+
+    async def _dispatch(self, req: Request, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
+        if self.inline:
+            return self.handle(req, login)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=int(os.environ.get("RISTRETTO_PG_POOL", "8")))
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.handle, req, login)
+
+    def _password_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._passwords is None:
+            # As many threads as hashes may run at once (ristretto.auth.passwords).
+            self._passwords = concurrent.futures.ThreadPoolExecutor(
+                max_workers=passwords.MAX_CONCURRENT_HASHES, thread_name_prefix="argon2")
+        return self._passwords
 
     # --- pipeline ----------------------------------------------------------------------
 
-    def handle(self, req: Request) -> Response:
+    def handle(self, req: Request, login: authn.PasswordWork | None = None) -> Response | authn.PasswordWork:
+        """The pipeline. The first pass of a login answers with its :class:`~authn.PasswordWork`
+        instead of a response; once its ``run()`` is done, the second pass (``login``) logs in."""
         if req.method == "OPTIONS":
             return Response(b"", 200, b"text/plain")
         site = self.site
@@ -120,24 +147,22 @@ class App:
                 ctx = site.context(conn, user="Guest", roles=_GUEST_ROLES, perms=self.policy,
                                    user_type="Website User")
                 call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH))
-                return self._run(call, conn)
+                return self._run(call, conn, login)
         except Exception as e:  # noqa: BLE001 - database unreachable and the like
             log.exception("request failed before dispatch")
             return error_response(e, messages=[], tracebacks=False)
 
-    def _run(self, call: Call, conn) -> Response:
+    def _run(self, call: Call, conn, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
         ctx = call.ctx
         req = call.request
         write = req.method in authn.UNSAFE
         try:
             call.form, call.files = parse_form(req)
             if authn.is_login(call):
-                try:
-                    with conn.transaction():
-                        identity = authn.login(call, conn)
-                except exc.AuthenticationError:
-                    authn.record_login_failure(call, conn)
-                    raise
+                if login is None:
+                    return authn.begin_login(call, conn)
+                with conn.transaction():
+                    identity = authn.login(call, conn, login)
             else:
                 identity = authn.resume(call, conn)
             info = identity.info

@@ -4,14 +4,21 @@ Implements the order of Frappe's request set-up: a login request logs in; otherw
 the session comes from the ``sid`` argument or cookie (a stale one degrades to
 Guest with ``session_expired``); then an ``Authorization`` header with exactly two
 parts is processed, and one that leaves the caller a Guest is a 401.
+
+A login is two steps around its password check (:func:`begin_login`, :func:`login`), so
+that ``App`` can run the Argon2 work off the event loop and outside any transaction.
+Besides Frappe's CSRF token, unsafe requests of a cookie session that a browser marks as
+cross-site (``ristretto.api.proxy.cross_site``) are refused.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 
+from ristretto.api import proxy
 from ristretto.api.call import Call
 from ristretto.auth import apikeys, passwords, sessions, throttle
 from ristretto.auth.users import UserInfo, find_login_user, user_info
@@ -69,29 +76,62 @@ def clear_session_cookies(call: Call) -> None:
         call.set_cookie(name, None)
 
 
-def login(call: Call, conn) -> Identity:
-    """Password login (``usr``/``pwd``); 401 with Frappe's reason on failure."""
+class PasswordWork:
+    """The Argon2 work of a login, done between :func:`begin_login` and :func:`login`: ``App``
+    runs it in a thread pool, so it holds neither the event loop nor the database write lock."""
+
+    __slots__ = ("user", "stored", "password", "throttle_key", "verified")
+
+    def __init__(self, user: str | None, stored: str | None, password: str, throttle_key: str):
+        self.user, self.stored, self.password, self.throttle_key = user, stored, password, throttle_key
+        self.verified: bool | None = None
+
+    def run(self) -> None:
+        try:
+            self.verified = passwords.verify_password(self.stored, self.password)
+        except Exception:  # noqa: BLE001 - (out of memory and the like) the login fails, not the server
+            logging.getLogger("ristretto").exception("password check failed")
+            self.verified = False
+
+
+def client_address(call: Call) -> str | None:
+    return proxy.client_address(call.request, call.site.config)
+
+
+def begin_login(call: Call, conn) -> PasswordWork:
+    """Check a login's arguments, find its user and count the attempt (throttling); the
+    password check is left to the caller."""
     usr = call.form.get("usr")
     pwd = call.form.get("pwd")
     if not usr or not pwd or not isinstance(usr, str) or not isinstance(pwd, str):
         raise AuthenticationError("Incomplete login details", title="Login failed")
     if len(pwd) > passwords.MAX_PASSWORD_LENGTH:
         raise AuthenticationError("Password size exceeded the maximum allowed size", title="Login failed")
-    throttle.check(conn, call.site.config, usr, call.request.client)
     user = find_login_user(conn, usr.strip())
+    key = throttle.user_key(user, usr)
+    throttle.reserve(conn, call.site.config, key, client_address(call))
     stored = passwords.fetch(conn, "User", user, "password") if user and user != "Guest" else None
-    if not passwords.verify_password(stored, pwd):
+    return PasswordWork(user, stored, pwd, key)
+
+
+def login(call: Call, conn, work: PasswordWork) -> Identity:
+    """Password login (``usr``/``pwd``), given :func:`begin_login`'s work with its password
+    checked; 401 with Frappe's reason on failure. The attempt was counted as a failure by
+    ``begin_login``; a success clears the count."""
+    user = work.user
+    # A password changed since it was checked does not let the old one in.
+    if not work.verified or passwords.fetch(conn, "User", user, "password") != work.stored:
         raise AuthenticationError("Invalid login credentials", title="Login failed")
     info = cached_user(call, conn, user)
     if info is None or not info.enabled:
         # The answer of a wrong password: a right one must not tell that the account is disabled.
         raise AuthenticationError("Invalid login credentials", title="Login failed")
-    throttle.clear(conn, usr, call.request.client)
+    throttle.clear(conn, work.throttle_key, client_address(call))
     # Rotate: a session the client already held ends at login.
     old_sid = call.request.cookies.get("sid") if "cookie" in call.request.headers else None
     if old_sid and old_sid != "Guest":
         sessions.delete(conn, old_sid)
-    session = sessions.create(conn, info.name, expiry_seconds(call), call.request.client)
+    session = sessions.create(conn, info.name, expiry_seconds(call), client_address(call))
     call.sid = session.sid
     set_session_cookies(call, info, session.sid)
     call.extra.update({"message": "Logged In" if info.user_type == "System User" else "No App",
@@ -100,17 +140,11 @@ def login(call: Call, conn) -> Identity:
     return Identity(info, "session")
 
 
-def record_login_failure(call: Call, conn) -> None:
-    usr = call.form.get("usr")
-    if isinstance(usr, str) and usr:
-        with conn.transaction():
-            throttle.record_failure(conn, call.site.config, usr, call.request.client)
-
-
 def resume(call: Call, conn) -> Identity:
     """The caller of a non-login request."""
     sid = call.form.get("sid")
-    if not isinstance(sid, str) or not sid:
+    from_cookie = not isinstance(sid, str) or not sid
+    if from_cookie:
         sid = call.request.cookies.get("sid") if "cookie" in call.request.headers else None
     identity = guest()
     if sid and sid != "Guest":
@@ -137,6 +171,12 @@ def resume(call: Call, conn) -> Identity:
     header = call.request.header("authorization")
     if header is not None:
         identity = _authorization(call, conn, header, identity)
+    # A page on another site can make the browser send the session cookie, whether or not the
+    # session has a CSRF token yet, but not an API key: a browser that says the request comes
+    # from another site, not one allowed, is refused unless a key authenticated it.
+    if from_cookie and identity.via == "session" and call.auth_via != "token" \
+            and call.request.method in UNSAFE and proxy.cross_site(call.request, call.site.config):
+        raise CSRFTokenError("Invalid Request", title="Invalid Request")
     return identity
 
 
@@ -157,11 +197,11 @@ def _authorization(call: Call, conn, header: str, identity: Identity) -> Identit
     elif scheme == "token":
         user = _key_pair(call, conn, credential)
     if user is not None:
+        call.auth_via = "token"
         if identity.via == "session":
             return identity  # v15: a valid cookie session keeps its user
         info = cached_user(call, conn, user)
         if info is not None and info.enabled:
-            call.auth_via = "token"
             return Identity(info, "token")
     if identity.via == "guest":
         raise AuthenticationError("Invalid authentication credentials", title="Not permitted")

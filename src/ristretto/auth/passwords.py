@@ -21,7 +21,8 @@ from ristretto.db.dialects import quote
 
 _hasher = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 low-memory profile
 # Each hash holds tens of MiB: at most two at a time on a small machine.
-_hash_slots = threading.BoundedSemaphore(2)
+MAX_CONCURRENT_HASHES = 2
+_hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 _AUTH = quote("__Auth")
 MAX_PASSWORD_LENGTH = 512
 

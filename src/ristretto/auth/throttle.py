@@ -1,10 +1,19 @@
-"""Login throttling: consecutive failures per login name and per client address.
+"""Login throttling: consecutive failed logins per user and per client address.
 
 After ``allow_consecutive_login_attempts`` failures (site config, default 10;
-0 disables) further attempts for that name or address are refused for
+0 disables) further attempts for that user or address are refused for
 ``allow_login_after_fail`` seconds (default 300) with 429, whether or not the
 user exists and whether or not the password is right. A success clears both
 counters. Counters live in the database, so every worker sees them.
+
+The user's counter is keyed on the user the login names, so the user name and the
+e-mail of one account share it; a login naming no user is keyed on the text typed,
+normalised the same way, so existing and unknown users answer alike.
+
+Each attempt is counted as a failure *before* its password is checked, by one
+atomic upsert per counter in one short transaction that refuses (and counts
+nothing) once the limit is reached: however many attempts run at once, at most
+``allow_consecutive_login_attempts`` passwords are checked before the lock.
 """
 
 from __future__ import annotations
@@ -16,13 +25,27 @@ from ristretto.db.dialects import quote
 from ristretto.exceptions import TooManyRequestsError
 
 _T = quote("__login_failures")
+# Under the limit: one more failure. Locked, with the lock run out: a fresh count. Still
+# locked: a value above the limit, which refuses the attempt (and is rolled back). Every
+# SET expression reads the row as it was before this statement; the row lock taken by
+# the upsert orders concurrent attempts.
+_UNDER = f"{_T}.failures < ?"
+_RAN_OUT = f"? - {_T}.last_failure >= ?"
+_RESERVE = (
+    f"INSERT INTO {_T} (key, failures, last_failure) VALUES (?, 1, ?) ON CONFLICT (key) DO UPDATE SET "
+    f"failures = CASE WHEN {_UNDER} THEN {_T}.failures + 1 WHEN {_RAN_OUT} THEN 1 ELSE ? END, "
+    f"last_failure = CASE WHEN {_UNDER} OR {_RAN_OUT} THEN ? ELSE {_T}.last_failure END "
+    f"RETURNING failures, last_failure")
 
 
-def _keys(login: str, ip: str | None) -> list[str]:
-    keys = [f"user:{login.strip().lower()[:200]}"]
-    if ip:
-        keys.append(f"ip:{ip}")
-    return keys
+def user_key(user: str | None, login: str) -> str:
+    """The counter of the user a login names (``user``), or of the text typed when it names none."""
+    return "user:" + (user if user is not None else login.strip()).lower()[:200]
+
+
+def _keys(user: str, ip: str | None) -> list[str]:
+    # Always the user's counter first: concurrent transactions lock rows in one order.
+    return [user, f"ip:{ip}"] if ip else [user]
 
 
 def limits(config: dict) -> tuple[int, float]:
@@ -34,39 +57,26 @@ def limits(config: dict) -> tuple[int, float]:
     return attempts, lock
 
 
-def _counter(conn: Connection, key: str) -> tuple[int, float] | None:
-    """(consecutive failures, time of the last one) for a login name or address."""
-    return conn.one(f"SELECT failures, last_failure FROM {_T} WHERE key = ?", (key,))
+def reserve(conn: Connection, config: dict, user: str, ip: str | None) -> None:
+    """Count this attempt as a failure before its password is checked (``clear`` undoes it on
+    success); 429, counting nothing, when the user's or the address's limit is reached.
 
-
-def check(conn: Connection, config: dict, login: str, ip: str | None) -> None:
+    ``user`` is a key from :func:`user_key`. Runs in its own short transaction."""
     attempts, lock = limits(config)
     if attempts <= 0:
         return
     now = time.time()
-    for key in _keys(login, ip):
-        row = _counter(conn, key)
-        if row and row[0] >= attempts and now - row[1] < lock:
-            wait = int(lock - (now - row[1])) + 1
-            raise TooManyRequestsError(
-                f"Your account has been locked and will resume after {wait} seconds", title="Too many attempts")
+    with conn.transaction():
+        for key in _keys(user, ip):
+            failures, last = conn.one(_RESERVE, (key, now, attempts, now, lock, attempts + 1,
+                                                 attempts, now, lock, now))
+            if failures > attempts:
+                wait = int(lock - (now - last)) + 1
+                raise TooManyRequestsError(
+                    f"Your account has been locked and will resume after {wait} seconds",
+                    title="Too many attempts")
 
 
-def record_failure(conn: Connection, config: dict, login: str, ip: str | None) -> None:
-    attempts, lock = limits(config)
-    if attempts <= 0:
-        return
-    now = time.time()
-    for key in _keys(login, ip):
-        row = _counter(conn, key)
-        if row is None:
-            conn.execute(f"INSERT INTO {_T} (key, failures, last_failure) VALUES (?, 1, ?)", (key, now))
-        else:
-            # A lock that has run out starts a fresh count.
-            failures = 1 if now - row[1] >= lock and row[0] >= attempts else row[0] + 1
-            conn.execute(f"UPDATE {_T} SET failures = ?, last_failure = ? WHERE key = ?", (failures, now, key))
-
-
-def clear(conn: Connection, login: str, ip: str | None) -> None:
-    for key in _keys(login, ip):
+def clear(conn: Connection, user: str, ip: str | None) -> None:
+    for key in _keys(user, ip):
         conn.execute(f"DELETE FROM {_T} WHERE key = ?", (key,))

@@ -30,6 +30,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("allow_error_traceback", True, "tracebacks in error bodies for Administrator and System Managers"),
     Setting("ignore_csrf", False, "skip the CSRF check of sessions holding a CSRF token"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
+    Setting("allow_cors", None, "other origins whose pages may write with a cookie session"),
+    Setting("trusted_proxies", (), "reverse proxies whose X-Forwarded-* headers are believed"),
     Setting("time_zone", None, "the site's time zone (frappe.client.get_time_zone); the server's when absent"),
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
     Setting("apps", (), "apps to load"),
