@@ -19,7 +19,8 @@ _T = quote("__login_failures")
 
 
 def _keys(login: str, ip: str | None) -> list[str]:
-    keys = [f"user:{login.strip().lower()[:200]}"]
+    # NUL cannot be stored in PostgreSQL text (no user name holds one): replaced, still counted.
+    keys = [f"user:{login.strip().lower()[:200]}".replace("\x00", "\ufffd")]
     if ip:
         keys.append(f"ip:{ip}")
     return keys
