@@ -362,8 +362,21 @@ def raw(draw, t: Target) -> Req:
     req.headers["content-type"] = draw(st.sampled_from([
         "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
         "multipart/form-data; boundary=b", "text/plain", "", "application/vnd.api+json", "text/json; charset=x"]))
+    credential = st.tuples(text, text).map(lambda kv: f"{kv[0]}:{kv[1]}")
+    header_text = text.map(lambda v: "".join(c for c in v if c not in "\r\n\x00"))
+    auth = draw(st.none() | st.one_of(
+        credential.map(lambda c: "token " + c),
+        st.one_of(credential.map(str.encode), st.binary(max_size=24)).map(
+            lambda b: "Basic " + base64.b64encode(b).decode()),
+        header_text))
+    if auth is not None:
+        req.headers["authorization"] = auth.replace("\x00", "")
+    if draw(st.integers(0, 4)) == 0:
+        req.headers["cookie"] = "sid=" + quote(draw(text), safe="")
     if draw(st.booleans()):
         pairs = draw(st.lists(st.tuples(ident_text, ident_text), max_size=4))
+        if draw(st.integers(0, 4)) == 0:
+            pairs.append(("sid", draw(text)))
         if draw(st.integers(0, 9)) == 0:
             pairs += [(f"k{i}", "1") for i in range(draw(st.integers(1990, 2010)))]
         req.params = pairs

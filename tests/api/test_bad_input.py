@@ -147,3 +147,13 @@ def test_login_name_with_nul_is_401(client, body):
     # Found by the fuzzer: the failure counter's key reached PostgreSQL with a NUL (500).
     r = client.request("POST", "/api/method/login", data=body)
     assert r.status_code == 401 and r.json()["exc_type"] == "AuthenticationError", r.text[:500]
+
+
+def test_nul_in_session_id_or_api_key_is_4xx(client):
+    # Found by probing the fuzzer's raw family: PostgreSQL refused the NUL inside the lookup (500).
+    import base64
+    r = client.request("GET", "/api/method/frappe.auth.get_logged_user", params={"sid": "\x00"})
+    assert r.status_code == 403, r.text[:500]
+    basic = "Basic " + base64.b64encode(b"a\x00:b").decode()
+    r = client.request("GET", "/api/method/frappe.auth.get_logged_user", headers={"Authorization": basic})
+    assert r.status_code == 401, r.text[:500]

@@ -65,7 +65,8 @@ class Harness(InProcess):
         self.auth[who] = self.token(user)
 
     def send(self, req: Req) -> httpx.Response:
-        headers = {**self.auth[req.who], **req.headers}
+        # Header values as bytes: the fuzzer's may be any UTF-8, which httpx would not encode.
+        headers = {**self.auth[req.who], **{k: v.encode() for k, v in req.headers.items()}}
         kw: dict = {"params": req.params, "headers": headers}
         if req.has_json:
             kw["content"] = json.dumps(req.json_body).encode()
