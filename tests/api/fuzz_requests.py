@@ -75,8 +75,21 @@ dates = st.sampled_from(["2024-01-31", "2024-02-30", "2024-01-31 10:20:30", "10:
 scalars = st.none() | st.booleans() | numbers | text | dates
 json_values = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(text, c, max_size=4),
                            max_leaves=10)
+
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value] if depth % 2 else {"k": value}
+    return value
+
+
+# Deeper than some encoders and parsers go (orjson: 254 to write, 1024 to read).
+deep = st.integers(200, 900).map(_nested)
 # Wrong shapes first: an object or a list where one value belongs.
-garbage = st.one_of(st.dictionaries(text, scalars, max_size=2), st.lists(scalars, max_size=2), json_values)
+garbage = st.one_of(st.dictionaries(text, scalars, max_size=2), st.lists(scalars, max_size=2), json_values,
+                    deep)
 
 
 def plausibly(good: st.SearchStrategy, bad: st.SearchStrategy = garbage) -> st.SearchStrategy:

@@ -157,13 +157,15 @@ class App:
             if transactional:
                 conn.begin(write=write)
             result, status = self._route(call)
+            # Encoded before the commit: an answer that cannot be written (values nested too
+            # deeply) rolls the request back instead of reporting an error for committed work.
+            response = result if isinstance(result, Response) else self._render(call, result, status)
             if write:
                 conn.commit()
                 ctx.run_callbacks(committed=True)
             elif transactional:
                 conn.rollback()
                 ctx.run_callbacks(committed=False)
-            response = result if isinstance(result, Response) else self._render(call, result, status)
         except Exception as e:  # noqa: BLE001 - every error becomes Frappe's error body
             conn.rollback()
             ctx.run_callbacks(committed=False)
