@@ -168,3 +168,16 @@ def test_private_files_are_swept_too(site):
     filestore.write(d, ["secret.txt"], b"s").close()
     assert filestore.sweep(site).removed == ["/private/files/secret.txt"]
     assert _listing(d) == []
+
+
+def test_sweep_files_command(site):
+    from tests.conftest import run_cli
+    d = _files(site)
+    filestore.write(d, ["dead.txt"], b"d").close()
+    (d / "stray.txt").write_bytes(b"s")
+    old = time.time() - 60
+    os.utime(d / "stray.txt", (old, old))
+    out = run_cli("--site", str(site.path), "sweep-files").stdout
+    assert "removed /files/dead.txt" in out and (d / "stray.txt").exists()
+    out = run_cli("--site", str(site.path), "sweep-files", "--orphans", "--grace", "30").stdout
+    assert "removed /files/stray.txt" in out and _listing(d) == []

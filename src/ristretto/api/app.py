@@ -93,7 +93,8 @@ class App:
             report = filestore.sweep(self.site)
             if report.removed or report.settled or report.temporary:
                 log.warning("file sweep: %d interrupted upload(s) settled, %d file(s) removed, "
-                         "%d temporary file(s) removed", report.settled, len(report.removed), report.temporary)
+                            "%d temporary file(s) removed", report.settled, len(report.removed),
+                            report.temporary)
         except Exception:  # noqa: BLE001 - serving matters more; the next start sweeps again
             log.exception("file sweep failed")
         gc.collect()

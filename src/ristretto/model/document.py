@@ -153,7 +153,8 @@ def _docstatus_value(value: Any) -> int:
 def _child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Meta, rows: list[dict]) -> list[Document]:
     existing = {r.name: r for r in (parent.previous.children.get(fieldname, []) if parent.previous else [])}
     out = []
-    label = (parent.meta.get_field(fieldname).label if parent.meta.get_field(fieldname) else fieldname)
+    table = parent.meta.get_field(fieldname)
+    label = table.label if table is not None else fieldname
     for i, data in enumerate(rows, start=1):
         row_label = f"{label} Row #{i}: "
         # The row's name finds the stored row it replaces: it must be one value.
