@@ -11,8 +11,8 @@ Each answer must be a 2xx or 4xx; API answers carry a JSON body, 4xx ones Frappe
 ``exc_type``. Two exceptions, both Frappe's own behaviour: the router's 405 is an HTML
 page (werkzeug's), and file downloads answer the bytes.
 
-Budget: ``max_examples`` per variant and a wall-clock cap per variant, so the whole fuzz
-run stays within about a minute and a half. One variant runs with a fixed seed (the
+Budget: an example count and a wall-clock cap per variant (checked between batches of
+100 examples), so the whole fuzz run stays within about a minute and a half. One variant runs with a fixed seed (the
 same requests every run); the other with a new seed per run, printed, and replayable
 with ``RISTRETTO_FUZZ_SEED=<seed>``. ``RISTRETTO_FUZZ_SCALE`` multiplies the budget for
 a longer local run.
@@ -44,6 +44,7 @@ RANDOM_SEED = int(os.environ.get("RISTRETTO_FUZZ_SEED") or secrets.randbits(32))
 SCALE = float(os.environ.get("RISTRETTO_FUZZ_SCALE") or 1)
 # (max_examples, seconds) per variant: SQLite requests cost about a millisecond, PostgreSQL several.
 BUDGET = {"sqlite": (2000, 22.0), "postgres": (800, 12.0)}
+BATCH = 100
 USER = "fuzz.user@example.com"
 VICTIM = "fuzz.victim@example.com"
 PASSWORD = "fuzz-pw-123"
@@ -223,34 +224,43 @@ def fuzzed(request, tmp_path_factory):
 
 
 def run_fuzz(fz: Fuzzed, seed_value: int) -> int:
-    """Run the fuzz loop; returns how many requests were sent."""
+    """Run the fuzz loop in batches until the example count or the time budget is spent;
+    returns how many requests were sent.
+
+    Batches are separate Hypothesis runs (seeds derived from ``seed_value``): a run cannot
+    stop early by itself without Hypothesis seeing inconsistent data generation.
+    """
     examples, seconds = BUDGET[fz.backend]
     examples, seconds = max(1, int(examples * SCALE)), seconds * SCALE
     started = time.monotonic()
-    state = {"sent": 0, "failed": False}
     strategy = requests(fz.target)
+    sent = 0
+    batch = 0
+    while sent < examples and time.monotonic() - started < seconds:
+        size = min(BATCH, examples - sent)
+        try:
+            sent += _fuzz_batch(fz, strategy, seed_value * 100_003 + batch, size)
+        except BaseException as e:
+            e.add_note(f"fuzz seed {seed_value}, batch {batch} on {fz.backend} "
+                       f"(replay: RISTRETTO_FUZZ_SEED={seed_value})")
+            raise
+        batch += 1
+    return sent
 
-    @seed(seed_value)
-    @settings(max_examples=examples, deadline=timedelta(seconds=10), database=None, derandomize=False,
+
+def _fuzz_batch(fz: Fuzzed, strategy, batch_seed: int, size: int) -> int:
+    counter = {"sent": 0}
+
+    @seed(batch_seed)
+    @settings(max_examples=size, deadline=timedelta(seconds=10), database=None, derandomize=False,
               suppress_health_check=list(HealthCheck), print_blob=True)
     @given(data=st.data())
     def fuzz(data):
-        if time.monotonic() - started > seconds and not state["failed"]:
-            return  # budget spent: the remaining examples are skipped (a failure still shrinks)
-        req = data.draw(strategy, label="request")
-        try:
-            fz.harness.check(req)
-        except BaseException:
-            state["failed"] = True
-            raise
-        state["sent"] += 1
+        fz.harness.check(data.draw(strategy, label="request"))
+        counter["sent"] += 1
 
-    try:
-        fuzz()
-    except BaseException as e:
-        e.add_note(f"fuzz seed {seed_value} on {fz.backend} (replay: RISTRETTO_FUZZ_SEED={seed_value})")
-        raise
-    return state["sent"]
+    fuzz()
+    return counter["sent"]
 
 
 def _still_logged_in(fz: Fuzzed) -> None:
