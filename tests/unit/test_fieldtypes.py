@@ -71,3 +71,15 @@ def test_datetime_drops_zero_microseconds():
 
 def test_unknown_fieldtype_is_stored_as_text():
     assert get_fieldtype("Some Future Type").kind == "text"
+
+
+@pytest.mark.parametrize("depth", [300, 900])
+def test_json_nested_too_deeply_is_a_validation_error(depth):
+    # Found by the fuzzer: orjson writes at most 254 levels; deeper client data was a 500.
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    with pytest.raises(ValidationError, match="Meta"):
+        coerce_value(FIELD_TYPES["JSON"], value, "Meta")
+    shallow = [[1]]
+    assert coerce_value(FIELD_TYPES["JSON"], shallow, "Meta").replace(" ", "").replace("\n", "") == "[[1]]"

@@ -20,7 +20,7 @@ import os
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, files, proxy, resource
+from ristretto.api import authn, docmethods, files, filestore, proxy, resource
 from ristretto.api.args import parse_form
 from ristretto.api.asgi import Request, Response, read_body
 from ristretto.api.call import Call
@@ -94,6 +94,16 @@ class App:
                 self.site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
         except Exception:  # noqa: BLE001 - the first request reports a broken site properly
             log.exception("warm-up failed")
+        try:
+            # Uploads and deletes a crash interrupted: disk follows the File rows again. Safe
+            # beside busy workers (a request in flight holds its marker's lock).
+            report = filestore.sweep(self.site)
+            if report.removed or report.settled or report.temporary:
+                log.warning("file sweep: %d interrupted upload(s) settled, %d file(s) removed, "
+                            "%d temporary file(s) removed", report.settled, len(report.removed),
+                            report.temporary)
+        except Exception:  # noqa: BLE001 - serving matters more; the next start sweeps again
+            log.exception("file sweep failed")
         gc.collect()
         gc.freeze()
 
@@ -173,13 +183,15 @@ class App:
             if transactional:
                 conn.begin(write=write)
             result, status = self._route(call)
+            # Encoded before the commit: an answer that cannot be written (values nested too
+            # deeply) rolls the request back instead of reporting an error for committed work.
+            response = result if isinstance(result, Response) else self._render(call, result, status)
             if write:
                 conn.commit()
                 ctx.run_callbacks(committed=True)
             elif transactional:
                 conn.rollback()
                 ctx.run_callbacks(committed=False)
-            response = result if isinstance(result, Response) else self._render(call, result, status)
         except Exception as e:  # noqa: BLE001 - every error becomes Frappe's error body
             conn.rollback()
             ctx.run_callbacks(committed=False)

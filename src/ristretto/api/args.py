@@ -25,10 +25,16 @@ class UploadedFile:
     data: bytes
 
 
-def _qs(raw: bytes | str, into: dict[str, Any], *, override: bool) -> None:
+def _qs(raw: bytes | str, into: dict[str, Any], *, override: bool, max_fields: int, where: str) -> None:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     seen: set[str] = set()
-    for k, v in parse_qsl(text, keep_blank_values=True, max_num_fields=2000):
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields)
+    except ValueError:
+        # parse_qsl's only ValueError here is its field-count cap: the client's error.
+        raise ValidationError(f"Too many fields in the {where} (at most {max_fields})",
+                              title="Invalid request") from None
+    for k, v in pairs:
         if k in seen:
             continue
         seen.add(k)
@@ -56,10 +62,10 @@ def parse_form(req: Request, *, max_fields: int = 2000) -> tuple[dict[str, Any],
         form.pop("_", None)
         return form, files
     if req.query_string:
-        _qs(req.query_string, form, override=False)
+        _qs(req.query_string, form, override=False, max_fields=max_fields, where="query string")
     if body:
         if ctype == "application/x-www-form-urlencoded":
-            _qs(body, form, override=True)
+            _qs(body, form, override=True, max_fields=max_fields, where="form body")
         elif ctype == "multipart/form-data":
             _multipart(req, form, files, max_fields)
         elif ctype in ("", "text/plain") and body.lstrip()[:1] in (b"{", b"["):
@@ -88,7 +94,8 @@ def _multipart(req: Request, form: dict, files: dict, max_fields: int) -> None:
         state["headers"], state["data"] = {}, []
         state["count"] += 1
         if state["count"] > max_fields:
-            raise ValidationError("Too many multipart fields", title="Invalid request")
+            raise ValidationError(f"Too many fields in the multipart body (at most {max_fields})",
+                                  title="Invalid request")
 
     def on_header_field(data, start, end):
         state["hname"] += data[start:end]

@@ -13,7 +13,7 @@ from urllib.parse import quote as urlquote
 
 import orjson
 
-from ristretto.exceptions import RequestEntityTooLarge
+from ristretto.exceptions import RequestEntityTooLarge, ValidationError
 
 NO_CACHE = b"no-store,no-cache,must-revalidate,max-age=0"
 
@@ -91,7 +91,15 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as e:
+        if "recursion" not in str(e).lower():
+            raise
+        # Only a client's own data nests this deep (echoed back, e.g. bulk_update's failed_docs):
+        # orjson reads 1024 levels but writes 254.
+        raise ValidationError("The answer would nest values more than 254 levels deep",
+                              title="Value nested too deeply") from None
 
 
 class Response:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote, urlsplit
 
+from ristretto.api import filestore
 from ristretto.api.asgi import Response
 from ristretto.db.dialects import quote as quote_ident
 from ristretto.exceptions import (
@@ -173,59 +174,14 @@ def resolve(directory: Path, name: str) -> Path | None:
     return Path(target)
 
 
-def store(directory: Path, name: str, data: bytes, taken: Callable[[str], bool]) -> str:
-    """Durably write ``data`` under ``name`` (or a suffixed variant); returns the name used."""
-    fd, tmp = _temp_file(directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        for attempt in range(16):
-            candidate = name if attempt == 0 else _with_suffix(name, secrets.token_hex(3))
-            if not taken(candidate) and _claim(tmp, directory / candidate):
-                break
-        else:
-            raise ValidationError(f"Could not find a free name for {name}", title="Upload failed")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    _fsync_dir(directory)
-    return candidate
-
-
-def _temp_file(directory: Path) -> tuple[int, str]:
-    import tempfile
-    # A leading dot: never a name that a download or a cleaned upload name can reach.
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=directory)
-    os.fchmod(fd, 0o644)
-    return fd, tmp
-
-
-def _claim(tmp: str, target: Path) -> bool:
-    """Give ``tmp`` the name ``target`` unless that name exists (atomic, never overwrites)."""
-    try:
-        os.link(tmp, target)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:
-        pass
-    # File systems without hard links: reserve the name exclusively, then move onto it.
-    try:
-        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-    except FileExistsError:
-        return False
-    os.replace(tmp, target)
-    return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def store(directory: Path, name: str, data: bytes, taken: Callable[[str], bool]) -> "filestore.Pending":
+    """Durably write ``data`` under ``name`` (or a suffixed variant), pending until the commit
+    (``ristretto.api.filestore``: disk and database agree after any crash)."""
+    candidates = [name] + [_with_suffix(name, secrets.token_hex(3)) for _ in range(15)]
+    pending = filestore.write(directory, (c for c in candidates if not taken(c)), data)
+    if pending is None:
+        raise ValidationError(f"Could not find a free name for {name}", title="Upload failed")
+    return pending
 
 
 def parse_local_url(url: str) -> tuple[bool, str] | None:
@@ -412,15 +368,16 @@ def _store_and_insert(call: "Call", name: str, data: bytes, values: dict[str, An
     private = bool(values["is_private"])
     prefix = PRIVATE_PREFIX if private else PUBLIC_PREFIX
     directory = files_dir(call.site, private)
-    stored = store(directory, name, data, lambda n: _url_in_use(ctx, prefix + n))
+    pending = store(directory, name, data, lambda n: _url_in_use(ctx, prefix + n))
+    stored = pending.name
     url = prefix + stored
     try:
         values.update(file_name=stored, file_url=url, file_size=len(data),
                       content_hash=hashlib.sha256(data).hexdigest())
         ctx.flags.setdefault(_STORED, set()).add(url)
-        # If the request fails later (after this function returned), the row does not
-        # commit and the bytes must not stay behind either.
-        ctx.on_rollback.append(lambda: (directory / stored).unlink(missing_ok=True))
+        # The bytes follow the transaction: kept if the row commits, removed if not.
+        ctx.on_commit.append(pending.committed)
+        ctx.on_rollback.append(pending.rolled_back)
         if guest:
             # Frappe stores guest uploads without permission checks; the attach target
             # was already checked with the guest's own permissions.
@@ -432,7 +389,7 @@ def _store_and_insert(call: "Call", name: str, data: bytes, values: dict[str, An
         return _insert(ctx, values)
     except BaseException:
         # The File row will not commit: the bytes must not stay behind.
-        (directory / stored).unlink(missing_ok=True)
+        pending.rolled_back()
         raise
 
 
@@ -580,8 +537,15 @@ class FileController:
         if not url or cint(doc.d.get("is_folder")) or _url_in_use(ctx, url):
             return
         path = local_path(self.site, url)
-        if path is not None:
+        if path is None:
+            return
+        pending = filestore.pending_delete(path)
+        if pending is None:
             ctx.on_commit.append(lambda: path.unlink(missing_ok=True))
+        else:
+            # Marked before the commit: a crash in between is settled by the start-up sweep.
+            ctx.on_commit.append(pending.committed)
+            ctx.on_rollback.append(pending.rolled_back)
 
 
 def _name_from_url(url: str, local: tuple[bool, str] | None) -> str:

@@ -32,7 +32,7 @@ class KeyRecord:
 
 
 def lookup(conn: Connection, api_key: str) -> KeyRecord | None:
-    if not api_key or len(api_key) > 140:
+    if not api_key or len(api_key) > 140 or "\x00" in api_key:  # no key holds a NUL
         return None
     row = conn.one(f"SELECT name, enabled FROM {quote('tabUser')} WHERE api_key = ?", (api_key,))
     if row is None:

@@ -54,7 +54,7 @@ def resume(conn: Connection, sid: str, cached: Session | None = None) -> Session
     ``cached`` is this process's copy; the database is read only when the copy is
     missing, looks expired, or is due for its sliding-expiry touch.
     """
-    if not sid or sid == "Guest" or len(sid) > 128:
+    if not sid or sid == "Guest" or len(sid) > 128 or "\x00" in sid:  # no sid holds a NUL
         return None
     if cached is not None and time.time() - cached.last_updated <= touch_interval(cached.expiry):
         return cached

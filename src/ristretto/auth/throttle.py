@@ -39,8 +39,9 @@ _RESERVE = (
 
 
 def user_key(user: str | None, login: str) -> str:
-    """The counter of the user a login names (``user``), or of the text typed when it names none."""
-    return "user:" + (user if user is not None else login.strip()).lower()[:200]
+    """The counter of the user a login names (``user``), or of the text typed when it names none.
+    NUL cannot be stored in PostgreSQL text (no user name holds one): replaced, still counted."""
+    return "user:" + (user if user is not None else login.strip()).lower()[:200].replace("\x00", "\ufffd")
 
 
 def _keys(user: str, ip: str | None) -> list[str]:

@@ -114,8 +114,8 @@ def user_info(conn: Connection, user: str) -> UserInfo | None:
 
 def find_login_user(conn: Connection, login: str) -> str | None:
     """The user a login identifier names: the user name or e-mail (case-insensitive)."""
-    if not login:
-        return None
+    if not login or "\x00" in login:
+        return None  # no user name holds a NUL (and PostgreSQL text cannot compare with one)
     row = conn.one(f"SELECT name FROM {quote('tabUser')} WHERE name = ?", (login,))
     if row is None:
         row = conn.one(f"SELECT name FROM {quote('tabUser')} WHERE lower(email) = lower(?) OR lower(name) = lower(?)",

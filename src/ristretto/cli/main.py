@@ -152,6 +152,26 @@ def generate_keys(ctx: click.Context, user: str) -> None:
     click.echo(orjson.dumps({"api_key": key, "api_secret": secret}).decode())
 
 
+@cli.command("sweep-files")
+@site_option
+@click.option("--orphans", is_flag=True, help="Also remove stored files that no File record names.")
+@click.option("--grace", default=3600, show_default=True, type=int,
+              help="With --orphans: only files older than this many seconds.")
+@click.pass_context
+def sweep_files(ctx: click.Context, orphans: bool, grace: int) -> None:
+    """Settle uploads and deletes a crash interrupted (every server start does this too)."""
+    from ristretto.api.filestore import sweep
+    site = _open(ctx)
+    try:
+        report = sweep(site, orphans_older_than=grace if orphans else None)
+    finally:
+        site.close()
+    for url in report.removed:
+        click.echo(f"removed {url}")
+    click.echo(f"{report.settled} interrupted upload(s)/delete(s) settled, {len(report.removed)} file(s) removed, "
+               f"{report.temporary} temporary file(s) removed, {report.busy} in progress left alone")
+
+
 @cli.command()
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True)

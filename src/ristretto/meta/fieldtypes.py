@@ -180,7 +180,11 @@ def format_time(value: Any) -> str:
 
 def _to_json(value: Any) -> str:
     if isinstance(value, (dict, list)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
+        except orjson.JSONEncodeError:
+            # Nested deeper than the encoder allows (254 levels): the client's data, not a crash.
+            raise ValueError("is not valid JSON (nested too deeply)") from None
     text = str(value)
     if text.strip():
         try:

@@ -32,6 +32,8 @@ _IGNORED_KEYS = frozenset({"doctype", "flags", "ignore_permissions", "cmd", "sid
                            "__islocal", "__unsaved", "__onload", "__last_sync_on", "_comments",
                            "_assign", "_liked_by", "_user_tags", "_seen"})
 _SERVER_SET = frozenset(STANDARD_FIELDS + CHILD_FIELDS) - {"docstatus"}
+# Keys that can only hold one value (text or number) whatever the DocType.
+_SCALAR_KEYS = frozenset(STANDARD_FIELDS + CHILD_FIELDS + ("doctype",))
 # Log-like DocTypes whose links never block a delete.
 _LINK_EXEMPT = frozenset({"ToDo", "Comment", "Version", "DocShare", "Communication", "File",
                           "Deleted Document", "Activity Log", "Access Log", "View Log"})
@@ -104,10 +106,13 @@ def _defaults(meta: Meta, ctx: "Context") -> dict[str, Any]:
     return out
 
 
-def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool) -> None:
+def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool, row_label: str = "") -> None:
     """Coerce and set client values on ``doc`` (standard fields and unknown keys ignored)."""
     meta = doc.meta
     for key, value in data.items():
+        if key in _SCALAR_KEYS:
+            # Ignored or server-set, but an object here is malformed input, never silently dropped.
+            validation.check_scalar(value, key, row_label)
         if key in _IGNORED_KEYS or (key in _SERVER_SET and key in meta.standard_fields):
             # Server-owned columns; ``parent`` is one only on child tables (Custom DocPerm and
             # the like have a ``parent`` field of their own).
@@ -148,7 +153,12 @@ def _docstatus_value(value: Any) -> int:
 def _child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Meta, rows: list[dict]) -> list[Document]:
     existing = {r.name: r for r in (parent.previous.children.get(fieldname, []) if parent.previous else [])}
     out = []
+    table = parent.meta.get_field(fieldname)
+    label = table.label if table is not None else fieldname
     for i, data in enumerate(rows, start=1):
+        row_label = f"{label} Row #{i}: "
+        # The row's name finds the stored row it replaces: it must be one value.
+        validation.check_scalar(data.get("name"), "name", row_label)
         prev = existing.get(data.get("name"))
         row = Document(child_meta, {c: None for c in child_meta.column_names}, is_new=prev is None)
         if prev is None:
@@ -158,7 +168,7 @@ def _child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Me
         for f in child_meta.data_fields:
             if f.ft.not_null_zero and row.d.get(f.fieldname) is None:
                 row.d[f.fieldname] = 0
-        _apply_values(ctx, row, data, is_new=True)
+        _apply_values(ctx, row, data, is_new=True, row_label=row_label)
         if prev is not None:
             row.d["name"] = prev.name
         else:
@@ -273,6 +283,7 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     by a trusted caller (installation, DocType import).
     """
     meta = ctx.get_meta(doctype)
+    validation.check_scalar(name, "name")
     data = _transform(ctx, doctype, data)
     if meta.istable:
         raise ValidationError("Parenttype, Parent and Parentfield are required to insert a child record",
@@ -332,6 +343,7 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
     _check_blind(ctx, doctype, "write")
     previous = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "write", previous)
+    validation.check_scalar(data.get("modified"), "modified")
     if "modified" in data and data["modified"] not in (None, ""):
         if str(data["modified"]) != str(previous.d.get("modified")):
             raise TimestampMismatchError(

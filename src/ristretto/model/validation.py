@@ -26,6 +26,18 @@ _URL = re.compile(r"^(https?|ftp)://[^\s]+$", re.I)
 _EMPTY_HTML = re.compile(r"^(\s|<p>|</p>|<br\s*/?>|<div>|</div>|&nbsp;)*$", re.I)
 
 
+def check_scalar(value: Any, fieldname: str, row_label: str = "") -> None:
+    """Refuse a JSON object or array where one value is expected (a name, a standard field).
+
+    Such values are never repaired into text: the client's data is wrong, and a dict
+    used as a key or bound as a parameter would fail deep inside the server.
+    """
+    if isinstance(value, (dict, list, tuple, set)):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise ValidationError(f"{row_label}Value for {fieldname} must be a single value, not {kind}",
+                              title="Invalid value")
+
+
 def _is_empty(value: Any, fieldtype: str) -> bool:
     if value is None:
         return True

@@ -37,7 +37,7 @@ from ristretto.exceptions import (
 )
 from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS, Meta
 from ristretto.meta.fieldtypes import CHECK, FLOAT, INT, TEXT
-from ristretto.model import document, listing, passwords, rename
+from ristretto.model import document, listing, passwords, rename, validation
 from ristretto.model.context import Context
 from ristretto.model.document import Document
 
@@ -151,6 +151,8 @@ def _insert_doc(ctx: Context, data: dict) -> Document:
 
 def _append_child(ctx: Context, meta: Meta, data: dict) -> Document:
     parenttype, parent, parentfield = data.get("parenttype"), data.get("parent"), data.get("parentfield")
+    for key, value in (("parenttype", parenttype), ("parent", parent), ("parentfield", parentfield)):
+        validation.check_scalar(value, key)
     if not (parenttype and parent and parentfield):
         raise ValidationError("Parenttype, Parent and Parentfield are required to insert a child record",
                               title="Missing parent")
