@@ -269,3 +269,21 @@ def test_client_that_stops_reading_is_cut_off(app_site, monkeypatch):
     asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
     assert sent[0]["status"] == 200 and all(m.get("more_body") for m in sent[1:])
     assert closed == [True]
+
+
+def test_streams_with_threaded_requests(site_dir):
+    """With ``threaded_requests`` the batches are read on the streams' own threads."""
+    load_todos(site_dir, 1500)
+    config = json.loads((site_dir / "site_config.json").read_text())
+    (site_dir / "site_config.json").write_text(json.dumps({**config, "threaded_requests": True}))
+    site = Site(site_dir)
+    try:
+        app = App(site)
+        assert not app.inline
+        key, secret = generate_keys(site, "Administrator")
+        params = {"fields": '["*"]', "limit_page_length": "0"}
+        status, body, complete = body_of(asgi_get(app, "/api/resource/ToDo", params, f"token {key}:{secret}"))
+        assert status == 200 and complete
+        assert body == Response.json({"data": buffered(site, fields=["*"], limit=None)}).body
+    finally:
+        site.close()
