@@ -79,6 +79,15 @@ class SecurityException(FrappeError):
     http_status = 500
 
 
+class QueryTimeoutError(FrappeError):
+    """A database statement ran past the site's ``query_timeout`` and was cancelled.
+
+    Frappe's class of the same name has no status of its own; Frappe answers a timed-out
+    query with 508 (``frappe.app.handle_exception``), and so do we, never a 500.
+    """
+    http_status = 508
+
+
 # Validation subclasses: all 417.
 class MandatoryError(ValidationError): pass
 class LinkValidationError(ValidationError): pass

@@ -30,6 +30,7 @@ from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import session as session_methods
+from ristretto.api.streaming import StreamingResponse, Streamer, stream_key
 from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, permission_rules, register_methods
 from ristretto.auth import passwords
@@ -39,6 +40,10 @@ from ristretto.site import Site, SiteError
 
 log = logging.getLogger("ristretto")
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
+# Seconds one database statement of a request may run (site_config ``query_timeout``;
+# 0 turns the limit off). Ordinary requests take milliseconds; a query this slow holds
+# its worker, so it is cancelled and answered with QueryTimeoutError.
+DEFAULT_QUERY_TIMEOUT = 20.0
 _GUEST_ROLES = frozenset({"Guest"})
 
 
@@ -67,6 +72,8 @@ class App:
             proxy.trusted_networks(site.config)
         except ValueError as e:
             raise SiteError(str(e)) from None
+        site.db.set_query_timeout(_site_limits(site.config))
+        self.streamer = Streamer(site.db, self.inline)
 
     # --- ASGI ------------------------------------------------------------------------
 
@@ -124,7 +131,10 @@ class App:
             await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
             response = await self._dispatch(req, response)
         security_headers(response, req.path)
-        await response.send(send)
+        if isinstance(response, StreamingResponse):
+            await self.streamer.send(response, receive, send)
+        else:
+            await response.send(send)
 
     async def _dispatch(self, req: Request, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
         if self.inline:
@@ -202,6 +212,9 @@ class App:
     def _render(self, call: Call, body: dict[str, Any], status: int) -> Response:
         if call.extra:
             body = {**call.extra, **body}
+        key = stream_key(body)
+        if key is not None:
+            return StreamingResponse(body, key, call.ctx.debug, lambda e: self._stream_error(call, e))
         if call.ctx.debug:
             from ristretto.api.asgi import dumps
             body["_debug_messages"] = dumps(call.ctx.debug).decode()
@@ -224,6 +237,12 @@ class App:
                 base["message"] = error.message
         tracebacks = may_see_tracebacks(ctx, self.site.config)
         return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base)
+
+    def _stream_error(self, call: Call, error: BaseException) -> Response:
+        """The answer when a streamed listing fails before its first byte was sent."""
+        response = self._error(call, error)
+        self._cookies(call, response)
+        return response
 
     def _cookies(self, call: Call, response: Response) -> None:
         secure = call.request.is_https
@@ -330,6 +349,17 @@ class App:
         else:
             result = method.fn(call, **kwargs)
         return {} if result is None else {"message": result}
+
+
+def _site_limits(config: dict[str, Any]) -> float | None:
+    """Check the request limits of site_config.json; the query timeout in seconds (None: off)."""
+    cap = config.get("max_page_length")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+        raise SiteError("max_page_length in site_config.json must be a whole number of rows (0: no ceiling)")
+    timeout = config.get("query_timeout", DEFAULT_QUERY_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise SiteError("query_timeout in site_config.json must be a number of seconds (0: no limit)")
+    return float(timeout) or None
 
 
 def create_app(site_path: str | None = None) -> App:

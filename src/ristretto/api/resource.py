@@ -22,8 +22,8 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
         call.ctx, doctype,
         fields=form.get("fields"), filters=form.get("filters"), or_filters=form.get("or_filters"),
         order_by=form.get("order_by"), group_by=form.get("group_by"),
-        limit=listing.parse_limit(page), offset=listing.parse_offset(form.get("limit_start")),
-        as_dict=as_dict, debug=debug, parent=form.get("parent"))
+        limit=listing.page_length(call.ctx, page), offset=listing.parse_offset(form.get("limit_start")),
+        as_dict=as_dict, debug=debug, parent=form.get("parent"), stream=True)
     out: dict[str, Any] = {"data": rows}
     return out
 

@@ -1,4 +1,10 @@
-"""Permission-aware list and count queries (``get_list``, ``get_count``)."""
+"""Permission-aware list and count queries (``get_list``, ``get_count``).
+
+Bounds every request listing gets: at most :data:`MAX_LIST_FIELDS` selected fields,
+the site's optional ``max_page_length`` ceiling (:func:`page_length`), and, for
+listings that may be large (no limit, or more than :data:`STREAM_ABOVE` rows), a
+:class:`ListStream` instead of a list when the caller can send rows as they come.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ristretto.db.dialects import quote
+from ristretto.db.filters import parse_json_arg
 from ristretto.db.query import ListArgs, compile_count, compile_select
 from ristretto.exceptions import DataError, PermissionError, ValidationError
 
@@ -29,6 +36,13 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
 _DRIVER_ERRORS = _driver_errors()
 log = logging.getLogger("ristretto")
+# Fields one list request may select: above the column count of the widest DocTypes
+# (ERPNext's largest have ~200 data columns), so naming every column still works;
+# ``*`` counts as one.
+MAX_LIST_FIELDS = 300
+# Listings that may return more rows than this are streamed when the caller can (the
+# 20-row pages of ordinary use stay on the plain, materialised path).
+STREAM_ABOVE = 500
 
 
 def _list_meta(ctx: "Context", doctype: str, parent: str | None):
@@ -103,22 +117,81 @@ def _run(ctx: "Context", compiled, debug: bool):
         else:
             rows = ctx.db.sql(compiled.sql, compiled.params)
     except _DRIVER_ERRORS as e:
-        # Every identifier was validated; what the database still refuses is a query
-        # shape it does not support (e.g. a GROUP BY rule): the client's error, not ours.
-        # The database's own words stay in the server log (they describe the schema).
-        log.info("list query refused by the database: %s", str(e).splitlines()[0])
-        raise DataError("Invalid query: this combination of fields, filters, grouping and ordering "
-                        "cannot be run", title="Invalid query") from None
+        raise _refused(e) from None
     if debug:
         ctx.debug.append(compiled.debug_text())
         ctx.debug.append(f"Execution time: {time.perf_counter() - started:.4f} sec")
     return rows
 
 
+def _refused(error: BaseException) -> DataError:
+    # Every identifier was validated; what the database still refuses is a query
+    # shape it does not support (e.g. a GROUP BY rule): the client's error, not ours.
+    # The database's own words stay in the server log (they describe the schema).
+    log.info("list query refused by the database: %s", str(error).splitlines()[0])
+    return DataError("Invalid query: this combination of fields, filters, grouping and ordering "
+                     "cannot be run", title="Invalid query")
+
+
+def _check_field_count(fields: Any) -> None:
+    """Refuse more than MAX_LIST_FIELDS selected fields (417)."""
+    value = parse_json_arg(fields, "fields") if fields is not None else None
+    if isinstance(value, list):
+        count = len(value)
+    elif isinstance(value, str):
+        count = value.count(",") + 1  # "a, b, c": an upper bound is enough for a cap
+    else:
+        return
+    if count > MAX_LIST_FIELDS:
+        raise DataError(f"Too many fields: {count} requested, a list request may select at most "
+                        f"{MAX_LIST_FIELDS}", title="Too many fields")
+
+
+class ListStream:
+    """A listing too large to build in memory, run later on a connection of its own.
+
+    ``get_list(..., stream=True)`` has checked permissions and compiled the query; the API
+    layer calls :meth:`open` (runs the query, through ``Database.stream``), then
+    :meth:`fetch` until it returns no rows, sending each batch on, and always :meth:`close`.
+    """
+
+    def __init__(self, ctx: "Context", compiled, as_dict: bool, debug: bool):
+        self._compiled = compiled
+        self._as_dict = as_dict
+        self._debug = ctx.debug if debug else None
+        self._cursor = None
+
+    def open(self, database) -> None:
+        started = time.perf_counter()
+        try:
+            self._cursor = database.stream(self._compiled.sql, self._compiled.params)
+        except _DRIVER_ERRORS as e:
+            raise _refused(e) from None
+        if self._debug is not None:
+            self._debug.append(self._compiled.debug_text())
+            self._debug.append(f"Execution time: {time.perf_counter() - started:.4f} sec")
+
+    def fetch(self, n: int) -> list:
+        """The next rows (at most ``n``), converted like ``get_list``'s; [] at the end."""
+        try:
+            rows = self._cursor.fetch(n)
+        except _DRIVER_ERRORS as e:  # PostgreSQL evaluates the query at the first FETCH
+            raise _refused(e) from None
+        return self._compiled.rows(rows, as_dict=self._as_dict) if rows else []
+
+    def close(self) -> None:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            cursor.close()
+
+
 def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any = None,
              or_filters: Any = None, order_by: Any = None, group_by: Any = None,
              limit: int | None = 20, offset: int = 0, as_dict: bool = True, debug: bool = False,
-             parent: str | None = None, default_order: bool = True, distinct: bool = False) -> list:
+             parent: str | None = None, default_order: bool = True, distinct: bool = False,
+             stream: bool = False) -> "list | ListStream":
+    """The rows of a listing; with ``stream=True`` a :class:`ListStream` instead when the
+    listing may be large (no limit or above STREAM_ABOVE rows)."""
     meta, extra = _list_meta(ctx, doctype, parent)
     readable, readable_key = _field_filter(ctx, meta, parent)
     key = _cache_key(fields, filters, or_filters, order_by, group_by, limit, offset, distinct,
@@ -126,6 +199,8 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
     cache = meta.sql_cache.setdefault("list", {})
     compiled = cache.get(key) if key is not None else None
     if compiled is None:
+        # Checked before compiling; a cached query passed this check when it was compiled.
+        _check_field_count(fields)
         args = ListArgs(fields=fields, filters=filters, or_filters=or_filters, order_by=order_by,
                         group_by=group_by, limit=limit, offset=offset, distinct=distinct,
                         default_order=default_order, extra=extra, readable=readable)
@@ -134,6 +209,10 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
             if len(cache) >= 512:
                 cache.clear()
             cache[key] = compiled
+    if stream and (not limit or limit > STREAM_ABOVE) and compiled.sql:
+        for linked in compiled.linked:
+            ctx.perms.check(ctx, linked, "read")
+        return ListStream(ctx, compiled, as_dict, debug)
     rows = _run(ctx, compiled, debug)
     return compiled.rows(rows, as_dict=as_dict)
 
@@ -193,6 +272,19 @@ def parse_limit(value: Any, default: int | None = 20) -> int | None:
     if value is None or value == "":
         return default
     return _whole_number(value, "limit") or None
+
+
+def page_length(ctx: "Context", value: Any, default: int | None = 20) -> int | None:
+    """A request's page length: :func:`parse_limit` under the site's ``max_page_length``.
+
+    A larger page, or 0 (every row), is clamped to the ceiling rather than refused:
+    Frappe clients send 0 to mean "all" and would otherwise fail outright.
+    """
+    limit = parse_limit(value, default)
+    cap = ctx.site_config.get("max_page_length")
+    if cap and (limit is None or limit > cap):
+        return int(cap)
+    return limit
 
 
 def parse_offset(value: Any) -> int:

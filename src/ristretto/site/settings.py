@@ -29,6 +29,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("apply_strict_user_permissions", False, "User Permissions also hide documents whose Link is empty"),
     Setting("allow_error_traceback", True, "tracebacks in error bodies for Administrator and System Managers"),
     Setting("ignore_csrf", False, "skip the CSRF check of sessions holding a CSRF token"),
+    Setting("query_timeout", 20, "seconds a request's query may run before it is cancelled (0: no limit)"),
+    Setting("max_page_length", None, "ceiling on rows per listing, limit_page_length=0 included (clamped)"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
     Setting("allow_cors", None, "other origins whose pages may write with a cookie session"),
     Setting("trusted_proxies", (), "reverse proxies whose X-Forwarded-* headers are believed"),

@@ -238,9 +238,9 @@ def get_list(call: Call, doctype: str, fields=None, filters=None, group_by=None,
     # limit / start / page_length are not parameters here: Frappe ignores them too.
     return listing.get_list(
         call.ctx, doctype, fields=fields, filters=filters, or_filters=or_filters, order_by=order_by,
-        group_by=group_by, limit=listing.parse_limit(limit_page_length),
+        group_by=group_by, limit=listing.page_length(call.ctx, limit_page_length),
         offset=listing.parse_offset(limit_start), as_dict=as_dict, debug=debug,
-        parent=parent if isinstance(parent, str) else None)
+        parent=parent if isinstance(parent, str) else None, stream=True)
 
 
 @whitelist("frappe.client.get_count")
