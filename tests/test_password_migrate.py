@@ -125,6 +125,7 @@ def test_a_site_without_a_key_gets_one_on_first_need(old_site):
         with site.admin() as ctx:
             document.insert(ctx, VAULT, {"title": "new", "secret": "first-need-1"}, name="new", force_name=True)
         key = json.loads((site_dir / "site_config.json").read_text())["encryption_key"]
+        assert (site_dir / "site_config.json").stat().st_mode & 0o777 == 0o600
         with site.admin() as ctx:
             assert passwords.get_password(ctx, VAULT, "new", "secret") == "first-need-1"
         # A second process opening the site reads the same key.
@@ -153,6 +154,8 @@ def test_get_password_in_the_model_needs_system_manager(old_site):
 def test_new_site_writes_a_key(site_dir):
     key = json.loads((site_dir / "site_config.json").read_text()).get("encryption_key")
     assert key and passwords.decrypt(passwords.encrypt("x", key), key) == "x"
+    # The file holds the key: its owner alone may read it.
+    assert (site_dir / "site_config.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_field_that_becomes_a_password_field_is_encrypted_at_once(site_dir):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import secrets
 from pathlib import Path
 from typing import Iterable
@@ -46,7 +48,10 @@ def new_site(path: str | Path, db_url: str | None = None, admin_password: str | 
         config["apps"] = list(apps)
     if app_paths:
         config["app_paths"] = list(app_paths)
-    (path / CONFIG_FILE).write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
+    # Readable by the site's owner only: it holds the encryption key (and a database password).
+    fd = os.open(path / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(config, option=orjson.OPT_INDENT_2))
     password = admin_password or secrets.token_urlsafe(12)
     try:
         site = Site(path)

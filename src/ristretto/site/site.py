@@ -127,7 +127,7 @@ def ensure_encryption_key(path: Path) -> str:
             key = config["encryption_key"] = new_key()
             tmp = config_path.with_name(CONFIG_FILE + ".tmp")
             tmp.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
-            os.chmod(tmp, config_path.stat().st_mode & 0o777)
+            os.chmod(tmp, 0o600)  # it now holds the key
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             # Readers see the old file or the new one, never half of it.
