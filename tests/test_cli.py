@@ -44,8 +44,8 @@ def test_new_site_and_user_commands(tmp_path):
 def test_import_doctypes_command(tmp_path):
     site = tmp_path / "s2"
     run_cli("new-site", str(site), "--admin-password", "pw")
-    out = run_cli("--site", str(site), "import-doctypes", str(FIXTURES / "erpnext" / "task.json")).stdout
-    assert "Task" in out
+    out = run_cli("--site", str(site), "import-doctypes", str(FIXTURES / "frappe" / "event.json")).stdout
+    assert "Event" in out
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     r = run_cli("--site", str(site), "import-doctypes", str(bad), check=False)

@@ -6,6 +6,7 @@ URL shapes, dispatched in ``ristretto.api.app`` with plain string operations.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import decimal
 from typing import Any
@@ -13,13 +14,13 @@ from urllib.parse import quote as urlquote
 
 import orjson
 
-from ristretto.exceptions import RequestEntityTooLarge
+from ristretto.exceptions import FrappeError, RequestEntityTooLarge
 
 NO_CACHE = b"no-store,no-cache,must-revalidate,max-age=0"
 
 
 class Request:
-    __slots__ = ("scope", "method", "path", "query_string", "_headers", "_cookies", "body", "client")
+    __slots__ = ("scope", "method", "path", "query_string", "_headers", "_cookies", "body", "client", "user")
 
     def __init__(self, scope: dict, body: bytes = b""):
         self.scope = scope
@@ -31,6 +32,8 @@ class Request:
         self.body = body
         client = scope.get("client")
         self.client: str | None = client[0] if client else None
+        # Who the request was authenticated as, once known (for the access log).
+        self.user: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -131,21 +134,52 @@ class Response:
         await send({"type": "http.response.body", "body": self.body})
 
 
-async def read_body(receive, limit: int) -> bytes:
-    """Read the whole request body, refusing more than ``limit`` bytes (413)."""
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete: nothing may be handled."""
+
+
+class RequestTimeout(FrappeError):
+    http_status = 408
+
+
+class InvalidRequestBody(FrappeError):
+    http_status = 400
+
+
+async def read_body(receive, limit: int, timeout: float | None = None, expected: int | None = None) -> bytes:
+    """Read the whole request body, refusing more than ``limit`` bytes (413) and a body that
+    takes longer than ``timeout`` seconds (408). A disconnect before the end of the body raises
+    ``ClientDisconnected`` and a body of another length than the Content-Length ``expected`` a
+    400: a truncated body never reaches a handler."""
     chunks: list[bytes] = []
     size = 0
     more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes",
-                                            title="Request too large")
-            chunks.append(chunk)
-        more = message.get("more_body", False)
+    try:
+        async with asyncio.timeout(timeout):
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected()
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes",
+                                                    title="Request too large")
+                    chunks.append(chunk)
+                more = message.get("more_body", False)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body was not received within {timeout:g} seconds",
+                             title="Request Timeout") from None
+    if expected is not None and size != expected:
+        raise InvalidRequestBody(f"The request body has {size} bytes, its Content-Length says {expected}",
+                                 title="Bad request")
     return b"".join(chunks)
+
+
+def content_length(scope: dict) -> int | None:
+    """The request's Content-Length header as a number (None when absent or not a number)."""
+    for k, v in scope.get("headers", ()):
+        if k == b"content-length":  # ASGI header names are lower case
+            return int(v) if v.isdigit() and len(v) <= 18 else None
+    return None
