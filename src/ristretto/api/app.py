@@ -19,13 +19,12 @@ import logging
 import os
 import time
 from typing import Any
-from urllib.parse import quote as urlquote
 
 from ristretto import exceptions as exc
 from ristretto.api import authn, docmethods, files, resource
 from ristretto.api.args import parse_form
-from ristretto.api.asgi import (ClientDisconnected, InvalidRequestBody, Request, RequestTimeout, Response,
-                                content_length, read_body)
+from ristretto.api.accesslog import AccessLog, log_path
+from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
 from ristretto.api.call import Call
 from ristretto.api.errors import error_response
 from ristretto.api.methods import comments as comment_methods
@@ -39,17 +38,14 @@ from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site, SiteError
 
 log = logging.getLogger("ristretto")
-access_log = logging.getLogger("ristretto.access")
-DEFAULT_BODY_TIMEOUT = 60.0
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
 _GUEST_ROLES = frozenset({"Guest"})
 
 
 class App:
-    def __init__(self, site: Site, body_timeout: float = DEFAULT_BODY_TIMEOUT):
+    def __init__(self, site: Site, access_log: AccessLog | None = None):
         self.site = site
-        # Seconds a client has to send a whole request body (``serve --body-timeout``).
-        self.body_timeout = body_timeout
+        self.access_log = access_log
         self.methods = MethodRegistry()
         for module in (session_methods, client_methods, comment_methods, docmethods, file_methods):
             self.methods.add_module(module)
@@ -99,18 +95,21 @@ class App:
 
     async def _http(self, scope, receive, send):
         started = time.perf_counter()
+        access = self.access_log
         try:
-            body = await read_body(receive, self.max_body, self.body_timeout, content_length(scope))
+            body = await read_body(receive, self.max_body, content_length(scope))
         except ClientDisconnected:
             # Nothing to answer and nothing to handle: a truncated body is never committed.
-            self._access(scope, None, 499, started)
+            if access:
+                access.request(scope, None, 499, started)
             return
-        except (exc.RequestEntityTooLarge, RequestTimeout, InvalidRequestBody) as e:
+        except (exc.RequestEntityTooLarge, InvalidRequestBody) as e:
             response = error_response(e, messages=[], tracebacks=False)
             # The rest of the body is not read: the connection cannot carry another request.
             response.headers.append((b"connection", b"close"))
             await response.send(send)
-            self._access(scope, None, response.status, started)
+            if access:
+                access.request(scope, None, response.status, started)
             return
         req = Request(scope, body)
         if self.inline:
@@ -121,17 +120,8 @@ class App:
                     max_workers=int(os.environ.get("RISTRETTO_PG_POOL", "8")))
             response = await asyncio.get_running_loop().run_in_executor(self._executor, self.handle, req)
         await response.send(send)
-        self._access(scope, req.user, response.status, started)
-
-    @staticmethod
-    def _access(scope, user: str | None, status: int, started: float) -> None:
-        """One access-log line. The path is logged as sent (percent-encoded, so no control
-        characters) and without the query string, which may hold passwords, sids and keys."""
-        if not access_log.isEnabledFor(logging.INFO):
-            return
-        client = scope.get("client")
-        access_log.info('%s %s "%s %s" %d %.1fms', client[0] if client else "-", user or "-",
-                        scope.get("method"), _log_path(scope), status, (time.perf_counter() - started) * 1000)
+        if access:
+            access.request(scope, req.user, response.status, started)
 
     # --- pipeline ----------------------------------------------------------------------
 
@@ -202,7 +192,7 @@ class App:
         ctx = call.ctx
         if not isinstance(error, exc.FrappeError):
             # An unexpected error: its traceback goes to the server log, with the request it broke.
-            log.error("unhandled error in %s %s (user %s)", call.request.method, _log_path(call.request.scope),
+            log.error("unhandled error in %s %s (user %s)", call.request.method, log_path(call.request.scope),
                       ctx.user, exc_info=error)
         if isinstance(error, exc.DoesNotExistError) and error.doctype and ctx.user != "Administrator":
             # Existence masking: who may not read the DocType learns nothing about its records.
@@ -329,15 +319,7 @@ class App:
         return {} if result is None else {"message": result}
 
 
-def _log_path(scope) -> str:
-    """The request path for a log line: as sent (percent-encoded, so no line breaks can be
-    injected), without the query string (passwords, sids, keys), at most 300 characters."""
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else urlquote(scope.get("path", ""))
-    return path[:300]
-
-
 def create_app(site_path: str | None = None) -> App:
     """ASGI application factory (``RISTRETTO_SITE`` names the site folder)."""
     path = site_path or os.environ.get("RISTRETTO_SITE") or "sites/default"
-    return App(Site(path), float(os.environ.get("RISTRETTO_BODY_TIMEOUT") or DEFAULT_BODY_TIMEOUT))
+    return App(Site(path), AccessLog.from_env())

@@ -6,7 +6,6 @@ URL shapes, dispatched in ``ristretto.api.app`` with plain string operations.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import decimal
 from typing import Any
@@ -138,39 +137,30 @@ class ClientDisconnected(Exception):
     """The client went away before its request body was complete: nothing may be handled."""
 
 
-class RequestTimeout(FrappeError):
-    http_status = 408
-
-
 class InvalidRequestBody(FrappeError):
     http_status = 400
 
 
-async def read_body(receive, limit: int, timeout: float | None = None, expected: int | None = None) -> bytes:
-    """Read the whole request body, refusing more than ``limit`` bytes (413) and a body that
-    takes longer than ``timeout`` seconds (408). A disconnect before the end of the body raises
-    ``ClientDisconnected`` and a body of another length than the Content-Length ``expected`` a
-    400: a truncated body never reaches a handler."""
+async def read_body(receive, limit: int, expected: int | None = None) -> bytes:
+    """Read the whole request body, refusing more than ``limit`` bytes (413). A disconnect before
+    the end of the body raises ``ClientDisconnected`` and a body of another length than the
+    Content-Length ``expected`` is a 400: a truncated body never reaches a handler. (How long a
+    client may take to send it is the HTTP server's limit: ``serve --body-timeout``.)"""
     chunks: list[bytes] = []
     size = 0
     more = True
-    try:
-        async with asyncio.timeout(timeout):
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientDisconnected()
-                chunk = message.get("body", b"")
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes",
-                                                    title="Request too large")
-                    chunks.append(chunk)
-                more = message.get("more_body", False)
-    except TimeoutError:
-        raise RequestTimeout(f"The request body was not received within {timeout:g} seconds",
-                             title="Request Timeout") from None
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes",
+                                            title="Request too large")
+            chunks.append(chunk)
+        more = message.get("more_body", False)
     if expected is not None and size != expected:
         raise InvalidRequestBody(f"The request body has {size} bytes, its Content-Length says {expected}",
                                  title="Bad request")

@@ -189,8 +189,8 @@ def generate_keys(ctx: click.Context, user: str) -> None:
 @click.option("--keep-alive", default=5, show_default=True, type=int,
               help="Seconds an idle kept-alive connection stays open.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
-              help="One line per request on stdout: client, user, method, path (no query string), "
-                   "status, time.")
+              help="One line per request on stdout: time, client, user, method, path (no query string), "
+                   "status, milliseconds.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, header_timeout: float, body_timeout: float,
           keep_alive: int, access_log: bool) -> None:
@@ -225,13 +225,12 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, header_timeout
     # that cannot be imported) is one line here rather than a traceback per worker.
     _run(lambda: _open_site(site_dir).close())
     os.environ["RISTRETTO_SITE"] = str(site_dir)
-    os.environ["RISTRETTO_BODY_TIMEOUT"] = repr(body_timeout)
     click.echo(f"Serving {site_dir} on http://{host}:{port} with {workers} worker(s)")
     click.echo(f"  curl -X POST http://{host}:{port}/api/method/login "
                "-H 'Content-Type: application/json' -d '{\"usr\":\"Administrator\",\"pwd\":\"<password>\"}'")
     sys.stdout.flush()
     server.serve("ristretto.api.app:create_app", sock, workers=workers, header_timeout=header_timeout,
-                 keep_alive=keep_alive, access=access_log, backlog=2048)
+                 body_timeout=body_timeout, keep_alive=keep_alive, access=access_log, backlog=2048)
 
 
 def main() -> None:
