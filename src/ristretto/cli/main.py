@@ -1,7 +1,8 @@
 """The ``ristretto`` command line.
 
 Every command takes the site from ``--site DIR`` or the ``RISTRETTO_SITE``
-environment variable; errors print one line and exit non-zero.
+environment variable, else ``./sites/default`` when it exists; only ``serve`` with no
+site given creates that one. Errors print one line and exit non-zero.
 """
 
 from __future__ import annotations
