@@ -1,6 +1,6 @@
 """The floor: a bare ASGI app that returns one fixed JSON body for every request.
 
-The benchmark serves this on granian with the same settings and worker count as
+The benchmark serves this on the same HTTP server, settings and worker count as
 ``ristretto serve`` and reports every Ristretto workload as a ratio to its req/s.
 Nothing here touches a database, parses a request or checks a key: it is the cost of
 the HTTP server and the ASGI hop alone, i.e. the most any Python ASGI app can reach
@@ -49,7 +49,7 @@ async def app(scope, receive, send):
 
 
 def create_app():
-    """App factory (granian ``factory=True``), mirroring ``ristretto.api.app:create_app``."""
+    """App factory, mirroring ``ristretto.api.app:create_app``."""
     return app
 
 
@@ -59,17 +59,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    # Granian's workers import this module by name: make sure they can find it.
+    # The server's workers import this module by name: make sure they can find it.
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:
         sys.path.insert(0, here)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    from granian import Granian
-    from granian.constants import Interfaces
-    # Same settings as `ristretto serve` (src/ristretto/cli/main.py).
-    Granian("floor_app:create_app", address=args.host, port=args.port, workers=args.workers,
-            interface=Interfaces.ASGI, factory=True, log_enabled=True, log_access=False,
-            backlog=2048).serve()
+    # The same server and settings as `ristretto serve` (src/ristretto/cli/server.py).
+    from ristretto.cli import server
+    sock = server.bind(args.host, args.port, backlog=2048)
+    server.serve("floor_app:create_app", sock, workers=args.workers, access=False, backlog=2048)
 
 
 if __name__ == "__main__":

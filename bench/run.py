@@ -11,7 +11,7 @@ database in bulk (see ``load_rows``: the row layout comes from the site's own co
 (3) ``ristretto serve --workers 2`` on a free loopback port and an API key for a
 System Manager user (not Administrator, so permission rules are evaluated), (4) each workload driven by ``wrk -t2 -c32 --latency`` with
 ``Authorization: token key:secret``, (5) the floor: ``bench/floor_app.py`` (a bare ASGI
-app with a fixed JSON body) on granian with the same worker count, measured before
+app with a fixed JSON body) on the same HTTP server and worker count, measured before
 and after the Ristretto workloads. Prints a table, writes ``bench/results/<ts>.json``
 and ``bench/results/latest.json``; ``--quick`` ends with one ``ratios: ...`` line.
 
@@ -140,6 +140,13 @@ def children(pid: int) -> list[int]:
     return sorted(out)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def rss_kib(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -151,8 +158,10 @@ def rss_kib(pid: int) -> int | None:
 
 
 def process_rss(proc: subprocess.Popen) -> dict:
-    """RSS of the granian main process and of each worker (its direct children)."""
-    workers = [{"pid": p, "rss_mib": round((rss_kib(p) or 0) / 1024, 1)} for p in children(proc.pid)]
+    """RSS of the server's main process and of each worker (its direct children, except
+    multiprocessing's resource tracker)."""
+    workers = [{"pid": p, "rss_mib": round((rss_kib(p) or 0) / 1024, 1)} for p in children(proc.pid)
+               if b"resource_tracker" not in _cmdline(p)]
     return {"main": {"pid": proc.pid, "rss_mib": round((rss_kib(proc.pid) or 0) / 1024, 1)},
             "workers": workers}
 
@@ -430,13 +439,13 @@ def machine_info() -> dict:
     dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
                                 capture_output=True, text=True).stdout.strip())
     try:
-        import granian
-        granian_version = granian.__version__
+        import uvicorn
+        server_version = f"uvicorn {uvicorn.__version__}"
     except Exception:  # noqa: BLE001
-        granian_version = None
+        server_version = None
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[:1]
     return {"cpu": cpu, "cpus": os.cpu_count(), "mem_gib": mem_gib, "kernel": platform.release(),
-            "python": platform.python_version(), "granian": granian_version,
+            "python": platform.python_version(), "server": server_version,
             "wrk": wrk_version[0] if wrk_version else None, "commit": commit + ("+dirty" if dirty else "")}
 
 
@@ -554,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
                     headers=[], logfile=wrk_log)
         floors.append(run_wrk(wrk, floor_url, floor_script, duration, threads=args.threads,
                               connections=args.connections, headers=[], logfile=wrk_log))
-        log(f"(5) floor (bare ASGI on granian, {args.workers} workers), before: {floors[0]['rps']:,.0f} req/s")
+        log(f"(5) floor (bare ASGI on the same server, {args.workers} workers), before: {floors[0]['rps']:,.0f} req/s")
         floor_rss = process_rss(floor)
         stop(floor)
         floor = None

@@ -17,12 +17,14 @@ import concurrent.futures
 import gc
 import logging
 import os
+import time
 from typing import Any
 
 from ristretto import exceptions as exc
 from ristretto.api import authn, docmethods, files, filestore, proxy, resource
 from ristretto.api.args import parse_form
-from ristretto.api.asgi import Request, Response, read_body
+from ristretto.api.accesslog import AccessLog, log_path
+from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
 from ristretto.api.call import Call
 from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.headers import security_headers
@@ -48,8 +50,9 @@ _GUEST_ROLES = frozenset({"Guest"})
 
 
 class App:
-    def __init__(self, site: Site):
+    def __init__(self, site: Site, access_log: AccessLog | None = None):
         self.site = site
+        self.access_log = access_log
         self.methods = MethodRegistry()
         for module in (session_methods, client_methods, comment_methods, docmethods, file_methods):
             self.methods.add_module(module)
@@ -115,12 +118,23 @@ class App:
         gc.freeze()
 
     async def _http(self, scope, receive, send):
+        started = time.perf_counter()
+        access = self.access_log
         try:
-            body = await read_body(receive, self.max_body)
-        except exc.RequestEntityTooLarge as e:
+            body = await read_body(receive, self.max_body, content_length(scope))
+        except ClientDisconnected:
+            # Nothing to answer and nothing to handle: a truncated body is never committed.
+            if access:
+                access.request(scope, None, 499, started)
+            return
+        except (exc.RequestEntityTooLarge, InvalidRequestBody) as e:
             response = error_response(e, messages=[], tracebacks=False)
+            # The rest of the body is not read: the connection cannot carry another request.
+            response.headers.append((b"connection", b"close"))
             security_headers(response, scope["path"])
             await response.send(send)
+            if access:
+                access.request(scope, None, response.status, started)
             return
         req = Request(scope, body)
         response = await self._dispatch(req, None)
@@ -135,6 +149,8 @@ class App:
             await self.streamer.send(response, receive, send)
         else:
             await response.send(send)
+        if access:
+            access.request(scope, req.user, response.status, started)
 
     async def _dispatch(self, req: Request, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
         if self.inline:
@@ -187,6 +203,7 @@ class App:
                 identity = authn.resume(call, conn)
             info = identity.info
             ctx.user, ctx.roles, ctx.user_type = info.name, info.roles, info.user_type
+            req.user = info.name
             # Reads of /api/resource need no transaction (each statement sees committed
             # data); everything else runs in one, committed only for unsafe verbs.
             transactional = write or not call.request.path.startswith(("/api/resource/", "/api/v1/resource/"))
@@ -222,6 +239,10 @@ class App:
 
     def _error(self, call: Call, error: BaseException) -> Response:
         ctx = call.ctx
+        if not isinstance(error, exc.FrappeError):
+            # An unexpected error: its traceback goes to the server log, with the request it broke.
+            log.error("unhandled error in %s %s (user %s)", call.request.method, log_path(call.request.scope),
+                      ctx.user, exc_info=error)
         if isinstance(error, exc.DoesNotExistError) and error.doctype and ctx.user != "Administrator":
             # Existence masking: who may not read the DocType learns nothing about its records.
             if not self.policy.has(ctx, error.doctype, "read"):
@@ -236,7 +257,7 @@ class App:
             if authn.is_login(call):
                 base["message"] = error.message
         tracebacks = may_see_tracebacks(ctx, self.site.config)
-        return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base)
+        return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base, logged=True)
 
     def _stream_error(self, call: Call, error: BaseException) -> Response:
         """The answer when a streamed listing fails before its first byte was sent."""
@@ -365,4 +386,4 @@ def _site_limits(config: dict[str, Any]) -> float | None:
 def create_app(site_path: str | None = None) -> App:
     """ASGI application factory (``RISTRETTO_SITE`` names the site folder)."""
     path = site_path or os.environ.get("RISTRETTO_SITE") or "sites/default"
-    return App(Site(path))
+    return App(Site(path), AccessLog.from_env())

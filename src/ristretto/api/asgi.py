@@ -13,13 +13,13 @@ from urllib.parse import quote as urlquote
 
 import orjson
 
-from ristretto.exceptions import RequestEntityTooLarge, ValidationError
+from ristretto.exceptions import FrappeError, RequestEntityTooLarge, ValidationError
 
 NO_CACHE = b"no-store,no-cache,must-revalidate,max-age=0"
 
 
 class Request:
-    __slots__ = ("scope", "method", "path", "query_string", "_headers", "_cookies", "body", "client")
+    __slots__ = ("scope", "method", "path", "query_string", "_headers", "_cookies", "body", "client", "user")
 
     def __init__(self, scope: dict, body: bytes = b""):
         self.scope = scope
@@ -31,6 +31,8 @@ class Request:
         self.body = body
         client = scope.get("client")
         self.client: str | None = client[0] if client else None
+        # Who the request was authenticated as, once known (for the access log).
+        self.user: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -139,15 +141,26 @@ class Response:
         await send({"type": "http.response.body", "body": self.body})
 
 
-async def read_body(receive, limit: int) -> bytes:
-    """Read the whole request body, refusing more than ``limit`` bytes (413)."""
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete: nothing may be handled."""
+
+
+class InvalidRequestBody(FrappeError):
+    http_status = 400
+
+
+async def read_body(receive, limit: int, expected: int | None = None) -> bytes:
+    """Read the whole request body, refusing more than ``limit`` bytes (413). A disconnect before
+    the end of the body raises ``ClientDisconnected`` and a body of another length than the
+    Content-Length ``expected`` is a 400: a truncated body never reaches a handler. (How long a
+    client may take to send it is the HTTP server's limit: ``serve --body-timeout``.)"""
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnected()
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
@@ -156,4 +169,15 @@ async def read_body(receive, limit: int) -> bytes:
                                             title="Request too large")
             chunks.append(chunk)
         more = message.get("more_body", False)
+    if expected is not None and size != expected:
+        raise InvalidRequestBody(f"The request body has {size} bytes, its Content-Length says {expected}",
+                                 title="Bad request")
     return b"".join(chunks)
+
+
+def content_length(scope: dict) -> int | None:
+    """The request's Content-Length header as a number (None when absent or not a number)."""
+    for k, v in scope.get("headers", ()):
+        if k == b"content-length":  # ASGI header names are lower case
+            return int(v) if v.isdigit() and len(v) <= 18 else None
+    return None

@@ -49,8 +49,8 @@ def encode_messages(messages: list[dict]) -> str:
 
 
 def error_response(error: BaseException, *, messages: list[dict], tracebacks: bool,
-                   base: dict[str, Any] | None = None) -> Response:
-    """Render ``error`` as Frappe's v1 error body."""
+                   base: dict[str, Any] | None = None, logged: bool = False) -> Response:
+    """Render ``error`` as Frappe's v1 error body (an unexpected one is logged unless ``logged``)."""
     if isinstance(error, exc.FrappeError):
         status = error.http_status
         exc_type = type(error).__name__
@@ -61,7 +61,8 @@ def error_response(error: BaseException, *, messages: list[dict], tracebacks: bo
         exc_type = type(error).__name__
         module = type(error).__module__
         text = str(error)
-        log.error("unhandled error", exc_info=error)
+        if not logged:
+            log.error("unhandled error", exc_info=error)
     body: dict[str, Any] = dict(base or {})
     body["exc_type"] = exc_type
     show_tb = tracebacks and status != 404 and not getattr(error, "suppress_traceback", False)

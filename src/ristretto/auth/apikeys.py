@@ -9,6 +9,7 @@ from ristretto.auth import passwords
 from ristretto.auth.users import random_string
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
+from ristretto.exceptions import ValidationError
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -18,6 +19,9 @@ def generate_keys(ctx: "Context", user: str) -> tuple[str, str]:
     """New secret (the old one stops working at once); a key is created only if missing."""
     from ristretto.model import document
     doc = document.load(ctx, "User", user)
+    if doc.name == "Guest":
+        # Keys would authenticate as Guest: nothing gained, and a credential nobody should hold.
+        raise ValidationError("API keys cannot be generated for Guest", title="Not allowed")
     api_key = doc.d.get("api_key") or random_string(15)
     api_secret = random_string(32)
     document.update(ctx, "User", user, {"api_key": api_key, "api_secret": api_secret})

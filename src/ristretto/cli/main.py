@@ -1,7 +1,8 @@
 """The ``ristretto`` command line.
 
 Every command takes the site from ``--site DIR`` or the ``RISTRETTO_SITE``
-environment variable; errors print one line and exit non-zero.
+environment variable, else ``./sites/default`` when it exists; only ``serve`` with no
+site given creates that one. Errors print one line and exit non-zero.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ class CliError(click.ClickException):
         click.echo(f"Error: {self.message}", err=True)
 
 
+def _given_site(ctx: click.Context) -> str | None:
+    return ctx.obj.get("site") or os.environ.get("RISTRETTO_SITE")
+
+
 def _site_path(ctx: click.Context) -> str:
-    path = ctx.obj.get("site") or os.environ.get("RISTRETTO_SITE")
-    if not path:
-        raise CliError("no site given: use --site DIR or set RISTRETTO_SITE")
-    return path
+    """The site a command works on: --site / RISTRETTO_SITE, else ./sites/default when it exists
+    (what a bare ``ristretto serve`` created). Never creates a site."""
+    path = _given_site(ctx)
+    if path:
+        return path
+    if (Path(DEFAULT_SITE) / "site_config.json").is_file():
+        return DEFAULT_SITE
+    raise CliError(f"no site given and no ./{DEFAULT_SITE}: use --site DIR or set RISTRETTO_SITE "
+                   "(create a site with 'ristretto new-site DIR')")
 
 
 def _open(ctx: click.Context):
@@ -125,19 +135,35 @@ def add_user(ctx: click.Context, email: str, password: str | None, roles: str) -
     role_list = [r.strip() for r in roles.split(",") if r.strip()]
     name = _run(do_add, site, email, password, role_list)
     click.echo(f"Created user {name}")
+    if not password:
+        click.echo(f"No password set: {name} cannot log in with a password until one is set with "
+                   f"'ristretto --site {site.path} set-password {name}'")
 
 
 @cli.command("set-password")
 @site_option
 @click.argument("user")
-@click.argument("password")
+@click.argument("password", required=False)
 @click.pass_context
-def set_password(ctx: click.Context, user: str, password: str) -> None:
-    """Set a user's password (ends their sessions)."""
+def set_password(ctx: click.Context, user: str, password: str | None) -> None:
+    """Set a user's password (ends their sessions).
+
+    Without PASSWORD (which would stay in the shell's history) it is asked for, hidden and
+    twice, on a terminal, or read as one line from standard input otherwise (scripts)."""
     from ristretto.site.install import set_password as do_set
     site = _open(ctx)
+    if password is None:
+        password = _read_password()
+    if not password:
+        raise CliError("the password must not be empty")
     _run(do_set, site, user, password)
     click.echo(f"Password updated for {user}")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @cli.command("generate-keys")
@@ -177,12 +203,36 @@ def sweep_files(ctx: click.Context, orphans: bool, grace: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--header-timeout", default=10.0, show_default=True, type=float,
+              help="Seconds a client has to send a request's headers (then 408 and closed).")
+@click.option("--body-timeout", default=60.0, show_default=True, type=float,
+              help="Seconds a client has to send a request's whole body (then 408 and closed).")
+@click.option("--keep-alive", default=5, show_default=True, type=int,
+              help="Seconds an idle kept-alive connection stays open.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on stdout: time, client, user, method, path (no query string), "
+                   "status, milliseconds.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the site (created on embedded SQLite in ./sites/default when missing)."""
+def serve(ctx: click.Context, host: str, port: int, workers: int, header_timeout: float, body_timeout: float,
+          keep_alive: int, access_log: bool) -> None:
+    """Serve the site (created on embedded SQLite in ./sites/default when no site is given)."""
+    from ristretto.cli import server
     from ristretto.site.install import new_site
-    path = ctx.obj.get("site") or os.environ.get("RISTRETTO_SITE") or DEFAULT_SITE
-    site_dir = Path(path).resolve()
+    if workers < 1:
+        raise CliError("--workers must be at least 1")
+    if header_timeout <= 0 or body_timeout <= 0 or keep_alive < 1:
+        raise CliError("--header-timeout and --body-timeout must be positive, --keep-alive at least 1")
+    given = _given_site(ctx)
+    site_dir = Path(given or DEFAULT_SITE).resolve()
+    # Only a bare `ristretto serve` creates a site: a --site naming a missing folder is a typo.
+    if given and not (site_dir / "site_config.json").exists():
+        raise CliError(f"No site at {site_dir} (missing site_config.json); "
+                       f"create one with 'ristretto new-site {given}'")
+    # The port first: a second server on a port in use is refused before it creates or opens anything.
+    try:
+        sock = server.bind(host, port, backlog=2048)
+    except server.PortInUse as e:
+        raise CliError(str(e)) from None
     if not (site_dir / "site_config.json").exists():
         password = os.environ.get("RISTRETTO_ADMIN_PASSWORD")
         site, used = _run(new_site, str(site_dir), None, password)
@@ -192,8 +242,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         else:
             click.echo(f"Log in as Administrator with password: {used}")
         site.close()
-    if workers < 1:
-        raise CliError("--workers must be at least 1")
     # Open the site once before the workers do, so a broken configuration (a listed app
     # that cannot be imported) is one line here rather than a traceback per worker.
     _run(lambda: _open_site(site_dir).close())
@@ -202,11 +250,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     click.echo(f"  curl -X POST http://{host}:{port}/api/method/login "
                "-H 'Content-Type: application/json' -d '{\"usr\":\"Administrator\",\"pwd\":\"<password>\"}'")
     sys.stdout.flush()
-    from granian import Granian
-    from granian.constants import Interfaces
-    Granian("ristretto.api.app:create_app", address=host, port=port, workers=workers,
-            interface=Interfaces.ASGI, factory=True, log_enabled=True, log_access=False,
-            backlog=2048).serve()
+    server.serve("ristretto.api.app:create_app", sock, workers=workers, header_timeout=header_timeout,
+                 body_timeout=body_timeout, keep_alive=keep_alive, access=access_log, backlog=2048)
 
 
 def main() -> None:
