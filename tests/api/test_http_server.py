@@ -308,7 +308,8 @@ def test_unhandled_errors_are_logged_with_their_traceback(logged_server):
     with srv.admin() as admin:
         r = admin.get("/api/method/log_probe.explode")
     assert r.status_code == 500
-    text = _wait_for(srv, r"log-probe-boom")
+    # The access line is written after the error's: wait for it, then read both.
+    text = _wait_for(srv, r'log_probe\.explode" 500')
     assert re.search(r"unhandled error in GET /api/method/log_probe\.explode \(user Administrator\)", text), text
     assert "Traceback (most recent call last)" in text and "RuntimeError: log-probe-boom" in text
     assert re.search(r'Administrator "GET /api/method/log_probe\.explode" 500', text)
