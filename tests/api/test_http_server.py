@@ -285,7 +285,7 @@ def test_access_log_lines_and_no_secrets(logged_server):
                          ).status_code == 401
     with srv.client(headers={"Authorization": f"token {srv.api_key}:{srv.api_secret}"}) as admin:
         assert admin.get("/api/resource/ToDo", params={"api_secret": srv.api_secret}).status_code == 200
-    text = _wait_for(srv, r"GET /api/resource/ToDo\" 200")
+    text = _wait_for(srv, r"Administrator \"GET /api/resource/ToDo\" 200")
     lines = text.splitlines()
 
     def line(pattern: str) -> str:
@@ -308,8 +308,8 @@ def test_unhandled_errors_are_logged_with_their_traceback(logged_server):
     with srv.admin() as admin:
         r = admin.get("/api/method/log_probe.explode")
     assert r.status_code == 500
-    # The access line is written after the error's: wait for it, then read both.
-    text = _wait_for(srv, r'log_probe\.explode" 500')
+    # the access line is written after the answer is sent: wait for it, the traceback comes before
+    text = _wait_for(srv, r'"GET /api/method/log_probe\.explode" 500')
     assert re.search(r"unhandled error in GET /api/method/log_probe\.explode \(user Administrator\)", text), text
     assert "Traceback (most recent call last)" in text and "RuntimeError: log-probe-boom" in text
     assert re.search(r'Administrator "GET /api/method/log_probe\.explode" 500', text)
