@@ -16,16 +16,27 @@ from typing import Any
 from ristretto.api.asgi import NO_CACHE
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", NO_CACHE)
+_HTML = (b"x-frame-options", b"SAMEORIGIN"), (b"referrer-policy", b"strict-origin-when-cross-origin")
+
+
 def security_headers(response: Any, path: str) -> None:
+    # One pass over the list (this runs on every request). Header names are lower case
+    # here, as ASGI writes them and every Response of this package makes them.
     headers: list[tuple[bytes, bytes]] = response.headers
-    names = {name.lower() for name, _ in headers}
-    if b"x-content-type-options" not in names:
-        headers.append((b"x-content-type-options", b"nosniff"))
-    if b"cache-control" not in names and (path.startswith("/api/") or path in ("", "/")):
-        headers.append((b"cache-control", NO_CACHE))
-    ctype = next((value for name, value in headers if name.lower() == b"content-type"), b"")
-    if ctype.lower().startswith(b"text/html"):
-        if b"x-frame-options" not in names:
-            headers.append((b"x-frame-options", b"SAMEORIGIN"))
-        if b"referrer-policy" not in names:
-            headers.append((b"referrer-policy", b"strict-origin-when-cross-origin"))
+    cache = nosniff = html = False
+    for name, value in headers:
+        if name == b"cache-control":
+            cache = True
+        elif name == b"x-content-type-options":
+            nosniff = True
+        elif name == b"content-type":
+            html = value[:9].lower() == b"text/html"
+    if not nosniff:
+        headers.append(_NOSNIFF)
+    if not cache and (path.startswith("/api/") or path in ("", "/")):
+        headers.append(_NO_STORE)
+    if html:
+        present = {name for name, _ in headers}
+        headers.extend(h for h in _HTML if h[0] not in present)
