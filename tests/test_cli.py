@@ -136,12 +136,18 @@ def _env_without_site(**extra) -> dict:
 
 
 def _serve_must_fail(args: list[str], cwd, env=None) -> subprocess.CompletedProcess:
-    """Run a ``serve`` that must refuse to start (bounded: a server that starts is killed)."""
+    """Run a ``serve`` that must refuse to start (bounded: a server that starts is stopped, with
+    its workers, by its process group)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ristretto.cli.main", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or _env_without_site(),
+                            start_new_session=True)
     try:
-        return subprocess.run([sys.executable, "-m", "ristretto.cli.main", *args], cwd=cwd, capture_output=True,
-                              text=True, timeout=30, env=env or _env_without_site())
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"serve {args} started instead of refusing: {e.stdout}") from None
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=15)
+        raise AssertionError(f"serve {args} started instead of refusing: {out}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_a_missing_site_is_an_error_that_names_new_site(tmp_path):
