@@ -234,15 +234,20 @@ def _is_call(tokens: list[Token]) -> bool:
     return len(tokens) >= 2 and tokens[0].kind == WORD and tokens[1].kind == "("
 
 
-def parse_ref(text: str) -> Ref:
-    """A filter's field name: a column reference and nothing else."""
+def _tokens_of(text: str) -> list[Token]:
+    """The tokens of a name or expression; text that does not tokenize, or none, is refused."""
     try:
         tokens = tokenize(text)
     except TokenError:
         raise (not_permitted(text) if _only_name_chars(text) else restricted(text)) from None
     if not tokens:
         raise not_permitted(text)
-    return _ref(tokens, text)
+    return tokens
+
+
+def parse_ref(text: str) -> Ref:
+    """A filter's field name: a column reference and nothing else."""
+    return _ref(_tokens_of(text), text)
 
 
 def _only_name_chars(text: str) -> bool:
@@ -260,12 +265,7 @@ def _guard_field(text: str) -> None:
 def parse_field(text: str) -> FieldExpr:
     """One field expression (already stripped of surrounding whitespace)."""
     _guard_field(text)
-    try:
-        tokens = tokenize(text)
-    except TokenError:
-        raise (not_permitted(text) if _only_name_chars(text) else restricted(text)) from None
-    if not tokens:
-        raise not_permitted(text)
+    tokens = _tokens_of(text)
     distinct = len(tokens) > 1 and _is_keyword(tokens[0], "distinct") and tokens[1].space
     body = tokens[1:] if distinct else tokens
     alias = None
