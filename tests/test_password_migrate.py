@@ -179,3 +179,21 @@ def test_a_field_that_becomes_a_password_field_is_encrypted_at_once(site_dir):
             assert ctx.db.sql('SELECT 1 FROM "__Auth" WHERE doctype = ?', ("Code Holder",)) == []
     finally:
         site.close()
+
+
+def test_serve_upgrades_the_server_tables_before_migrate(old_site, backend):
+    """An upgraded site that has not been migrated yet still saves Password values over HTTP:
+    ``serve`` brings the server's own tables (``__Auth.encrypted``) up to date at start."""
+    from tests.conftest import start_server, stop_server
+
+    srv = start_server(old_site, backend)
+    try:
+        with srv.admin() as admin:
+            r = admin.put(f"/api/resource/{VAULT}/b", json={"secret": "after-upgrade-7"})
+            assert r.status_code == 200, r.text
+            assert r.json()["data"]["secret"] == "*" * len("after-upgrade-7")
+            r = admin.get("/api/method/frappe.client.get_password",
+                          params={"doctype": VAULT, "name": "b", "fieldname": "secret"})
+            assert r.status_code == 200 and r.json()["message"] == "after-upgrade-7", r.text
+    finally:
+        stop_server(srv.proc)

@@ -53,6 +53,19 @@ def _open_site(path):
     return Site(path)
 
 
+def _prepare_to_serve(path) -> None:
+    """Open the site once before the workers do (a broken configuration is one line here, not
+    a traceback per worker) and bring the server's own tables (sessions, secrets, login
+    counters) up to this version, so an upgrade cannot break a request before ``migrate``."""
+    from ristretto.db.schema import ensure_system_tables
+    site = _open_site(path)
+    try:
+        with site.db.connect() as conn, conn.transaction(write=True):
+            ensure_system_tables(conn)
+    finally:
+        site.close()
+
+
 def _run(fn, *args):
     """Run a site operation, turning expected failures into one-line errors."""
     from ristretto.site import SiteError
@@ -244,7 +257,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, header_timeout
         site.close()
     # Open the site once before the workers do, so a broken configuration (a listed app
     # that cannot be imported) is one line here rather than a traceback per worker.
-    _run(lambda: _open_site(site_dir).close())
+    _run(_prepare_to_serve, site_dir)
     os.environ["RISTRETTO_SITE"] = str(site_dir)
     click.echo(f"Serving {site_dir} on http://{host}:{port} with {workers} worker(s)")
     click.echo(f"  curl -X POST http://{host}:{port}/api/method/login "
