@@ -334,3 +334,15 @@ def test_access_log_can_be_turned_off(tmp_path, request):
     finally:
         stop_server(srv.proc)
     assert '"POST /api/method/login"' not in _log(srv) and '"GET /api/method/ping"' not in _log(srv)
+
+
+def test_a_backslash_flood_in_the_cookie_header_is_answered_at_once(server):
+    """A quoted cookie value of 300 KB of backslashes (quadratic for http.cookies) costs the
+    worker nothing noticeable, and the server keeps serving."""
+    cookie = 'sid="' + "\\\\" * 150_000 + '"'
+    started = time.monotonic()
+    with server.client() as c:
+        r = c.get("/api/method/frappe.auth.get_logged_user", headers={"Cookie": cookie})
+        assert r.status_code in (401, 403), r.text
+        assert time.monotonic() - started < 5
+        assert c.get("/api/method/ping").status_code == 200
