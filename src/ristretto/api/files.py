@@ -95,12 +95,22 @@ _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\
 # Characters that would change the meaning of the ``file_url`` (query, fragment,
 # escapes) or carry markup into pages showing the name.
 _URL_UNSAFE = str.maketrans({c: "_" for c in '<>"?#%'})
-_EDGES = re.compile(r"^[\s.]+|[\s.]+$")
 # Flag set in ``ctx.flags``: file URLs whose bytes this request has just stored.
 _STORED = "ristretto.files.stored"
 
 
 # --- names -------------------------------------------------------------------------------
+
+def _strip_edges(name: str) -> str:
+    """Without leading and trailing whitespace and dots. By index, not by a regex: searching
+    for a trailing run retries it from every position (quadratic on a long run of spaces)."""
+    start, end = 0, len(name)
+    while start < end and (name[start] == "." or name[start].isspace()):
+        start += 1
+    while end > start and (name[end - 1] == "." or name[end - 1].isspace()):
+        end -= 1
+    return name[start:end]
+
 
 def clean_file_name(raw: Any) -> str:
     """One safe path segment from a client-supplied name (417 when nothing is left).
@@ -114,7 +124,7 @@ def clean_file_name(raw: Any) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _BIDI)
     name = name.translate(_URL_UNSAFE)
     name = re.sub(r"\.{2,}", ".", name)
-    name = _EDGES.sub("", name)
+    name = _strip_edges(name)
     if not name:
         raise ValidationError("A file name is required", title="Invalid file name")
     return _shorten(name)
