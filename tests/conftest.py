@@ -71,6 +71,12 @@ def site_dir(tmp_path, backend, request) -> Path:
     return make_site(tmp_path, backend, request)
 
 
+def configure_site(site_dir: Path, **values) -> None:
+    """Set keys of a site's ``site_config.json`` (read when the site is opened)."""
+    path = site_dir / "site_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}, indent=2))
+
+
 @dataclass
 class Server:
     base_url: str

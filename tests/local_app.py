@@ -8,13 +8,12 @@ cookies a response sets, like a browser, and reports a client address of its cho
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import make_site
+from tests.conftest import configure_site, make_site
 
 
 class InProcess:
@@ -54,8 +53,7 @@ def open_site(tmp: Path, backend: str, request: Any, **config: Any) -> Any:
     from ristretto.site import Site
     site_dir = make_site(tmp, backend, request)
     if config:
-        path = site_dir / "site_config.json"
-        path.write_text(json.dumps({**json.loads(path.read_text()), **config}))
+        configure_site(site_dir, **config)
     return Site(site_dir)
 
 

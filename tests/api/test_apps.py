@@ -12,17 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, ROOT, make_site, run_cli, start_server, stop_server
+from tests.conftest import configure_site, BACKENDS, ROOT, make_site, run_cli, start_server, stop_server
 
 EXAMPLES = ROOT / "examples" / "library_app"
 A11_KEYS = {"exc_type", "exception", "exc", "_server_messages"}
 
 
 def add_apps(site_dir: Path, apps: list[str], app_paths: list[str]) -> None:
-    config_path = site_dir / "site_config.json"
-    config = json.loads(config_path.read_text())
-    config.update(apps=apps, app_paths=app_paths)
-    config_path.write_text(json.dumps(config, indent=2))
+    configure_site(site_dir, apps=apps, app_paths=app_paths)
 
 
 def token_client(server, user: str) -> httpx.Client:

@@ -18,7 +18,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, make_site, start_server, stop_server
+from tests.conftest import configure_site, BACKENDS, make_site, start_server, stop_server
 
 PASSWORD = "auth-pw-123"
 WHO = "/api/method/frappe.auth.get_logged_user"
@@ -75,10 +75,8 @@ def assert_expired(c: httpx.Client) -> None:
 def tight(request, tmp_path_factory):
     """A server with a two-second sliding session expiry and a short login lockout."""
     site_dir = make_site(tmp_path_factory.mktemp(f"tight-{request.param}"), request.param, request)
-    config_path = site_dir / "site_config.json"
-    config = json.loads(config_path.read_text())
-    config.update(session_expiry="00:00:02", allow_consecutive_login_attempts=3, allow_login_after_fail=2)
-    config_path.write_text(json.dumps(config))
+    configure_site(site_dir, session_expiry="00:00:02", allow_consecutive_login_attempts=3,
+                   allow_login_after_fail=2)
     srv = start_server(site_dir, request.param)
     yield srv
     stop_server(srv.proc)

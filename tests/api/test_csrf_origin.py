@@ -17,7 +17,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, make_site, start_server, stop_server
+from tests.conftest import configure_site, BACKENDS, make_site, start_server, stop_server
 
 PASSWORD = "csrf-pw-1"
 ALLOWED = "https://app.example.org"
@@ -29,10 +29,7 @@ _ids = itertools.count(1)
 @pytest.fixture(scope="module", params=BACKENDS)
 def srv(request, tmp_path_factory):
     site_dir = make_site(tmp_path_factory.mktemp(f"csrf-{request.param}"), request.param, request)
-    config_path = site_dir / "site_config.json"
-    config = json.loads(config_path.read_text())
-    config.update(allow_cors=[ALLOWED, "*"], trusted_proxies=[PROXY])
-    config_path.write_text(json.dumps(config))
+    configure_site(site_dir, allow_cors=[ALLOWED, "*"], trusted_proxies=[PROXY])
     server = start_server(site_dir, request.param)
     yield server
     stop_server(server.proc)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.conftest import make_site, start_server, stop_server
+from tests.conftest import configure_site, make_site, start_server, stop_server
 
 UPLOAD = "/api/method/upload_file"
 PW = "files-pw-1"
@@ -104,10 +104,7 @@ def users(server):
 def limited(server, tmp_path_factory, request):
     """A second server on the same backend: ``max_file_size`` 4096 and guest uploads allowed."""
     site_dir = make_site(tmp_path_factory.mktemp(f"limited-{server.backend}"), server.backend, request)
-    config_path = site_dir / "site_config.json"
-    config = json.loads(config_path.read_text())
-    config.update(max_file_size=4096, allow_guests_to_upload_files=1)
-    config_path.write_text(json.dumps(config))
+    configure_site(site_dir, max_file_size=4096, allow_guests_to_upload_files=1)
     srv = start_server(site_dir, server.backend)
     yield srv
     stop_server(srv.proc)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, BACKENDS, make_site, start_server, stop_server
+from tests.conftest import configure_site, ADMIN_PASSWORD, BACKENDS, make_site, start_server, stop_server
 
 
 def raw_request(server, data: bytes, *, close_after: float | None = None, timeout: float = 10) -> bytes:
@@ -244,9 +244,7 @@ def logged_server(request, tmp_path_factory):
     site_dir = make_site(tmp, request.param, request)
     (tmp / "apps" / "log_probe").mkdir(parents=True)
     (tmp / "apps" / "log_probe" / "__init__.py").write_text(FAILING_APP)
-    config = json.loads((site_dir / "site_config.json").read_text())
-    config.update(apps=["log_probe"], app_paths=[str(tmp / "apps")])
-    (site_dir / "site_config.json").write_text(json.dumps(config))
+    configure_site(site_dir, apps=["log_probe"], app_paths=[str(tmp / "apps")])
     srv = start_server(site_dir, request.param)
     yield srv
     stop_server(srv.proc)

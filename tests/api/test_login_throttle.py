@@ -8,13 +8,12 @@ connects from loopback addresses of its own so the tests do not lock each other 
 from __future__ import annotations
 
 import itertools
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, BACKENDS, make_site, start_server, stop_server
+from tests.conftest import configure_site, ADMIN_PASSWORD, BACKENDS, make_site, start_server, stop_server
 
 LIMIT = 4
 PROXY = "127.0.8.1"
@@ -25,11 +24,8 @@ _ids = itertools.count(1)
 @pytest.fixture(scope="module", params=BACKENDS)
 def srv(request, tmp_path_factory):
     site_dir = make_site(tmp_path_factory.mktemp(f"throttle-{request.param}"), request.param, request)
-    config_path = site_dir / "site_config.json"
-    config = json.loads(config_path.read_text())
-    config.update(allow_consecutive_login_attempts=LIMIT, allow_login_after_fail=60,
-                  trusted_proxies=[PROXY, "10.9.0.0/16"])
-    config_path.write_text(json.dumps(config))
+    configure_site(site_dir, allow_consecutive_login_attempts=LIMIT, allow_login_after_fail=60,
+                   trusted_proxies=[PROXY, "10.9.0.0/16"])
     server = start_server(site_dir, request.param, workers=2)
     yield server
     stop_server(server.proc)

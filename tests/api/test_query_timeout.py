@@ -20,15 +20,13 @@ from ristretto.db.connection import Database
 from ristretto.exceptions import QueryTimeoutError
 from ristretto.site import Site
 from tests.bulk import load_todos
-from tests.conftest import BACKENDS, make_site, run_cli, start_server, stop_server
+from tests.conftest import configure_site, BACKENDS, make_site, run_cli, start_server, stop_server
 
 ROWS = 50_000
 SLOW = [["description", "like", f"%zq{j}x%"] for j in range(200)]
 
 
-def with_config(site_dir, **values) -> None:
-    path = site_dir / "site_config.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+with_config = configure_site
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

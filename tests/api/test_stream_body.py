@@ -20,6 +20,7 @@ from ristretto.model import listing
 from ristretto.site import Site
 from ristretto.site.install import generate_keys
 from tests.bulk import load_todos
+from tests.conftest import configure_site
 
 
 def asgi_get(app: App, path: str, params: dict, auth: str) -> list[dict]:
@@ -150,8 +151,7 @@ def test_field_count_is_capped(app_site):
 
 def test_max_page_length_clamps_every_page(site_dir):
     load_todos(site_dir, 30)
-    config = json.loads((site_dir / "site_config.json").read_text())
-    (site_dir / "site_config.json").write_text(json.dumps({**config, "max_page_length": 7}))
+    configure_site(site_dir, max_page_length=7)
     site = Site(site_dir)
     try:
         app = App(site)
@@ -274,8 +274,7 @@ def test_client_that_stops_reading_is_cut_off(app_site, monkeypatch):
 def test_streams_with_threaded_requests(site_dir):
     """With ``threaded_requests`` the batches are read on the streams' own threads."""
     load_todos(site_dir, 1500)
-    config = json.loads((site_dir / "site_config.json").read_text())
-    (site_dir / "site_config.json").write_text(json.dumps({**config, "threaded_requests": True}))
+    configure_site(site_dir, threaded_requests=True)
     site = Site(site_dir)
     try:
         app = App(site)
