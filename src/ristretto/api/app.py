@@ -1,8 +1,10 @@
-"""The ASGI application: request pipeline and routing of Frappe's URL shapes.
+"""The ASGI application: the request pipeline.
 
-Pipeline (Frappe's order): parse arguments → login or resume the session →
-``Authorization`` header → route → commit (POST/PUT/DELETE/PATCH) or roll back →
-render (v1 envelope or error body) → cookies.
+Pipeline (Frappe's order): read the body → match the route (``ristretto.api.routes``: its flags
+decide the rest) → parse arguments (``cmd=`` wins over the path) → login or resume the session →
+``Authorization`` header → the route's handler, in a transaction committed for POST/PUT/DELETE/
+PATCH and rolled back otherwise → render in the route's envelope (v1 or v2, answers and error
+bodies alike) → cookies.
 
 Handlers run on the event loop thread: a SQLite query is a few microseconds of
 local work, cheaper than a thread hop, and with PostgreSQL on the same machine the
@@ -21,7 +23,7 @@ import time
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, files, filestore, proxy, resource
+from ristretto.api import authn, docmethods, files, filestore, proxy, routes
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
@@ -32,7 +34,11 @@ from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import session as session_methods
-from ristretto.api.streaming import StreamingResponse, Streamer, stream_key
+from ristretto.api.routing import MethodNotAllowed, Route
+from ristretto.api.streaming import StreamingResponse, Streamer
+from ristretto.api.v1 import envelope as v1_envelope
+from ristretto.api.v1.routes import COMMAND, COMMAND_LOGIN
+from ristretto.api.v2 import envelope as v2_envelope
 from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, permission_rules, register_methods
 from ristretto.auth import passwords
@@ -47,6 +53,8 @@ DEFAULT_MAX_BODY = 25 * 1024 * 1024
 # its worker, so it is cancelled and answered with QueryTimeoutError.
 DEFAULT_QUERY_TIMEOUT = 20.0
 _GUEST_ROLES = frozenset({"Guest"})
+# How each API version shapes its answers and its error bodies (a route's ``api`` flag).
+ENVELOPES = {"v1": v1_envelope, "v2": v2_envelope}
 
 
 class App:
@@ -76,6 +84,7 @@ class App:
         except ValueError as e:
             raise SiteError(str(e)) from None
         site.db.set_query_timeout(_site_limits(site.config))
+        self.router = routes.router()
         self.streamer = Streamer(site.db, self.inline)
 
     # --- ASGI ------------------------------------------------------------------------
@@ -182,7 +191,7 @@ class App:
                 site.auth_cache.sync(versions.get(state.AUTH))
                 ctx = site.context(conn, user="Guest", roles=_GUEST_ROLES, perms=self.policy,
                                    user_type="Website User")
-                call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH))
+                call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH), methods=self.methods)
                 return self._run(call, conn, login)
         except Exception as e:  # noqa: BLE001 - database unreachable and the like
             log.exception("request failed before dispatch")
@@ -193,8 +202,21 @@ class App:
         req = call.request
         write = req.method in authn.UNSAFE
         try:
+            # The route is known before anything else: its flags say how to answer, errors included.
+            refused = False
+            try:
+                matched = self.router.match(req.path, req.method)
+            except MethodNotAllowed as e:
+                matched, refused = None, True
+                call.route = e.route
+            if matched is not None:
+                call.route, params = matched
             call.form, call.files = parse_form(req)
-            if authn.is_login(call):
+            cmd = call.form.get("cmd")
+            if isinstance(cmd, str) and cmd:
+                call.route, params, refused = (COMMAND_LOGIN if cmd == "login" else COMMAND), {}, False
+            route = call.route
+            if route is not None and route.login:
                 if login is None:
                     return authn.begin_login(call, conn)
                 with conn.transaction():
@@ -204,21 +226,12 @@ class App:
             info = identity.info
             ctx.user, ctx.roles, ctx.user_type = info.name, info.roles, info.user_type
             req.user = info.name
-            # Reads of /api/resource need no transaction (each statement sees committed
-            # data); everything else runs in one, committed only for unsafe verbs.
-            transactional = write or not call.request.path.startswith(("/api/resource/", "/api/v1/resource/"))
-            if transactional:
-                conn.begin(write=write)
-            result, status = self._route(call)
-            # Encoded before the commit: an answer that cannot be written (values nested too
-            # deeply) rolls the request back instead of reporting an error for committed work.
-            response = result if isinstance(result, Response) else self._render(call, result, status)
-            if write:
-                conn.commit()
-                ctx.run_callbacks(committed=True)
-            elif transactional:
-                conn.rollback()
-                ctx.run_callbacks(committed=False)
+            if refused:
+                response = Response(b"<h1>405 Method Not Allowed</h1>", 405, b"text/html; charset=utf-8")
+            elif route is None:
+                raise exc.PageDoesNotExistError("Page not found", title="Not found")
+            else:
+                response = self._handle(call, conn, route, params, write)
         except Exception as e:  # noqa: BLE001 - every error becomes Frappe's error body
             conn.rollback()
             ctx.run_callbacks(committed=False)
@@ -226,16 +239,29 @@ class App:
         self._cookies(call, response)
         return response
 
-    def _render(self, call: Call, body: dict[str, Any], status: int) -> Response:
-        if call.extra:
-            body = {**call.extra, **body}
-        key = stream_key(body)
-        if key is not None:
-            return StreamingResponse(body, key, call.ctx.debug, lambda e: self._stream_error(call, e))
-        if call.ctx.debug:
-            from ristretto.api.asgi import dumps
-            body["_debug_messages"] = dumps(call.ctx.debug).decode()
-        return Response.json(body, status)
+    def _handle(self, call: Call, conn, route: Route, params: dict[str, str], write: bool) -> Response:
+        """Run the route's handler in the transaction its flags ask for; its answer."""
+        ctx = call.ctx
+        # Unsafe verbs run in a transaction that is committed; safe ones in one rolled back,
+        # unless the route reads without one.
+        transactional = write or route.transaction
+        if transactional:
+            conn.begin(write=write)
+        result = route.handler(call, **params)
+        # Encoded before the commit: an answer that cannot be written (values nested too
+        # deeply) rolls the request back instead of reporting an error for committed work.
+        if isinstance(result, Response):
+            response = result
+        else:
+            response = ENVELOPES[route.api].render(call, result, route.status,
+                                                   lambda e: self._stream_error(call, e))
+        if write:
+            conn.commit()
+            ctx.run_callbacks(committed=True)
+        elif transactional:
+            conn.rollback()
+            ctx.run_callbacks(committed=False)
+        return response
 
     def _error(self, call: Call, error: BaseException) -> Response:
         ctx = call.ctx
@@ -252,12 +278,14 @@ class App:
                 ctx.messages = []
                 error = masked
         base = dict(call.extra)
+        route = call.route
         if isinstance(error, exc.AuthenticationError):
             authn.clear_session_cookies(call)
-            if authn.is_login(call):
+            if route is not None and route.login:
                 base["message"] = error.message
         tracebacks = may_see_tracebacks(ctx, self.site.config)
-        return error_response(error, messages=ctx.messages, tracebacks=tracebacks, base=base, logged=True)
+        envelope = ENVELOPES[route.api if route is not None else "v1"]
+        return envelope.error(call, error, base, tracebacks)
 
     def _stream_error(self, call: Call, error: BaseException) -> Response:
         """The answer when a streamed listing fails before its first byte was sent."""
@@ -275,101 +303,6 @@ class App:
         if call.ctx.user == "Guest" and call.auth_via == "guest" and not call.cookies \
                 and call.request.cookies.get("sid") != "Guest":
             response.set_cookie("sid", "Guest", http_only=True, secure=secure)
-
-    # --- routing ----------------------------------------------------------------------
-
-    def _route(self, call: Call) -> tuple[Any, int]:
-        form = call.form
-        path = call.request.path
-        cmd = form.get("cmd")
-        if isinstance(cmd, str) and cmd:
-            return self._method(call, cmd), 200
-        if path.startswith("/api/"):
-            rest = path[5:]
-            if rest.startswith("v1/"):
-                rest = rest[3:]
-            if rest.startswith("method/"):
-                name = rest[7:].split("/", 1)[0]
-                return self._method(call, name), 200
-            if rest.startswith("resource/"):
-                return self._resource(call, rest[9:])
-            raise exc.DoesNotExistError("Not found", title="Not found")
-        # Stored files; the name is checked and resolved safely in ristretto.api.files.
-        if path.startswith(files.PUBLIC_PREFIX):
-            return files.serve(call, False, path[len(files.PUBLIC_PREFIX):]), 200
-        if path.startswith(files.PRIVATE_PREFIX):
-            return files.serve(call, True, path[len(files.PRIVATE_PREFIX):]), 200
-        if path in ("/", ""):
-            return Response(b"<!doctype html><title>Ristretto</title><p>Ristretto is running. "
-                            b"The API is under <code>/api/</code>.</p>", 200, b"text/html; charset=utf-8"), 200
-        raise exc.PageDoesNotExistError("Page not found", title="Not found")
-
-    def _method(self, call: Call, name: str) -> Any:
-        body = self._rpc(call, name)
-        # A method answering with raw bytes (download_file) returns a Response: sent as is.
-        message = body.get("message") if isinstance(body, dict) else None
-        return message if isinstance(message, Response) else body
-
-    def _resource(self, call: Call, rest: str) -> tuple[Any, int]:
-        if rest.endswith("/"):
-            rest = rest[:-1]
-        doctype, _, name = rest.partition("/")
-        if not doctype:
-            raise exc.DoesNotExistError("Not found", title="Not found")
-        method = call.request.method
-        if not name:
-            if method == "GET":
-                return resource.list_docs(call, doctype), 200
-            if method == "POST":
-                return resource.create_doc(call, doctype), 200
-        else:
-            if method == "GET":
-                return resource.read_doc(call, doctype, name), 200
-            if method == "PUT":
-                return resource.update_doc(call, doctype, name), 200
-            if method == "DELETE":
-                return resource.delete_doc(call, doctype, name), 202
-            if method == "POST":
-                return resource.run_doc_method(call, doctype, name), 200
-        return Response(b"<h1>405 Method Not Allowed</h1>", 405, b"text/html; charset=utf-8"), 405
-
-    def _rpc(self, call: Call, name: str) -> Any:
-        """Run a registered method with Frappe's whitelisting rules; the v1 body it answers."""
-        method = self.methods.get(name)
-        if method is None:
-            # Only registered names resolve: a dotted path is never imported (07 § 1).
-            raise exc.ValidationError(f"Failed to get method for command {name} with method not registered",
-                                      title="Method not found")
-        ctx = call.ctx
-        guest = ctx.user == "Guest"
-        if guest and not method.allow_guest:
-            raise exc.PermissionError(
-                "<details><summary>You are not permitted to access this resource.</summary>"
-                f"Function <b>{name}</b> is not whitelisted.</details>", title="Method Not Allowed")
-        verb = call.request.method
-        if verb not in method.verbs:
-            raise exc.PermissionError("Not permitted")
-        kwargs = method.bind(call.form, sanitize=guest and not method.xss_safe)
-        conn = ctx.db
-        if method.commit and verb not in authn.UNSAFE:
-            # A method that must persist on any verb (logout): its own committed transaction
-            # instead of the request's rolled-back one.
-            conn.rollback()
-            with conn.transaction(write=True):
-                result = method.fn(call, **kwargs)
-            ctx.run_callbacks(committed=True)
-        elif not conn.in_transaction:
-            # A cmd= on a path served without a transaction (/api/resource reads): a method
-            # still runs in one, rolled back like every GET.
-            conn.begin(write=False)
-            try:
-                result = method.fn(call, **kwargs)
-            finally:
-                conn.rollback()
-                ctx.run_callbacks(committed=False)
-        else:
-            result = method.fn(call, **kwargs)
-        return {} if result is None else {"message": result}
 
 
 def _site_limits(config: dict[str, Any]) -> float | None:

@@ -25,8 +25,6 @@ from ristretto.auth.users import UserInfo, find_login_user, user_info
 from ristretto.exceptions import AuthenticationError, CSRFTokenError, InvalidAuthorizationToken
 
 AUTH_COOKIES = ("sid", "system_user", "full_name", "user_id", "user_image")
-LOGIN_PATHS = frozenset({"/api/method/login", "/api/v1/method/login", "/api/v2/method/login",
-                         "/api/method/login/", "/api/v1/method/login/", "/api/v2/method/login/"})
 UNSAFE = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
@@ -51,10 +49,6 @@ def cached_user(call: Call, conn, user: str) -> UserInfo | None:
         if info is not None:
             cache.put("user", user, info, call.auth_version)
     return info
-
-
-def is_login(call: Call) -> bool:
-    return call.request.path in LOGIN_PATHS or call.form.get("cmd") == "login"
 
 
 def expiry_seconds(call: Call) -> float:

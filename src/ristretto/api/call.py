@@ -25,6 +25,9 @@ class Call:
     auth_via: str = "guest"
     # The auth_version this request read; cache entries are stored under it.
     auth_version: str | None = None
+    # The whitelisted methods (ristretto.whitelist.MethodRegistry) and the matched route.
+    methods: Any = None
+    route: Any = None
 
     @property
     def user(self) -> str:

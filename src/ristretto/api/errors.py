@@ -32,6 +32,10 @@ def may_see_tracebacks(ctx: Any, config: dict[str, Any]) -> bool:
         and bool(config.get("allow_error_traceback", True))
 
 
+def log_unexpected(error: BaseException) -> None:
+    log.error("unhandled error", exc_info=error)
+
+
 def format_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
@@ -62,7 +66,7 @@ def error_response(error: BaseException, *, messages: list[dict], tracebacks: bo
         module = type(error).__module__
         text = str(error)
         if not logged:
-            log.error("unhandled error", exc_info=error)
+            log_unexpected(error)
     body: dict[str, Any] = dict(base or {})
     body["exc_type"] = exc_type
     show_tb = tracebacks and status != 404 and not getattr(error, "suppress_traceback", False)

@@ -42,12 +42,12 @@ STALL_SECONDS = 60.0
 
 
 class StreamingResponse(Response):
-    """A v1 body whose ``key`` holds a :class:`ListStream`; sent by :class:`Streamer`."""
+    """A body whose ``key`` holds a :class:`ListStream`; sent by :class:`Streamer`."""
 
-    __slots__ = ("rows", "head", "after", "debug", "on_error")
+    __slots__ = ("rows", "head", "after", "debug", "on_error", "debug_key")
 
     def __init__(self, body: dict[str, Any], key: str, debug: list[str],
-                 on_error: Callable[[BaseException], Response]):
+                 on_error: Callable[[BaseException], Response], debug_key: str = "_debug_messages"):
         super().__init__(b"", 200)
         self.headers.append((b"cache-control", NO_CACHE))
         keys = list(body)
@@ -58,12 +58,17 @@ class StreamingResponse(Response):
         self.head = (dumps(before)[:-1] + b"," if before else b"{") + dumps(key) + b":["
         self.debug = debug
         self.on_error = on_error
+        self.debug_key = debug_key
 
     def tail(self) -> bytes:
         after = dict(self.after)
         if self.debug:
-            # What the v1 renderer adds at the end of a body (``_debug_messages``).
-            after["_debug_messages"] = dumps(self.debug).decode()
+            # What the renderer adds at the end of a body: v1's ``_debug_messages`` (a JSON
+            # string), v2's ``debug`` (a list of ``{"message": line}``).
+            if self.debug_key == "_debug_messages":
+                after[self.debug_key] = dumps(self.debug).decode()
+            else:
+                after[self.debug_key] = [{"message": line} for line in self.debug]
         return b"]" + (b"," + dumps(after)[1:] if after else b"}")
 
 

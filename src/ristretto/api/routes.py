@@ -1,0 +1,11 @@
+"""The route table of the site: every URL the server answers, in one list."""
+
+from __future__ import annotations
+
+from ristretto.api.routing import Router
+from ristretto.api.v1 import routes as v1
+from ristretto.api.v2 import routes as v2
+
+
+def router() -> Router:
+    return Router([*v2.ROUTES, *v1.ROUTES])
