@@ -5,9 +5,10 @@ the request (method, URL, query, JSON/form/raw body, headers, the user whose API
 what must come back (status, body fragments that must or must not appear) and which document
 hooks ran, in order. ``before`` sets up the state a row needs and ``after`` checks what the
 request left behind (one function or a sequence of them: ``before(env)`` may return a dict of
-values to keep, ``after(env, response)`` asserts). ``scenarios(*rows)`` parametrises a test over the rows (test ids are the
-names); the test calls ``scenario.run(env)`` with an ``Env``, made once per module and database
-by ``open_env``.
+values to keep, ``after(env, response)`` asserts). ``scenarios(*rows)`` parametrises a test over
+the rows (test ids are the names); the test calls ``scenario.run(env)`` with an ``Env``, made
+once per module and database by ``open_env``. Rows share that site, so each row makes the
+documents it needs in ``before``.
 
 Hooks are observed through an ordinary app: ``open_env(..., watch=[DocTypes])`` lists a small
 generated app whose controllers for those DocTypes are ``Recorder``s, which note each hook they
@@ -64,9 +65,10 @@ def _recording(hook: str) -> Callable:
     return hook_fn
 
 
-for _hook in HOOKS:  # noqa: B007 - the name is the hook's
+for _hook in HOOKS:
     if not hasattr(Recorder, _hook):
         setattr(Recorder, _hook, _recording(_hook))
+del _hook
 
 
 def recorder_app(folder: Path, doctypes: Sequence[str]) -> dict[str, Any]:
