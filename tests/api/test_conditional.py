@@ -18,6 +18,7 @@ from tests.conftest import BACKENDS, make_site, start_server, stop_server
 from tests.local_app import InProcess, open_site, token_for
 
 SUBMITTABLE = "Conditional Submittable"
+LINE, ORDER, SETTINGS = "Conditional Line", "Conditional Order", "Conditional Settings"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -32,6 +33,16 @@ def env(request, tmp_path_factory):
         "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1,
                          "submit": 1, "cancel": 1, "amend": 1}]})
     assert r.status_code == 200, r.text
+    perms = [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1}]
+    for body in ({"name": LINE, "istable": 1, "permissions": [],
+                  "fields": [{"fieldname": "item", "fieldtype": "Data", "label": "Item"}]},
+                 {"name": ORDER, "permissions": perms,
+                  "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title"},
+                             {"fieldname": "lines", "fieldtype": "Table", "label": "Lines", "options": LINE}]},
+                 {"name": SETTINGS, "issingle": 1, "permissions": perms,
+                  "fields": [{"fieldname": "value", "fieldtype": "Data", "label": "Value"}]}):
+        r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
+        assert r.status_code == 200, r.text
     yield site, app, admin
     site.close()
 
@@ -170,6 +181,50 @@ def test_submit_and_cancel_as_methods_are_guarded(env):
     assert admin.get(url).json()["data"]["docstatus"] == 2
 
 
+def test_child_rows_carry_tags_and_are_guarded(env):
+    site, app, admin = env
+    r = admin.post(f"/api/resource/{ORDER}", json={"title": "o", "lines": [{"item": "a"}, {"item": "b"}]})
+    assert r.status_code == 200, r.text
+    order, order_tag = r.json()["data"]["name"], r.headers["etag"]
+    first, second = (row["name"] for row in r.json()["data"]["lines"])
+    url = f"/api/resource/{LINE}/{first}"
+    r = admin.get(url)
+    assert r.status_code == 200 and r.json()["data"]["item"] == "a"
+    row_tag = r.headers["etag"]
+    assert row_tag != order_tag
+    assert admin.get(url, headers={"If-None-Match": row_tag}).status_code == 304
+    # Saving the order restamps its rows: the row's tag changes with it.
+    assert admin.put(f"/api/resource/{ORDER}/{order}", json={"title": "o2"}).status_code == 200
+    r = admin.put(url, headers={"If-Match": row_tag}, json={"item": "a2"})
+    assert r.status_code == 412, r.text
+    current = admin.get(url).headers["etag"]
+    r = admin.put(url, headers={"If-Match": current}, json={"item": "a2"})
+    assert r.status_code == 200, r.text
+    r = admin.delete(f"/api/resource/{LINE}/{second}", headers={"If-Match": current})
+    assert r.status_code == 412, r.text
+    r = admin.delete(f"/api/resource/{LINE}/{second}", headers={"If-Match": admin.get(
+        f"/api/resource/{LINE}/{second}").headers["etag"]})
+    assert r.status_code == 202, r.text
+    lines = admin.get(f"/api/resource/{ORDER}/{order}").json()["data"]["lines"]
+    assert [row["item"] for row in lines] == ["a2"]
+
+
+def test_singles_carry_tags_and_are_guarded(env):
+    site, app, admin = env
+    url = f"/api/resource/{SETTINGS}/{SETTINGS}"
+    r = admin.put(url, json={"value": "one"})
+    assert r.status_code == 200, r.text
+    first = r.headers["etag"]
+    r = admin.get(url)
+    assert r.headers["etag"] == first and r.json()["data"]["value"] == "one"
+    assert admin.get(url, headers={"If-None-Match": first}).status_code == 304
+    r = admin.put(url, headers={"If-Match": first}, json={"value": "two"})
+    assert r.status_code == 200, r.text
+    r = admin.put(url, headers={"If-Match": first}, json={"value": "three"})
+    assert r.status_code == 412, r.text
+    assert admin.get(url).json()["data"]["value"] == "two"
+
+
 def test_users_reading_different_fields_get_different_tags(env):
     """A strong tag names one representation: a user who may not read a permlevel-1 field gets
     another body, so another tag, and his own tag works for his writes."""
@@ -282,6 +337,41 @@ def test_race_in_the_model_update_and_delete(env):
                      lambda ctx: document.delete(ctx, "ToDo", doc.name, expect=expect))
     assert outcomes == ["ok", "PreconditionFailedError"]
     assert admin.get(f"/api/resource/ToDo/{doc.name}").status_code == 200
+
+
+def test_race_on_a_single(env):
+    from ristretto.model import document
+    from ristretto.model.etags import Preconditions
+    site, app, admin = env
+    url = f"/api/resource/{SETTINGS}/{SETTINGS}"
+    tag = admin.put(url, json={"value": "start"}).headers["etag"]
+    expect = Preconditions(frozenset({tag}))
+    outcomes = _race(site.path,
+                     lambda ctx: document.update(ctx, SETTINGS, SETTINGS, {"value": "A"}, expect=expect),
+                     lambda ctx: document.update(ctx, SETTINGS, SETTINGS, {"value": "B"}, expect=expect))
+    assert outcomes == ["ok", "PreconditionFailedError"]
+    assert admin.get(url).json()["data"]["value"] == "A"
+    # Without preconditions both saves succeed, one after the other.
+    outcomes = _race(site.path, lambda ctx: document.update(ctx, SETTINGS, SETTINGS, {"value": "C"}),
+                     lambda ctx: document.update(ctx, SETTINGS, SETTINGS, {"value": "D"}))
+    assert outcomes == ["ok", "ok"]
+    assert admin.get(url).json()["data"]["value"] == "D"
+
+
+def test_race_on_rows_of_one_parent(env):
+    """Two writers change different rows of one order at once, without any precondition: both
+    changes are kept (each locks the parent before reading the rows it saves back)."""
+    from ristretto.model import document
+    site, app, admin = env
+    r = admin.post(f"/api/resource/{ORDER}", json={"title": "o", "lines": [{"item": "a"}, {"item": "b"}]})
+    order = r.json()["data"]["name"]
+    first, second = (row["name"] for row in r.json()["data"]["lines"])
+    outcomes = _race(site.path,
+                     lambda ctx: document.update(ctx, LINE, first, {"item": "A"}),
+                     lambda ctx: document.update(ctx, LINE, second, {"item": "B"}))
+    assert outcomes == ["ok", "ok"]
+    lines = admin.get(f"/api/resource/{ORDER}/{order}").json()["data"]["lines"]
+    assert [row["item"] for row in lines] == ["A", "B"]
 
 
 def _method_call(ctx, site, method: str, tag: str):

@@ -45,7 +45,7 @@ def get_doc(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False
     meta = ctx.get_meta(doctype)
     if meta.istable:
         row, parent = _child_row(ctx, meta, name, "read")
-        return _locked_row(ctx, meta, name, parent) if for_update else row
+        return _locked_row(ctx, meta, name, parent)[0] if for_update else row
     ctx.perms.check(ctx, doctype, "read")
     doc = load(ctx, doctype, name, for_update=for_update)
     ctx.perms.check(ctx, doctype, "read", doc)
@@ -73,11 +73,13 @@ def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str, *,
     return row, parent
 
 
-def _locked_row(ctx: "Context", meta: Meta, name: Any, parent: Document) -> Document:
-    """The child row again, once its parent's row is locked: every write of a row saves (and
-    first locks) its parent, so the row read now is the one a write in this transaction replaces."""
-    load(ctx, parent.meta.name, parent.name, for_update=True)
-    return load(ctx, meta.name, name)
+def _locked_row(ctx: "Context", meta: Meta, name: Any, parent: Document) -> tuple[Document, Document]:
+    """The child row and its parent again, once the parent's row is locked until the transaction
+    ends: every write of a row saves (and first locks) its parent, so what is read now is what a
+    write in this transaction replaces. Without it, two writers of rows of one parent on
+    PostgreSQL would each save all the rows as they read them before the other's save."""
+    parent = load(ctx, parent.meta.name, parent.name, for_update=True)
+    return load(ctx, meta.name, name), parent
 
 
 def _locked_single(ctx: "Context", meta: Meta) -> Document:
@@ -360,9 +362,8 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict, *,
             etags.check(ctx, _locked_single(ctx, meta), expect)
         return save_single(ctx, doctype, data)
     if meta.istable:
-        if expect is not None:
-            row, parent = _child_row(ctx, meta, name, "write")
-            etags.check(ctx, _locked_row(ctx, meta, name, parent), expect)
+        row, parent = _child_row(ctx, meta, name, "write")
+        etags.check(ctx, _locked_row(ctx, meta, name, parent)[0], expect)
         return _update_child_row(ctx, meta, name, data)
     _check_blind(ctx, doctype, "write")
     previous = load(ctx, doctype, name, for_update=True)
@@ -543,7 +544,9 @@ def _update_child_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Docu
 def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     meta = ctx.get_meta(doctype)
     ctx.perms.check(ctx, doctype, "write")
-    previous = load_single(ctx, meta)
+    # Locked: two saves at once would otherwise both delete the old rows and insert theirs
+    # (on PostgreSQL the second then fails on the duplicate rows).
+    previous = _locked_single(ctx, meta)
     doc = Document(meta, dict(previous.d))
     doc.children = dict(previous.children)
     doc.previous = previous
@@ -575,8 +578,8 @@ def delete(ctx: "Context", doctype: str, name: Any, *, expect: etags.Preconditio
         # this needs ``write`` on the parent document, and the parent's rules apply (a table
         # at a permlevel the user may not write is put back; a submitted parent refuses).
         row, parent = _child_row(ctx, meta, name, "write", table_level=False)
-        if expect is not None:
-            etags.check(ctx, _locked_row(ctx, meta, name, parent), expect)
+        row, parent = _locked_row(ctx, meta, name, parent)
+        etags.check(ctx, row, expect)
         field = row.d.get("parentfield")
         rows = [r.as_dict() for r in parent.children.get(field, []) if r.name != row.name]
         update(ctx, parent.meta.name, parent.name, {field: rows})
