@@ -428,3 +428,18 @@ def test_race_over_http_with_several_workers(served):
             winner = next(label for label, status in results.items() if status == 200)
             stored = admin.get(f"/api/resource/ToDo/{name}").json()["data"]["description"]
             assert stored == winner
+
+
+def test_not_modified_over_a_real_connection(served):
+    """A 304 through the real server: no body, no Content-Length, and the kept-alive connection
+    carries the next request."""
+    with served.admin() as admin:
+        r = admin.post("/api/resource/ToDo", json={"description": "kept"})
+        name, tag = r.json()["data"]["name"], r.headers["etag"]
+        for _ in range(3):
+            r = admin.get(f"/api/resource/ToDo/{name}", headers={"If-None-Match": tag})
+            assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == tag
+            assert "content-length" not in r.headers
+            r = admin.get(f"/api/resource/ToDo/{name}")
+            assert r.status_code == 200 and r.headers["etag"] == tag
+            assert r.json()["data"]["description"] == "kept"

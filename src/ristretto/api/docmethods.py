@@ -28,10 +28,10 @@ from ristretto.apps import doc_method_verbs
 from ristretto.exceptions import (
     DataError, DoesNotExistError, PermissionError, TimestampMismatchError, ValidationError,
 )
-from ristretto.model import document, etags
+from ristretto.model import document
 from ristretto.model.context import Context
 from ristretto.model.document import Document
-from ristretto.model.etags import Preconditions
+from ristretto.model import etags
 
 POST_ONLY = frozenset({"POST"})
 
@@ -159,7 +159,7 @@ def run_stored(call: Call, doctype: str, name: str, method_name: Any) -> dict[st
     ctx, verb = call.ctx, call.request.method
     cond = conditional.expect(call)
     if cond is not None:
-        cond = Preconditions(cond.if_match) if cond.if_match is not None else None
+        cond = etags.Preconditions(cond.if_match) if cond.if_match is not None else None
     with rolled_back_on_get(call):
         doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb != "GET")
         method = resolve(ctx, doc, method_name, verb)
