@@ -443,3 +443,24 @@ def test_not_modified_over_a_real_connection(served):
             r = admin.get(f"/api/resource/ToDo/{name}")
             assert r.status_code == 200 and r.headers["etag"] == tag
             assert r.json()["data"]["description"] == "kept"
+
+
+def test_a_save_on_a_whole_second_keeps_its_tag(env):
+    """A save stamped ``...:00.000000`` is read back from PostgreSQL as ``...:00``: the tag the
+    write answered with must still be the tag of the next read."""
+    from ristretto.model import document, etags
+    site, app, admin = env
+    doc = two_versions(admin)
+    stamped = "2026-01-01 00:00:00.000000"
+    with site.db.connect() as conn:
+        site.registry.ensure_fresh(conn)
+        with conn.transaction():
+            conn.execute('UPDATE "tabToDo" SET modified = ? WHERE name = ?', (stamped, doc.name))
+        ctx = site.context(conn)
+        saved = document.load(ctx, "ToDo", doc.name)
+        saved.d["modified"] = stamped  # as the save that stamped it holds it
+        written_tag = etags.etag(ctx, saved)
+    r = admin.get(f"/api/resource/ToDo/{doc.name}")
+    assert r.headers["etag"] == written_tag
+    assert admin.put(f"/api/resource/ToDo/{doc.name}", headers={"If-Match": written_tag},
+                     json={"description": "x"}).status_code == 200
