@@ -6,7 +6,8 @@ Reached through ``GET|POST /api/resource/<dt>/<name>`` with ``run_method``
 
 A document method is a controller method marked with
 ``ristretto.apps.whitelisted_method``, called as ``method(ctx, doc, **kwargs)``.
-Every DocType also has the built-in methods ``submit`` and ``cancel`` (POST).
+Every DocType also has the built-in methods ``submit``, ``cancel``, ``amend``, ``rename``
+(``name``, ``merge``) and ``add_comment`` (``text``), all POST.
 Anything else, including hooks such as ``validate`` and names that do not exist,
 is refused with the same 403 "Not permitted", so a client cannot probe which
 methods a controller has.
@@ -49,6 +50,20 @@ def _cancel(ctx: Context, doc: Document) -> Document:
     return document.cancel(ctx, doc.doctype, doc.name)
 
 
+def _amend(ctx: Context, doc: Document) -> Document:
+    """The new draft amending this cancelled document."""
+    from ristretto.model import lifecycle
+    return lifecycle.amend(ctx, doc.doctype, doc.name)
+
+
+def _rename(ctx: Context, doc: Document, name: str, merge: bool = False) -> Document:
+    """Rename this document to ``name`` (or merge it into that existing one): the document as
+    it is afterwards."""
+    from ristretto.model import rename
+    new = rename.rename(ctx, doc.doctype, doc.name, name, merge)
+    return document.load(ctx, doc.doctype, doc.name if new is None else new)
+
+
 def _add_comment(ctx: Context, doc: Document, text: str | None = None, content: str | None = None,
                  comment_type: str = "Comment", comment_email: str | None = None,
                  comment_by: str | None = None) -> dict:
@@ -61,8 +76,29 @@ def _add_comment(ctx: Context, doc: Document, text: str | None = None, content: 
 BUILTINS: dict[str, tuple[frozenset[str], Callable[..., Any]]] = {
     "submit": (POST_ONLY, _submit),
     "cancel": (POST_ONLY, _cancel),
+    "amend": (POST_ONLY, _amend),
+    "rename": (POST_ONLY, _rename),
     "add_comment": (POST_ONLY, _add_comment),
 }
+# The right a POST of these built-ins needs on the document instead of ``write``; the model
+# operation then checks what it does (submit and cancel also need write, amend needs create).
+BUILTIN_RIGHTS = {"submit": "submit", "cancel": "cancel", "amend": "amend"}
+
+
+def required_right(method_name: str, verb: str) -> str:
+    """The permission a document method needs before it runs: ``read`` for GET; for other
+    verbs ``write``, or the built-in's own right (submit, cancel, amend)."""
+    if verb == "GET":
+        return "read"
+    return BUILTIN_RIGHTS.get(method_name, "write")
+
+
+def check_right(ctx: Context, doc: Document, method: Method, verb: str) -> None:
+    """Raise PermissionError unless the user holds ``required_right`` on ``doc``. A controller
+    method named like a built-in is the controller's: it needs ``write``."""
+    builtin = method.fn is BUILTINS.get(method.name, (None, None))[1]
+    right = required_right(method.name, verb) if builtin or verb == "GET" else "write"
+    ctx.perms.check(ctx, doc.doctype, right, doc)
 
 
 # --- resolution and binding ------------------------------------------------------------------
@@ -142,16 +178,16 @@ def rolled_back_on_get(call: Call) -> Iterator[None]:
 # --- v1: /api/resource/<dt>/<name> with run_method -----------------------------------------
 
 def run_on_stored(call: Call, doctype: str, name: str) -> dict[str, Any]:
-    """``run_method`` on a stored document: read permission for GET, write for POST."""
+    """``run_method`` on a stored document: read permission for GET; for POST write, or the
+    built-in's own right (``required_right``)."""
     method_name = call.form.get("run_method")
     if method_name in (None, ""):
         raise ValidationError("Missing argument: run_method", title="Missing argument")
     ctx, verb = call.ctx, call.request.method
     with rolled_back_on_get(call):
-        doc = document.get_doc(ctx, doctype, name)
+        doc = document.get_doc(ctx, doctype, name)  # read permission
         method = resolve(ctx, doc, method_name, verb)
-        if verb != "GET":
-            ctx.perms.check(ctx, doctype, "write", doc)
+        check_right(ctx, doc, method, verb)
         kwargs = bind(ctx, method, call.form)
         result = to_json(ctx, method.fn(ctx, doc, **kwargs))
     return {"data": result}
