@@ -137,11 +137,9 @@ def cancel(ctx: "Context", doctype: str, name: Any) -> Document:
 def amend(ctx: "Context", doctype: str, name: Any) -> Document:
     """Insert the amendment of a cancelled document: a draft copy (child rows included, with
     new names) with ``amended_from`` set, named ``<original>-1`` (``X-1`` -> ``X-2``), its
-    attachments copied. Needs ``amend`` on the original and ``create``."""
+    attachments copied. Needs read and ``amend`` on the original, and ``create``."""
     meta = ctx.get_meta(doctype)
-    if not ctx.perms.has(ctx, doctype, "read"):
-        ctx.perms.check(ctx, doctype, "amend")  # existing and missing documents: the same 403
-    original = load(ctx, doctype, name)
+    original = document.get_doc(ctx, doctype, name)  # its values are copied: read permission
     if not meta.is_submittable:
         raise ValidationError(f"{doctype} is not submittable", title="Not submittable")
     ctx.perms.check(ctx, doctype, "amend", original)
