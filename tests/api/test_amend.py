@@ -17,11 +17,13 @@ import pytest
 from tests.conftest import BACKENDS
 from tests.local_app import InProcess, open_site, token_for
 
-CLERK, MANAGER = "clerk@amend.test", "manager@amend.test"
+CLERK, MANAGER, BLIND = "clerk@amend.test", "manager@amend.test", "blind@amend.test"
 _NONE = {"read": 0, "write": 0, "create": 0, "delete": 0, "submit": 0, "cancel": 0, "amend": 0}
 PERMS = [{**_NONE, "role": "SOX Clerk", "read": 1, "write": 1, "create": 1, "submit": 1, "cancel": 1},
          {**_NONE, "role": "SOX Manager", "read": 1, "write": 1, "create": 1, "submit": 1, "cancel": 1,
-          "amend": 1}]
+          "amend": 1},
+         # may amend and create, but not read: an amendment would copy what they cannot see
+         {**_NONE, "role": "SOX Blind", "create": 1, "amend": 1}]
 YEAR = dt.date.today().year
 
 
@@ -32,7 +34,7 @@ def sox(request, tmp_path_factory):
     site = open_site(tmp_path_factory.mktemp(f"amend-{request.param}"), request.param, request)
     app = App(site)
     admin = InProcess(app, headers=token_for(site, "Administrator"))
-    for role in ("SOX Clerk", "SOX Manager"):
+    for role in ("SOX Clerk", "SOX Manager", "SOX Blind"):
         assert admin.post("/api/resource/Role", json={"role_name": role}).status_code == 200
     for body in (
         {"name": "SOX Item", "istable": 1, "fields": [
@@ -48,7 +50,8 @@ def sox(request, tmp_path_factory):
         assert r.status_code == 200, r.text
     add_user(site, CLERK, None, ["SOX Clerk"])
     add_user(site, MANAGER, None, ["SOX Manager"])
-    clients = {u: InProcess(app, headers=token_for(site, u)) for u in (CLERK, MANAGER)}
+    add_user(site, BLIND, None, ["SOX Blind"])
+    clients = {u: InProcess(app, headers=token_for(site, u)) for u in (CLERK, MANAGER, BLIND)}
     clients["Administrator"] = admin
     yield clients
     site.close()
@@ -183,6 +186,8 @@ def test_amend_needs_the_amend_right(sox):
     _refused(_run(clerk, original["name"], "amend"), 403, "PermissionError")
     _refused(clerk.post("/api/resource/SOX", json={"title": "copy", "amended_from": original["name"]}),
              403, "PermissionError")
+    # without read on the original, neither: its values would be copied
+    _refused(_run(sox[BLIND], original["name"], "amend"), 403, "PermissionError")
     r = _run(sox[MANAGER], original["name"], "amend")
     assert r.status_code == 200, r.text
 

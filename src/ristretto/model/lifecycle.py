@@ -107,11 +107,9 @@ def _refuse_if_linked(ctx: "Context", doc: Document, other, where: str, params: 
                f"AND parenttype NOT IN ({marks}) AND NOT (parenttype = ? AND parent = ?) LIMIT 1")
         row = ctx.db.one(sql, params + parent_exempt + (doc.meta.name, str(doc.name)))
     else:
-        sql = f"SELECT name FROM {quote(other.table)} WHERE {where} AND {status_sql} LIMIT 1"
-        if other.name == doc.meta.name:
-            sql = sql.replace(" LIMIT 1", " AND name <> ? LIMIT 1")
-            params = params + (doc.name,)
-        found = ctx.db.one(sql, params)
+        if other.name == doc.meta.name:  # a document linking to itself does not count
+            where, params = f"{where} AND name <> ?", params + (doc.name,)
+        found = ctx.db.one(f"SELECT name FROM {quote(other.table)} WHERE {where} AND {status_sql} LIMIT 1", params)
         row = (other.name, found[0]) if found else None
     if row is not None:
         raise LinkExistsError(
