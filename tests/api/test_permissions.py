@@ -174,6 +174,15 @@ class World:
                                                      "docstatus": docstatus})
             return doc.name
 
+    def cancel(self, doctype: str, name: str) -> None:
+        """Cancel a submitted document through the model layer (no permission checks)."""
+        from ristretto.model import lifecycle
+        site = self.site
+        with site.db.connect() as conn:
+            site.registry.ensure_fresh(conn)
+            with conn.transaction():
+                lifecycle.cancel(site.context(conn), doctype, name)
+
     def all_docs(self, doctype: str, fields: str = '["name", "owner"]', parent: str | None = None) -> list[dict]:
         """Every row, read through the model layer without permission checks (Administrator's
         lists leave out other users' private notes, as Frappe's do)."""
@@ -503,7 +512,10 @@ def test_permlevel_fields_never_reach_a_user_without_the_level(world):
     response; Sales Manager (level 1 read) gets it on the same paths."""
     user, manager = world.client("sales-user"), world.client("sales-manager")
     own = world.seed("sales-user@perm.test", "Sales Order", ignore_pricing_rule=1)
-    amended = world.seed("sales-user@perm.test", "Sales Order", amended_from=own)
+    # only a cancelled document can be amended
+    original = world.seed("sales-user@perm.test", "Sales Order", docstatus=1, ignore_pricing_rule=1)
+    world.cancel("Sales Order", original)
+    amended = world.seed("sales-user@perm.test", "Sales Order", amended_from=original)
 
     def responses(c: httpx.Client, draft: str) -> dict[str, Any]:
         out = {

@@ -6,7 +6,8 @@ Reached through ``GET|POST /api/resource/<dt>/<name>`` with ``run_method``
 
 A document method is a controller method marked with
 ``ristretto.apps.whitelisted_method``, called as ``method(ctx, doc, **kwargs)``.
-Every DocType also has the built-in methods ``submit`` and ``cancel`` (POST).
+Every DocType also has the built-in methods ``submit``, ``cancel``, ``amend``, ``rename``
+(``name``, ``merge``) and ``add_comment`` (``text``), all POST.
 Anything else, including hooks such as ``validate`` and names that do not exist,
 is refused with the same 403 "Not permitted", so a client cannot probe which
 methods a controller has.
@@ -51,6 +52,20 @@ def _cancel(ctx: Context, doc: Document) -> Document:
     return document.cancel(ctx, doc.doctype, doc.name)
 
 
+def _amend(ctx: Context, doc: Document) -> Document:
+    """The new draft amending this cancelled document."""
+    from ristretto.model import lifecycle
+    return lifecycle.amend(ctx, doc.doctype, doc.name)
+
+
+def _rename(ctx: Context, doc: Document, name: str, merge: bool = False) -> Document:
+    """Rename this document to ``name`` (or merge it into that existing one): the document as
+    it is afterwards."""
+    from ristretto.model import rename
+    new = rename.rename(ctx, doc.doctype, doc.name, name, merge)
+    return document.load(ctx, doc.doctype, doc.name if new is None else new)
+
+
 def _add_comment(ctx: Context, doc: Document, text: str | None = None, content: str | None = None,
                  comment_type: str = "Comment", comment_email: str | None = None,
                  comment_by: str | None = None) -> dict:
@@ -63,8 +78,29 @@ def _add_comment(ctx: Context, doc: Document, text: str | None = None, content: 
 BUILTINS: dict[str, tuple[frozenset[str], Callable[..., Any]]] = {
     "submit": (POST_ONLY, _submit),
     "cancel": (POST_ONLY, _cancel),
+    "amend": (POST_ONLY, _amend),
+    "rename": (POST_ONLY, _rename),
     "add_comment": (POST_ONLY, _add_comment),
 }
+# The right a POST of these built-ins needs on the document instead of ``write``; the model
+# operation then checks what it does (submit and cancel also need write, amend needs create).
+BUILTIN_RIGHTS = {"submit": "submit", "cancel": "cancel", "amend": "amend"}
+
+
+def required_right(method_name: str, verb: str) -> str:
+    """The permission a document method needs before it runs: ``read`` for GET; for other
+    verbs ``write``, or the built-in's own right (submit, cancel, amend)."""
+    if verb == "GET":
+        return "read"
+    return BUILTIN_RIGHTS.get(method_name, "write")
+
+
+def check_right(ctx: Context, doc: Document, method: Method, verb: str) -> None:
+    """Raise PermissionError unless the user holds ``required_right`` on ``doc``. A controller
+    method named like a built-in is the controller's: it needs ``write``."""
+    builtin = method.fn is BUILTINS.get(method.name, (None, None))[1]
+    right = required_right(method.name, verb) if builtin or verb == "GET" else "write"
+    ctx.perms.check(ctx, doc.doctype, right, doc)
 
 
 # --- resolution and binding ------------------------------------------------------------------
@@ -152,7 +188,8 @@ def run_on_stored(call: Call, doctype: str, name: str) -> dict[str, Any]:
 
 
 def run_stored(call: Call, doctype: str, name: str, method_name: Any) -> dict[str, Any]:
-    """A method on a stored document: read permission for GET, write for POST. ``If-Match`` is
+    """A method on a stored document: read permission for GET; for POST write, or the built-in's
+    own right (``required_right``). ``If-Match`` is
     checked against the document locked for the transaction, so the method runs on the version
     the client named (412 otherwise); ``If-None-Match`` is not: a method's answer is not the
     document's representation."""
@@ -163,8 +200,7 @@ def run_stored(call: Call, doctype: str, name: str, method_name: Any) -> dict[st
     with rolled_back_on_get(call):
         doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb != "GET")
         method = resolve(ctx, doc, method_name, verb)
-        if verb != "GET":
-            ctx.perms.check(ctx, doctype, "write", doc)
+        check_right(ctx, doc, method, verb)
         etags.check(ctx, doc, cond)
         kwargs = bind(ctx, method, call.form)
         result = to_json(ctx, method.fn(ctx, doc, **kwargs))

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
-    CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, LinkExistsError,
-    PermissionError, TimestampMismatchError, UpdateAfterSubmitError, ValidationError,
+    CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, PermissionError,
+    TimestampMismatchError, ValidationError,
 )
 from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
 from ristretto.meta.fieldtypes import DATE, DATETIME, TIME, coerce_value
-from ristretto.model import etags, naming, passwords, validation, versions
+from ristretto.model import etags, lifecycle, naming, passwords, validation, versions
 from ristretto.model.base import Document
 from ristretto.model.storage import (  # load and exists are part of this module's API too
     exists, insert_sql, integrity_error, load, load_single, row_values, update_sql, write_children,
@@ -34,9 +34,6 @@ _IGNORED_KEYS = frozenset({"doctype", "flags", "ignore_permissions", "cmd", "sid
 _SERVER_SET = frozenset(STANDARD_FIELDS + CHILD_FIELDS) - {"docstatus"}
 # Keys that can only hold one value (text or number) whatever the DocType.
 _SCALAR_KEYS = frozenset(STANDARD_FIELDS + CHILD_FIELDS + ("doctype",))
-# Log-like DocTypes whose links never block a delete.
-_LINK_EXEMPT = frozenset({"ToDo", "Comment", "Version", "DocShare", "Communication", "File",
-                          "Deleted Document", "Activity Log", "Access Log", "View Log"})
 
 
 def get_doc(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False) -> Document:
@@ -317,6 +314,8 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     ctx.perms.check(ctx, doctype, "create", doc)
     if doc.docstatus == 1:
         ctx.perms.check(ctx, doctype, "submit", doc)
+    if doc.d.get("amended_from") not in (None, ""):
+        lifecycle.check_amendment(ctx, doc)
     _hook(ctx, doc, "before_insert")
     controller = ctx.registry.controller(doctype)
     # Owner and timestamps are set before naming, as in Frappe: a name template may
@@ -344,6 +343,8 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
         raise integrity_error(doc, e) from None
     doc.is_new = False
     _hook(ctx, doc, "after_insert")
+    if doc.d.get("amended_from") not in (None, ""):
+        lifecycle.copy_attachments(ctx, doc)
     _hook(ctx, doc, "on_update")
     if doc.docstatus == 1:
         _hook(ctx, doc, "on_submit")
@@ -384,7 +385,7 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict, *,
     # The document as it will be saved must pass too (Frappe checks the saved state): a user
     # restricted by User Permissions or a rule cannot move a document out of their reach.
     ctx.perms.check(ctx, doctype, "write", doc)
-    _check_transition(ctx, previous, doc)
+    lifecycle.check_transition(ctx, previous, doc)
     for f in meta.data_fields:
         if f.set_only_once and previous.d.get(f.fieldname) not in (None, "", 0) \
                 and doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
@@ -455,44 +456,6 @@ def visible_dict(ctx: "Context", doc: Document, *, no_nulls: bool = False) -> di
     return out
 
 
-def _check_transition(ctx: "Context", previous: Document, doc: Document) -> None:
-    old, new = previous.docstatus, doc.docstatus
-    meta = doc.meta
-    if old == 2:
-        raise ValidationError("Cannot edit cancelled document", title="Not allowed")
-    if old == 0 and new == 2:
-        raise DocstatusTransitionError("Cannot change docstatus from 0 (Draft) to 2 (Cancelled)")
-    if old == 1 and new == 0:
-        raise DocstatusTransitionError("Cannot change docstatus from 1 (Submitted) to 0 (Draft)")
-    if new in (1, 2) and not meta.is_submittable:
-        raise ValidationError(f"{meta.name} is not submittable", title="Not submittable")
-    if old == 0 and new == 1:
-        ctx.perms.check(ctx, meta.name, "submit", doc)
-    elif old == 1 and new == 2:
-        ctx.perms.check(ctx, meta.name, "cancel", doc)
-    elif old == 1 and new == 1:
-        ctx.perms.check(ctx, meta.name, "submit", doc)
-        for f in meta.data_fields:
-            if f.allow_on_submit or f.fieldname in STANDARD_FIELDS:
-                continue
-            if doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
-                # A Password field's value is never put into a message (nor the log).
-                change = "" if f.ft.secret else f" from {previous.d.get(f.fieldname)} to {doc.d.get(f.fieldname)}"
-                raise UpdateAfterSubmitError(f"Not allowed to change {f.label} after submission{change}")
-        for tf in meta.table_fields:
-            if not tf.allow_on_submit and tf.fieldname in doc.children and \
-                    [r.d for r in doc.children[tf.fieldname]] != [r.d for r in previous.children.get(tf.fieldname, [])]:
-                # Child rows of a submitted document are compared by value, ignoring stamps.
-                if _rows_changed(previous.children.get(tf.fieldname, []), doc.children[tf.fieldname]):
-                    raise UpdateAfterSubmitError(f"Not allowed to change {tf.label} after submission")
-
-
-def _rows_changed(old: list[Document], new: list[Document]) -> bool:
-    skip = set(STANDARD_FIELDS) | set(CHILD_FIELDS)
-    strip = lambda r: {k: v for k, v in r.d.items() if k not in skip}  # noqa: E731
-    return [strip(r) for r in old] != [strip(r) for r in new]
-
-
 def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Document:
     meta = doc.meta
     now = ctx.now()
@@ -505,7 +468,7 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
     _hook(ctx, doc, "before_submit" if (old, new) == (0, 1) else "before_cancel" if (old, new) == (1, 2)
           else "before_update_after_submit" if (old, new) == (1, 1) else "before_save")
     if (old, new) == (1, 2):
-        _check_no_links(ctx, doc, submitted_only=True)
+        lifecycle.check_no_links(ctx, doc, submitted_only=True)
     try:
         with ctx.db.savepoint("doc_update"):
             passwords.save(ctx, doc)
@@ -593,7 +556,7 @@ def delete(ctx: "Context", doctype: str, name: Any, *, expect: etags.Preconditio
                               title="Not allowed")
     # Frappe's order: the controller may clean up what links here before the check.
     _hook(ctx, doc, "on_trash")
-    _check_no_links(ctx, doc)
+    lifecycle.check_no_links(ctx, doc)
     ctx.db.execute(f"DELETE FROM {quote(meta.table)} WHERE name = ?", (doc.name,))
     for tf in meta.table_fields:
         child_meta = ctx.find_meta(tf.options)
@@ -624,28 +587,6 @@ def _delete_dependents(ctx: "Context", doc: Document) -> None:
                 delete(trusted, "File", file_name)
 
 
-def _check_no_links(ctx: "Context", doc: Document, *, submitted_only: bool = False) -> None:
-    """Refuse when another live document links here (on cancel: only submitted ones count)."""
-    status_sql = "docstatus = 1" if submitted_only else "docstatus < 2"
-    for other, fieldname in ctx.registry.links_to(doc.meta.name):
-        if other.name in _LINK_EXEMPT or other.issingle or other.is_virtual:
-            continue
-        if other.istable:
-            sql = (f"SELECT parenttype, parent FROM {quote(other.table)} WHERE {quote(fieldname)} = ? "
-                   f"AND {status_sql} LIMIT 1")
-            row = ctx.db.one(sql, (str(doc.name),))
-        else:
-            if other.name == doc.meta.name and fieldname == "amended_from":
-                continue
-            sql = f"SELECT name FROM {quote(other.table)} WHERE {quote(fieldname)} = ? AND {status_sql} LIMIT 1"
-            found = ctx.db.one(sql, (str(doc.name),))
-            row = (other.name, found[0]) if found else None
-        if row is not None and not (row[0] == doc.meta.name and str(row[1]) == str(doc.name)):
-            raise LinkExistsError(
-                f"Cannot delete or cancel because {doc.meta.name} {doc.name} is linked with {row[0]} {row[1]}",
-                title="Linked document")
-
-
 def insert_record(ctx: "Context", doctype: str, data: dict, *, name: Any = None) -> Document:
     """Write a record the server keeps for itself (Version, supporting Module Def or Role):
     defaults and stamps only, no hooks, validation or permission checks; the caller builds
@@ -667,13 +608,13 @@ def insert_trusted(ctx: "Context", doctype: str, data: dict, *, name: Any = None
 
 
 def submit(ctx: "Context", doctype: str, name: Any, data: dict | None = None) -> Document:
-    """Submit a draft (docstatus 0 -> 1), optionally applying ``data`` first."""
-    return update(ctx, doctype, name, {**(data or {}), "docstatus": 1})
+    """Submit a draft (see ``lifecycle.submit``)."""
+    return lifecycle.submit(ctx, doctype, name, data)
 
 
 def cancel(ctx: "Context", doctype: str, name: Any) -> Document:
-    """Cancel a submitted document (1 -> 2); refused while submitted documents link to it."""
-    return update(ctx, doctype, name, {"docstatus": 2})
+    """Cancel a submitted document (see ``lifecycle.cancel``)."""
+    return lifecycle.cancel(ctx, doctype, name)
 
 
 def set_value(ctx: "Context", doctype: str, name: Any, values: dict) -> Document:

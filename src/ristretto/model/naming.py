@@ -203,12 +203,21 @@ def set_name(ctx: "Context", doc: "Document", client_name: Any = None) -> None:
 
 
 def _amended_name(ctx: "Context", meta, original: str) -> str:
-    m = re.match(r"^(.*)-(\d+)$", original)
-    base, n = (m.group(1), int(m.group(2))) if m else (original, 0)
+    """``X`` -> ``X-1``; amending ``X-1`` (itself an amendment) -> ``X-2``: the trailing ``-N`` is
+    stripped only when the original has ``amended_from``, so a series name ending in digits
+    (``SOX-2026-0001``) keeps them. The next free number is taken when one is in use (a
+    cancelled original may be amended again)."""
+    table = quote(meta.table)
+    base, n = original, 0
+    row = ctx.db.one(f"SELECT amended_from FROM {table} WHERE name = ?", (original,))
+    if row is not None and row[0] not in (None, ""):
+        head, sep, tail = original.rpartition("-")
+        if sep and tail.isascii() and tail.isdigit():
+            base, n = head, int(tail)
     while True:
         n += 1
         candidate = f"{base}-{n}"
-        if ctx.db.one(f"SELECT 1 FROM {quote(meta.table)} WHERE name = ?", (candidate,)) is None:
+        if ctx.db.one(f"SELECT 1 FROM {table} WHERE name = ?", (candidate,)) is None:
             return candidate
 
 

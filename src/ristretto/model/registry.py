@@ -27,6 +27,8 @@ class MetaRegistry:
         self._lock = threading.Lock()
         # doctype -> [(referencing Meta, fieldname)] for Link fields, built lazily.
         self._links_to: dict[str, list[tuple[Meta, str]]] | None = None
+        # [(Meta, Dynamic Link fieldname, fieldname of the field naming its DocType)], built lazily.
+        self._dynamic_links: list[tuple[Meta, str, str]] | None = None
         # DocType -> controller object with lifecycle hooks (built-ins and apps).
         from ristretto.model.controllers import builtin_controllers
         self.controllers: dict[str, object] = builtin_controllers()
@@ -42,11 +44,11 @@ class MetaRegistry:
 
     def put(self, meta: Meta) -> None:
         self._metas[meta.name] = meta
-        self._links_to = None
+        self._links_to = self._dynamic_links = None
 
     def remove(self, doctype: str) -> None:
         self._metas.pop(doctype, None)
-        self._links_to = None
+        self._links_to = self._dynamic_links = None
 
     # --- freshness -------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class MetaRegistry:
             except Exception:  # noqa: BLE001 - one broken definition must not take the site down
                 continue
         self._metas = metas
-        self._links_to = None
+        self._links_to = self._dynamic_links = None
 
     # --- reverse links ---------------------------------------------------------------
 
@@ -87,6 +89,17 @@ class MetaRegistry:
                         index.setdefault(f.options, []).append((meta, f.fieldname))
             self._links_to = index
         return self._links_to.get(doctype, [])
+
+    def dynamic_links(self) -> list[tuple[Meta, str, str]]:
+        """Every stored Dynamic Link field: (DocType, its fieldname, the field naming the target
+        DocType). Which document it points at depends on each row, so callers filter on both."""
+        if self._dynamic_links is None:
+            self._dynamic_links = [
+                (meta, f.fieldname, f.options) for meta in self._metas.values()
+                if not meta.issingle and not meta.is_virtual
+                for f in meta.data_fields
+                if f.fieldtype == "Dynamic Link" and f.options and meta.has_column(f.options)]
+        return self._dynamic_links
 
 
 def read_definitions(conn: Connection, metas: dict[str, Meta]) -> dict[str, dict]:

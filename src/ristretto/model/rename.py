@@ -133,16 +133,12 @@ def _repoint_links(ctx: "Context", doctype: str, old: Any, new: Any) -> set[str]
                                f"WHERE {quote(fieldname)} = ?", (new_s, old_s))
         if n:
             changed.add(other.name)
-    for other in ctx.registry.all():
-        if other.issingle or other.is_virtual:
-            continue
-        for f in other.data_fields:
-            if f.fieldtype == "Dynamic Link" and f.options and other.has_column(f.options):
-                n = ctx.db.execute(
-                    f"UPDATE {quote(other.table)} SET {quote(f.fieldname)} = ? "
-                    f"WHERE {quote(f.fieldname)} = ? AND {quote(f.options)} = ?", (new_s, old_s, doctype))
-                if n:
-                    changed.add(other.name)
+    for other, fieldname, type_field in ctx.registry.dynamic_links():
+        # Only values whose DocType field names the renamed DocType point at this document.
+        n = ctx.db.execute(f"UPDATE {quote(other.table)} SET {quote(fieldname)} = ? "
+                           f"WHERE {quote(fieldname)} = ? AND {quote(type_field)} = ?", (new_s, old_s, doctype))
+        if n:
+            changed.add(other.name)
     file_meta = ctx.find_meta("File")
     if file_meta is not None and file_meta.has_column("attached_to_name") \
             and file_meta.has_column("attached_to_doctype"):
