@@ -48,21 +48,25 @@ def _text(value: Any, name: str, limit: int) -> str | None:
     return value
 
 
-def decode(text: str | bytes, name: str, *, limit: int = MAX_ARG_TEXT) -> Any:
-    """JSON text → value; 417 when it is too long or not JSON."""
-    text = _text(text, name, limit)
-    if text is None:
-        raise invalid(name)
+def _loads(text: str, name: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # also orjson's nesting limit
         raise invalid(name) from None
 
 
+def decode(text: str | bytes, name: str, *, limit: int = MAX_ARG_TEXT) -> Any:
+    """JSON text → value; 417 when it is too long or not JSON."""
+    text = _text(text, name, limit)
+    if text is None:
+        raise invalid(name)
+    return _loads(text, name)
+
+
 def json_arg(value: Any, name: str, *, limit: int = MAX_ARG_TEXT) -> Any:
     """An argument documented as JSON: JSON text, or a value a JSON body already decoded."""
     text = _text(value, name, limit)
-    return value if text is None else decode(text, name, limit=limit)
+    return value if text is None else _loads(text, name)
 
 
 def loose_arg(value: Any, name: str, *, limit: int = MAX_ARG_TEXT) -> Any:
@@ -76,7 +80,7 @@ def loose_arg(value: Any, name: str, *, limit: int = MAX_ARG_TEXT) -> Any:
     if not text:
         return None
     if text[0] in "[{\"" or text in ("null", "true", "false"):
-        return decode(text, name, limit=limit)
+        return _loads(text, name)
     return text
 
 

@@ -146,6 +146,20 @@ def single_value(ctx: "Context", doctype: str, field: str) -> Any:
     return value
 
 
+def check_link_target(ctx: "Context", meta: Meta, docname: Any) -> None:
+    """``validate_link`` needs select or read on the DocType (on a child row: on its parent's
+    DocType); the DocType DocType itself is open to every user."""
+    if meta.name == "DocType":
+        return
+    target = meta.name
+    if meta.istable:
+        row = load_or_none(ctx, meta.name, docname)
+        target = (row.d.get("parenttype") if row is not None else None) or meta.name
+    if not (ctx.perms.has(ctx, target, "select") or ctx.perms.has(ctx, target, "read")):
+        raise PermissionError(f"You do not have Read or Select Permissions for <b>{meta.name}</b>",
+                              doctype=meta.name)
+
+
 def stored_name(ctx: "Context", meta: Meta, docname: str) -> Any:
     """The name as stored, or None; case-insensitive like Frappe on MariaDB when no exact
     match exists. No permission check: the caller has checked the DocType."""

@@ -3,8 +3,7 @@
 These are thin adapters: each reads its arguments (request text is decoded by
 ``ristretto.api.jsonargs``), calls the model (``document``, ``listing``, ``clientops``,
 ``lookups``), where every permission is checked as on the REST routes, and shapes the
-answer. Behaviour follows Frappe v15's
-``frappe/client.py`` (see ``08-client-methods.md``), including its quirks:
+answer. Behaviour follows Frappe v15's ``frappe/client.py``, including its quirks:
 
 * arguments documented as JSON accept JSON text or the native value;
 * ``get``, ``insert``, ``save``, ``set_value``, ``submit`` and ``cancel`` return the
@@ -217,14 +216,7 @@ def is_document_amended(call: Call, doctype: str, docname: str):
 def validate_link(call: Call, doctype: str, docname: str, fields=None):
     ctx = call.ctx
     meta = ctx.get_meta(doctype)
-    if doctype != "DocType":
-        target = doctype
-        if meta.istable:
-            row = lookups.load_or_none(ctx, meta.name, docname)
-            target = (row.d.get("parenttype") if row is not None else None) or doctype
-        if not (ctx.perms.has(ctx, target, "select") or ctx.perms.has(ctx, target, "read")):
-            raise PermissionError(f"You do not have Read or Select Permissions for <b>{doctype}</b>",
-                                  doctype=doctype)
+    lookups.check_link_target(ctx, meta, docname)
     values: dict[str, Any] = {}
     name = lookups.stored_name(ctx, meta, docname)
     if name is None:
