@@ -181,7 +181,9 @@ class World:
         site = self.site
         with site.db.connect() as conn:
             site.registry.ensure_fresh(conn)
-            return listing.get_list(site.context(conn), doctype, fields=fields, parent=parent, limit=None)
+            # The model takes values: request text is decoded at the API edge.
+            return listing.get_list(site.context(conn), doctype, fields=json.loads(fields), parent=parent,
+                                    limit=None)
 
     def stored(self, doctype: str, name: str) -> dict | None:
         r = self.admin.get(f"/api/resource/{doctype}/{quote(str(name))}")
