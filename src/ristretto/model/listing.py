@@ -221,12 +221,15 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
 # cache (512 entries per DocType) stays small whatever clients send.
 _MAX_CACHED_TEXT = 8192
 _NATIVE_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_KEY_TYPES = (str, int, bool, list, dict)
 
 
 def _cache_key(*parts: Any) -> tuple | None:
     """A key for the compiled query when every argument is a JSON value, as requests carry
     them (the usual case): lists and dicts are keyed by their JSON text."""
     *args, extra = parts
+    if any(a is not None and not isinstance(a, _KEY_TYPES) for a in args):
+        return None
     key: list[Any] = []
     size = 0
     for a in args:
@@ -238,8 +241,6 @@ def _cache_key(*parts: Any) -> tuple | None:
                 return None
             size += len(text)
             a = (type(a).__name__, text)
-        elif a is not None and not isinstance(a, (str, int, bool)):
-            return None
         elif isinstance(a, str):
             size += len(a)
         key.append(a)
