@@ -23,8 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-import orjson
-
+from ristretto.api import jsonargs
 from ristretto.exceptions import FrappeTypeError
 
 DEFAULT_VERBS = frozenset({"GET", "POST", "PUT", "DELETE"})
@@ -63,9 +62,13 @@ class Param:
             if self.nullable:
                 return None
             raise _type_error(self.name, self.kind, value)
+        given = value
+        if self.kind in (dict, list):
+            # JSON text from a form or query string; text that is not JSON is refused below.
+            given = jsonargs.maybe_json(value, self.name, limit=jsonargs.MAX_DOC_TEXT)[1]
         try:
-            return _COERCERS[self.kind](value)
-        except (TypeError, ValueError, OverflowError, orjson.JSONDecodeError):
+            return _COERCERS[self.kind](given)
+        except (TypeError, ValueError, OverflowError):
             raise _type_error(self.name, self.kind, value) from None
 
 
@@ -120,8 +123,6 @@ def _to_str(value: Any) -> str:
 
 def _json_of(kind: type) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
-        if isinstance(value, (str, bytes)):
-            value = orjson.loads(value)
         if not isinstance(value, kind):
             raise ValueError
         return value

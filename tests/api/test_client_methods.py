@@ -346,8 +346,8 @@ def test_insert_returns_the_document_with_nulls(server, admin, doctypes):
                                                                          "description": "ins-form"})}))
     assert doc2["doctype"] == "ToDo" and doc2["status"] == "Open" and read(admin, "ToDo", doc2["name"])
     fails(rpc(admin, "insert", "POST", json={"doc": {"title": "no doctype"}}), 417, "ValidationError")
-    fails(rpc(admin, "insert", "POST", json={"doc": [1, 2]}), 417, "ValidationError")
-    fails(rpc(admin, "insert", "POST", data={"doc": "{not json"}), 417, "ValidationError")
+    fails(rpc(admin, "insert", "POST", json={"doc": [1, 2]}), 417, "DataError")
+    fails(rpc(admin, "insert", "POST", data={"doc": "{not json"}), 417, "DataError")
     fails(rpc(admin, "insert", "POST", json={"doc": {"doctype": PARENT}}), 417, "MandatoryError")
 
 
@@ -380,8 +380,8 @@ def test_insert_many(server, admin, doctypes):
     body = fails(rpc(admin, "insert_many", "POST", json={"docs": [{"doctype": "ToDo", "description": "x"}] * 201}),
                  417, "ValidationError")
     assert messages(body) == ["Only 200 inserts allowed in one request"]
-    fails(rpc(admin, "insert_many", "POST", json={"docs": {"doctype": "ToDo"}}), 417, "ValidationError")
-    fails(rpc(admin, "insert_many", "POST", json={"docs": ["ToDo"]}), 417, "ValidationError")
+    fails(rpc(admin, "insert_many", "POST", json={"docs": {"doctype": "ToDo"}}), 417, "DataError")
+    fails(rpc(admin, "insert_many", "POST", json={"docs": ["ToDo"]}), 417, "DataError")
 
 
 def test_insert_many_is_all_or_nothing(server, admin, doctypes):
@@ -568,7 +568,7 @@ def test_bulk_update_collects_failures(server, admin, doctypes):
     ok = message(rpc(admin, "bulk_update", "PUT", json={"docs": [{"doctype": PARENT, "docname": other["name"],
                                                                   "qty": 5}]}))
     assert ok == {"failed_docs": []} and read(admin, PARENT, other["name"])["qty"] == 5
-    fails(rpc(admin, "bulk_update", "POST", data={"docs": "{oops"}), 417, "ValidationError")
+    fails(rpc(admin, "bulk_update", "POST", data={"docs": "{oops"}), 417, "DataError")
 
 
 # --- rename_doc ----------------------------------------------------------------------------------------------

@@ -134,8 +134,8 @@ def test_registry_holds_only_decorated_functions(registered):
     assert {f"frappe.client.{m}" for m in CLIENT_VERBS} <= set(registered)
     # Helpers of the methods module are not reachable, whatever their name.
     assert not any(n.startswith("frappe.client._") for n in registered)
-    assert all(m.fn.__name__ != "_insert_doc" for m in registered.values())
-    assert hasattr(client, "_insert_doc")
+    assert all(m.fn.__name__ != "_doc" for m in registered.values())
+    assert hasattr(client, "_doc")
 
 
 # --- Guest and allow_guest ------------------------------------------------------------------------

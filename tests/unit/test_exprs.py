@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+from ristretto.api import jsonargs
+from ristretto.api.jsonargs import MAX_ARG_TEXT
 from ristretto.db import exprs
 from ristretto.db.dialects import POSTGRES, SQLITE
-from ristretto.db.filters import MAX_FILTER_CONDITIONS, MAX_FILTER_TEXT, MAX_NAME_LENGTH
+from ristretto.db.filters import MAX_FILTER_CONDITIONS, MAX_NAME_LENGTH
 from ristretto.db.query import MAX_FIELDS, MAX_ORDER_LENGTH, ListArgs, compile_count, compile_select
 from ristretto.exceptions import DataError, FrappeError, ValidationError
 from ristretto.meta.doctype import Meta
@@ -43,12 +45,17 @@ def dialect(request):
     return request.param
 
 
+def decoded(kw: dict) -> dict:
+    """Request text decoded as the API edge does before the compiler sees it."""
+    return {k: jsonargs.loose_arg(v, k) if k in ("filters", "or_filters") else v for k, v in kw.items()}
+
+
 def select(dialect, readable=None, **kw):
-    return compile_select(VAULT, METAS.get, dialect, ListArgs(readable=readable, **kw))
+    return compile_select(VAULT, METAS.get, dialect, ListArgs(readable=readable, **decoded(kw)))
 
 
 def count(dialect, readable=None, **kw):
-    return compile_count(VAULT, METAS.get, dialect, ListArgs(readable=readable, **kw))
+    return compile_count(VAULT, METAS.get, dialect, ListArgs(readable=readable, **decoded(kw)))
 
 
 def refused(fn, *args, match: str | None = None, **kw) -> FrappeError:
@@ -86,8 +93,8 @@ def test_limits_name_themselves(dialect):
     refused(count, dialect, or_filters={f"f{i}": 1 for i in range(MAX_FILTER_CONDITIONS + 1)},
             match="Too many conditions in 'or_filters'")
     select(dialect, filters=many[:-1])
-    text = '[["title", "in", ["' + "x" * MAX_FILTER_TEXT + '"]]]'
-    refused(select, dialect, filters=text, match=f"'filters' is longer than {MAX_FILTER_TEXT} characters")
+    text = '[["title", "in", ["' + "x" * MAX_ARG_TEXT + '"]]]'
+    refused(select, dialect, filters=text, match=f"'filters' is longer than {MAX_ARG_TEXT} characters")
     refused(select, dialect, filters=[["Vault Line" + "x" * MAX_NAME_LENGTH, "item", "=", 1]],
             match="A filter's DocType is longer than")
     refused(select, dialect, order_by="name," * MAX_ORDER_LENGTH, match="order_by is longer than")

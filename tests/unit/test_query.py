@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ristretto.api import jsonargs
 from ristretto.db.connection import SQLiteConnection
 from ristretto.db.dialects import POSTGRES, SQLITE
 from ristretto.db.filters import OPERATORS, normalize_filters, normalize_operator, timespan_range
@@ -71,8 +72,13 @@ def dialect(request):
     return request.param
 
 
+def decoded(kw: dict) -> dict:
+    """Request text decoded as the API edge does before the compiler sees it."""
+    return {k: jsonargs.loose_arg(v, k) if k in ("fields", "filters", "or_filters") else v for k, v in kw.items()}
+
+
 def select(dialect, meta: Meta = ORDER, **kw):
-    return compile_select(meta, get_meta, dialect, ListArgs(**kw))
+    return compile_select(meta, get_meta, dialect, ListArgs(**decoded(kw)))
 
 
 def where(dialect, filters=None, **kw) -> tuple[str, list]:

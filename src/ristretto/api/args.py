@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
+from ristretto.api import jsonargs
 from ristretto.api.asgi import Request
 from ristretto.exceptions import DataError, ValidationError
 
@@ -49,10 +48,7 @@ def parse_form(req: Request, *, max_fields: int = 2000) -> tuple[dict[str, Any],
     body = req.body
     ctype = req.content_type if body else ""
     if body and ctype in ("application/json", "text/json") or (body and ctype.endswith("+json")):
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise DataError("Invalid request body: not valid JSON", title="Invalid request") from None
+        data = jsonargs.body_value(body)
         if isinstance(data, dict):
             form = data
         elif isinstance(data, list):
@@ -70,11 +66,8 @@ def parse_form(req: Request, *, max_fields: int = 2000) -> tuple[dict[str, Any],
             _multipart(req, form, files, max_fields)
         elif ctype in ("", "text/plain") and body.lstrip()[:1] in (b"{", b"["):
             # Some clients post JSON without a content type.
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                data = None
-            if isinstance(data, dict):
+            decoded, data = jsonargs.maybe_json(body, "body", limit=len(body))
+            if decoded and isinstance(data, dict):
                 form.update(data)
     form.pop("_", None)
     return form, files
@@ -153,16 +146,12 @@ def truthy_arg(value: Any, default: bool) -> bool:
     return True
 
 
-def document_payload(form: dict[str, Any], req: Request) -> dict[str, Any]:
-    """The document a v1 create/update carries: ``data`` argument, else the body, else form_dict."""
+def document_payload(form: dict[str, Any], req: Request, meta: Any = None) -> dict[str, Any]:
+    """The document a v1 create/update carries: ``data`` argument, else the body, else form_dict;
+    with ``meta``, child tables sent as text (form fields) decoded."""
     data = form.get("data")
     if data is not None:
-        if isinstance(data, (str, bytes)):
-            try:
-                data = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise DataError("Invalid JSON in argument 'data'", title="Invalid request") from None
-        if not isinstance(data, dict):
-            raise DataError("Argument 'data' must be a JSON object", title="Invalid request")
-        return dict(data)
-    return {k: v for k, v in form.items() if k not in ("sid", "cmd", "csrf_token")}
+        values = jsonargs.object_arg(data, "data")
+    else:
+        values = {k: v for k, v in form.items() if k not in ("sid", "cmd", "csrf_token")}
+    return jsonargs.table_values(meta, values) if meta is not None else values

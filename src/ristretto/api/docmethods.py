@@ -19,15 +19,13 @@ import inspect
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-import orjson
-
-from ristretto.api import conditional
+from ristretto.api import conditional, jsonargs
 from ristretto.api.call import Call
 from ristretto.whitelist import Method, Param, whitelist
 from ristretto.whitelist import _annotation_kind as annotation_kind
 from ristretto.apps import doc_method_verbs
 from ristretto.exceptions import (
-    DataError, DoesNotExistError, PermissionError, TimestampMismatchError, ValidationError,
+    DoesNotExistError, PermissionError, TimestampMismatchError, ValidationError,
 )
 from ristretto.model import document
 from ristretto.model.context import Context
@@ -230,11 +228,8 @@ def run_doc_method(call: Call, method: str, docs: Any = None, dt: str | None = N
 def _legacy_args(ctx: Context, method: Method, args: Any) -> dict[str, Any]:
     """Frappe's rules: no parameters → nothing; a parameter ``args`` or a non-dict → that
     one value, positionally; a dict → keyword arguments (unknown keys dropped)."""
-    if isinstance(args, (str, bytes)):
-        try:
-            args = orjson.loads(args)
-        except orjson.JSONDecodeError:
-            pass  # a plain scalar string
+    # Text that is not JSON is a plain scalar string.
+    args = jsonargs.maybe_json(args, "args", limit=jsonargs.MAX_DOC_TEXT)[1]
     names = tuple(p.name for p in method.params)
     if not names and not method.takes_kwargs:
         return {}
@@ -245,11 +240,7 @@ def _legacy_args(ctx: Context, method: Method, args: Any) -> dict[str, Any]:
 
 def _doc_from_dict(ctx: Context, docs: Any) -> Document:
     """An in-memory document from a client dict; over the stored one when it exists."""
-    if isinstance(docs, (str, bytes)):
-        try:
-            docs = orjson.loads(docs)
-        except orjson.JSONDecodeError:
-            raise DataError("Invalid JSON in argument 'docs'", title="Invalid argument") from None
+    docs = jsonargs.json_arg(docs, "docs", limit=jsonargs.MAX_DOC_TEXT)
     if isinstance(docs, list) and len(docs) == 1:
         docs = docs[0]
     if not isinstance(docs, dict) or not isinstance(docs.get("doctype"), str):
@@ -257,6 +248,7 @@ def _doc_from_dict(ctx: Context, docs: Any) -> Document:
                               title="Invalid argument")
     doctype = docs["doctype"]
     meta = ctx.get_meta(doctype)
+    docs = jsonargs.table_values(meta, dict(docs))
     name = meta.name if meta.issingle else docs.get("name")
     if name not in (None, "") and document.exists(ctx, doctype, name):
         stored = document.load(ctx, doctype, name)

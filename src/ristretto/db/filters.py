@@ -13,8 +13,6 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ristretto.db.dialects import quote
 from ristretto.exceptions import DataError, ValidationError
 from ristretto.meta.doctype import DocField, Meta
@@ -32,10 +30,8 @@ OPERATORS = (
     "not ancestors of", "descendants of (inclusive)",
 )
 _OP_ALIASES = {"==": "=", "<>": "!=", "=<": "<=", "=>": ">=", "not_like": "not like", "not_in": "not in"}
-# Request-text limits (a 417 beyond them): JSON text of one `filters`/`or_filters` argument,
-# conditions in it, and characters of a filter's field name (also the compiler's limit for
-# one field expression).
-MAX_FILTER_TEXT = 1_000_000
+# Limits (a 417 beyond them): conditions in one `filters`/`or_filters` argument, and
+# characters of a filter's field name (also the compiler's limit for one field expression).
 MAX_FILTER_CONDITIONS = 500
 MAX_NAME_LENGTH = 1000
 
@@ -56,24 +52,6 @@ class Column:
     through: DocField | None = None
 
 
-
-def parse_json_arg(value: Any, name: str) -> Any:
-    """Arguments such as ``fields`` and ``filters`` arrive as JSON text or as native JSON."""
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode()
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if text[0] in "[{\"" or text in ("null", "true", "false"):
-            try:
-                return orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise DataError(f"Invalid JSON in argument '{name}'", title="Invalid argument") from None
-        return text
-    return value
-
-
 # --- filter normalisation ----------------------------------------------------------------
 
 def normalize_operator(op: Any) -> str:
@@ -89,10 +67,11 @@ def normalize_operator(op: Any) -> str:
 
 
 def normalize_filters(filters: Any, doctype: str, *, name: str = "filters") -> list[tuple[str | None, Any, Any, Any]]:
-    """Every accepted filter shape → list of (doctype, fieldname, operator, value)."""
-    if isinstance(filters, (str, bytes, bytearray)) and len(filters) > MAX_FILTER_TEXT:
-        raise too_long(f"'{name}'", MAX_FILTER_TEXT)
-    filters = parse_json_arg(filters, name)
+    """Every accepted filter shape → list of (doctype, fieldname, operator, value).
+
+    ``filters`` are Python values: request text is decoded at the API edge
+    (``ristretto.api.jsonargs``), so text here is refused like any other non-filter.
+    """
     if not filters:
         return []
     if isinstance(filters, (list, tuple, dict)) and len(filters) > MAX_FILTER_CONDITIONS:

@@ -27,7 +27,7 @@ from ristretto.db.exprs import (
     restricted as _restricted, split_top_level,
 )
 from ristretto.db.filters import (
-    MAX_NAME_LENGTH, Column, build_condition, normalize_filters, normalize_operator, parse_json_arg,
+    MAX_NAME_LENGTH, Column, build_condition, normalize_filters, normalize_operator,
     too_long,
 )
 
@@ -438,7 +438,7 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     q.readable = args.readable
     if isinstance(args.fields, (str, bytes, bytearray)) and len(args.fields) > MAX_FIELDS_TEXT:
         raise too_long("fields", MAX_FIELDS_TEXT)
-    fields = parse_json_arg(args.fields, "fields") if args.fields is not None else None
+    fields = args.fields  # Python values: JSON text is decoded at the API edge
     if fields is None or fields == []:
         fields = ["name"]
     elif isinstance(fields, str):

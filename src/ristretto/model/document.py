@@ -143,9 +143,6 @@ def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool, ro
                 continue  # unknown child DocType (or not a child table): nowhere to store rows
             if value is None:
                 value = []
-            if isinstance(value, str):
-                from ristretto.db.filters import parse_json_arg
-                value = parse_json_arg(value, key) or []
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 raise ValidationError(f"Value for {f.label} must be a list of rows", title="Invalid value")
             doc.children[key] = _child_rows(ctx, doc, f.fieldname, child_meta, value)
@@ -540,7 +537,12 @@ def delete(ctx: "Context", doctype: str, name: Any, *, expect: etags.Preconditio
         # Frappe (client.delete_doc): the row is removed from its parent, which is saved, so
         # this needs ``write`` on the parent document, and the parent's rules apply (a table
         # at a permlevel the user may not write is put back; a submitted parent refuses).
-        row, parent = _child_row(ctx, meta, name, "write", table_level=False)
+        try:
+            row, parent = _child_row(ctx, meta, name, "write", table_level=False)
+        except PermissionError:
+            # Every route (REST, frappe.client.delete, v2) reports a row whose parent the user
+            # may not write as not found, whether or not they may read it.
+            raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name) from None
         row, parent = _locked_row(ctx, meta, name, parent)
         etags.check(ctx, row, expect)
         field = row.d.get("parentfield")

@@ -13,8 +13,9 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ristretto.db.dialects import quote
-from ristretto.db.filters import parse_json_arg
 from ristretto.db.query import ListArgs, compile_count, compile_select
 from ristretto.exceptions import DataError, PermissionError, ValidationError
 
@@ -135,11 +136,10 @@ def _refused(error: BaseException) -> DataError:
 
 def _check_field_count(fields: Any) -> None:
     """Refuse more than MAX_LIST_FIELDS selected fields (417)."""
-    value = parse_json_arg(fields, "fields") if fields is not None else None
-    if isinstance(value, list):
-        count = len(value)
-    elif isinstance(value, str):
-        count = value.count(",") + 1  # "a, b, c": an upper bound is enough for a cap
+    if isinstance(fields, list):
+        count = len(fields)
+    elif isinstance(fields, str):
+        count = fields.count(",") + 1  # "a, b, c": an upper bound is enough for a cap
     else:
         return
     if count > MAX_LIST_FIELDS:
@@ -220,21 +220,34 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
 # Longer request texts are compiled each time rather than kept as cache keys, so that the
 # cache (512 entries per DocType) stays small whatever clients send.
 _MAX_CACHED_TEXT = 8192
+_NATIVE_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_KEY_TYPES = (str, int, bool, list, dict)
 
 
 def _cache_key(*parts: Any) -> tuple | None:
-    """A key for the compiled query when every argument arrived as plain text (the usual case)."""
+    """A key for the compiled query when every argument is a JSON value, as requests carry
+    them (the usual case): lists and dicts are keyed by their JSON text."""
     *args, extra = parts
+    if any(a is not None and not isinstance(a, _KEY_TYPES) for a in args):
+        return None
+    key: list[Any] = []
     size = 0
     for a in args:
-        if a is not None and not isinstance(a, (str, int, bool)):
-            return None
-        if isinstance(a, str):
+        if isinstance(a, (list, dict)):
+            try:
+                # Datetimes and the like are not request values: such queries are not cached.
+                text = orjson.dumps(a, option=_NATIVE_ONLY)
+            except orjson.JSONEncodeError:
+                return None
+            size += len(text)
+            a = (type(a).__name__, text)
+        elif isinstance(a, str):
             size += len(a)
+        key.append(a)
     if size > _MAX_CACHED_TEXT:
         return None
     try:
-        return (*args, tuple((sql, tuple(p)) for sql, p in extra))
+        return (*key, tuple((sql, tuple(p)) for sql, p in extra))
     except TypeError:
         return None
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ristretto.api import conditional, docmethods
+from ristretto.api import conditional, docmethods, jsonargs
 from ristretto.api.args import document_payload, truthy_arg
 from ristretto.api.call import Call
+from ristretto.db.query import MAX_FIELDS_TEXT
 from ristretto.model import document, listing
 
 
@@ -20,7 +21,9 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
     debug = truthy_arg(form.get("debug"), False)
     rows = listing.get_list(
         call.ctx, doctype,
-        fields=form.get("fields"), filters=form.get("filters"), or_filters=form.get("or_filters"),
+        fields=jsonargs.loose_arg(form.get("fields"), "fields", limit=MAX_FIELDS_TEXT),
+        filters=jsonargs.loose_arg(form.get("filters"), "filters"),
+        or_filters=jsonargs.loose_arg(form.get("or_filters"), "or_filters"),
         order_by=form.get("order_by"), group_by=form.get("group_by"),
         limit=listing.page_length(call.ctx, page), offset=listing.parse_offset(form.get("limit_start")),
         as_dict=as_dict, debug=debug, parent=form.get("parent"), stream=True)
@@ -29,7 +32,7 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
 
 
 def create_doc(call: Call, doctype: str) -> dict[str, Any]:
-    payload = document_payload(call.form, call.request)
+    payload = document_payload(call.form, call.request, call.ctx.get_meta(doctype))
     payload.pop("doctype", None)
     name = payload.pop("name", None)
     doc = document.insert(call.ctx, doctype, payload, name=name)
@@ -44,7 +47,7 @@ def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
 
 
 def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
-    payload = document_payload(call.form, call.request)
+    payload = document_payload(call.form, call.request, call.ctx.get_meta(doctype))
     for key in ("doctype", "name", "flags"):
         payload.pop(key, None)
     doc = document.update(call.ctx, doctype, name, payload, expect=conditional.expect(call))
