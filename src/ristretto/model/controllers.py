@@ -68,7 +68,7 @@ class DocTypeController(Controller):
                                       title="Invalid Option")
         if meta.is_submittable and not any(r.d.get("fieldname") == "amended_from"
                                            for r in doc.children.get("fields", [])):
-            from ristretto.model.document import _child_rows
+            from ristretto.model.clientvalues import child_rows as _child_rows
             rows = [r.as_dict() for r in doc.children.get("fields", [])]
             rows.append({"fieldname": "amended_from", "fieldtype": "Link", "label": "Amended From",
                          "options": meta.name, "read_only": 1, "no_copy": 1})

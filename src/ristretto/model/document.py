@@ -1,4 +1,8 @@
-"""Documents: load, insert, update and delete, with the Frappe lifecycle.
+"""Documents: insert, update (save) and delete, with their checks and hooks.
+
+Loading for a user lives in ``access``, building from client values in ``clientvalues``,
+submit/cancel/amend/copy in ``lifecycle``; ``get_doc``, ``submit`` and ``cancel`` are also
+reachable from here.
 
 Every operation asks the context's permission policy first, so every route that
 goes through here (v1, v2, RPC, files) is permission-checked without repeating
@@ -16,183 +20,19 @@ from ristretto.exceptions import (
     CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, PermissionError,
     TimestampMismatchError, ValidationError,
 )
-from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
-from ristretto.meta.fieldtypes import DATE, DATETIME, TIME, coerce_value
+from ristretto.meta.doctype import OPTIONAL_FIELDS, Meta
 from ristretto.model import etags, lifecycle, naming, passwords, validation, versions
+from ristretto.model.access import child_row, get_doc, locked_row, locked_single
 from ristretto.model.base import Document
+from ristretto.model.clientvalues import SERVER_SET, apply_values, defaults
 from ristretto.model.storage import (  # load and exists are part of this module's API too
-    exists, insert_sql, integrity_error, load, load_single, row_values, update_sql, write_children,
+    exists, insert_sql, integrity_error, load, row_values, update_sql, write_children,
 )
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
 
-# Keys a client may send that are never document values.
-_IGNORED_KEYS = frozenset({"doctype", "flags", "ignore_permissions", "cmd", "sid", "csrf_token",
-                           "__islocal", "__unsaved", "__onload", "__last_sync_on", "_comments",
-                           "_assign", "_liked_by", "_user_tags", "_seen"})
-_SERVER_SET = frozenset(STANDARD_FIELDS + CHILD_FIELDS) - {"docstatus"}
-# Keys that can only hold one value (text or number) whatever the DocType.
-_SCALAR_KEYS = frozenset(STANDARD_FIELDS + CHILD_FIELDS + ("doctype",))
 
-
-def get_doc(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False) -> Document:
-    """Load a document the user may read (permission checked); ``for_update``: locked until the
-    transaction ends, for a caller that checks it before writing (``etags.check``)."""
-    meta = ctx.get_meta(doctype)
-    if meta.istable:
-        row, parent = _child_row(ctx, meta, name, "read")
-        return _locked_row(ctx, meta, name, parent)[0] if for_update else row
-    ctx.perms.check(ctx, doctype, "read")
-    doc = load(ctx, doctype, name, for_update=for_update)
-    ctx.perms.check(ctx, doctype, "read", doc)
-    return doc
-
-
-def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str, *,
-               table_level: bool = True) -> tuple[Document, Document]:
-    """A child row and its parent document, after Frappe's child-table rule (05 § 7): the row
-    is reached only through a parent DocType that has a Table field for it, the user needs
-    ``ptype`` on the parent document, and (``table_level``) ``ptype`` at the Table field's
-    permlevel."""
-    row = load(ctx, meta.name, name)
-    parent_meta = ctx.find_meta(row.d.get("parenttype") or "")
-    tf = parent_meta.get_table_field(row.d.get("parentfield") or "") if parent_meta is not None else None
-    if tf is None or tf.options != meta.name or parent_meta.istable:
-        raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name)
-    parent = load(ctx, parent_meta.name, row.d.get("parent"))
-    ctx.perms.check(ctx, parent_meta.name, ptype, parent)
-    if table_level and tf.permlevel and tf.permlevel not in ctx.perms.level_access(ctx, parent_meta, ptype):
-        message = f"Insufficient Permission Level for {parent_meta.name}"
-        error = PermissionError(message, doctype=parent_meta.name)
-        error.error_message = message
-        raise error
-    return row, parent
-
-
-def _locked_row(ctx: "Context", meta: Meta, name: Any, parent: Document) -> tuple[Document, Document]:
-    """The child row and its parent again, once the parent's row is locked until the transaction
-    ends: every write of a row saves (and first locks) its parent, so what is read now is what a
-    write in this transaction replaces. Without it, two writers of rows of one parent on
-    PostgreSQL would each save all the rows as they read them before the other's save."""
-    parent = load(ctx, parent.meta.name, parent.name, for_update=True)
-    return load(ctx, meta.name, name), parent
-
-
-def _locked_single(ctx: "Context", meta: Meta) -> Document:
-    """A Single's values, their rows locked until the transaction ends (PostgreSQL)."""
-    if ctx.dialect.name == "postgres":
-        ctx.db.sql(f"SELECT 1 FROM {quote('tabSingles')} WHERE doctype = ? FOR UPDATE", (meta.name,))
-    return load_single(ctx, meta)
-
-
-# --- building from client data ----------------------------------------------------------------
-
-def _defaults(meta: Meta, ctx: "Context") -> dict[str, Any]:
-    """DocField defaults for a new document or row.
-
-    None while importing (``ctx.flags["in_import"]``), like Frappe: an exported file
-    omits every key whose value is 0, so a missing key must stay 0 and not take the
-    field's default (a DocPerm row without ``write`` must not get DocPerm's ``write``
-    default of 1).
-    """
-    import datetime as _dt
-    out: dict[str, Any] = {}
-    if ctx.flags.get("in_import"):
-        return out
-    for f in meta.data_fields:
-        if f.default is None:
-            continue
-        default = f.default
-        kind = f.ft.kind
-        if kind == DATE and default.lower() == "today":
-            out[f.fieldname] = _dt.date.today().isoformat()
-        elif kind == DATETIME and default.lower() == "now":
-            out[f.fieldname] = ctx.now()
-        elif default.startswith(":") or (default.startswith("{") and default.endswith("}")):
-            continue  # user defaults / templates of other fields: not applicable server-side
-        elif kind == TIME and default.lower() == "now":
-            out[f.fieldname] = _dt.datetime.now().strftime("%H:%M:%S")
-        else:
-            try:
-                out[f.fieldname] = coerce_value(f.ft, default, f.label)
-            except ValidationError:
-                continue
-    return out
-
-
-def _apply_values(ctx: "Context", doc: Document, data: dict, *, is_new: bool, row_label: str = "") -> None:
-    """Coerce and set client values on ``doc`` (standard fields and unknown keys ignored)."""
-    meta = doc.meta
-    for key, value in data.items():
-        if key in _SCALAR_KEYS:
-            # Ignored or server-set, but an object here is malformed input, never silently dropped.
-            validation.check_scalar(value, key, row_label)
-        if key in _IGNORED_KEYS or (key in _SERVER_SET and key in meta.standard_fields):
-            # Server-owned columns; ``parent`` is one only on child tables (Custom DocPerm and
-            # the like have a ``parent`` field of their own).
-            continue
-        f = meta.get_field(key)
-        if f is None:
-            if key == "docstatus":
-                doc.d["docstatus"] = _docstatus_value(value)
-            continue
-        if f.is_table:
-            child_meta = ctx.find_meta(f.options)
-            if child_meta is None or not child_meta.istable:
-                continue  # unknown child DocType (or not a child table): nowhere to store rows
-            if value is None:
-                value = []
-            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-                raise ValidationError(f"Value for {f.label} must be a list of rows", title="Invalid value")
-            doc.children[key] = _child_rows(ctx, doc, f.fieldname, child_meta, value)
-            continue
-        if not f.has_column or key in ("name",):
-            continue
-        doc.d[key] = coerce_value(f.ft, value, f.label)
-
-
-def _docstatus_value(value: Any) -> int:
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError("docstatus must be 0, 1 or 2", title="Invalid value") from None
-    if v not in (0, 1, 2):
-        raise ValidationError("docstatus must be 0, 1 or 2", title="Invalid value")
-    return v
-
-
-def _child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Meta, rows: list[dict]) -> list[Document]:
-    existing = {r.name: r for r in (parent.previous.children.get(fieldname, []) if parent.previous else [])}
-    out = []
-    table = parent.meta.get_field(fieldname)
-    label = table.label if table is not None else fieldname
-    for i, data in enumerate(rows, start=1):
-        row_label = f"{label} Row #{i}: "
-        # The row's name finds the stored row it replaces: it must be one value.
-        validation.check_scalar(data.get("name"), "name", row_label)
-        prev = existing.get(data.get("name"))
-        row = Document(child_meta, {c: None for c in child_meta.column_names}, is_new=prev is None)
-        if prev is None:
-            # Only new rows take defaults: an existing row is fully overwritten by what was
-            # sent, and what was left out becomes empty (Frappe's replace semantics).
-            row.d.update(_defaults(child_meta, ctx))
-        for f in child_meta.data_fields:
-            if f.ft.not_null_zero and row.d.get(f.fieldname) is None:
-                row.d[f.fieldname] = 0
-        _apply_values(ctx, row, data, is_new=True, row_label=row_label)
-        if prev is not None:
-            row.d["name"] = prev.name
-        else:
-            # The child DocType's own rule: a hash unless it says otherwise (autoincrement).
-            naming.set_name(ctx, row)
-        if prev is not None:
-            row.d["creation"] = prev.d.get("creation")
-            row.d["owner"] = prev.d.get("owner")
-        row.d["idx"] = i
-        row.d["parentfield"] = fieldname
-        out.append(row)
-    return out
 
 
 def _stamp(ctx: "Context", doc: Document, now: str) -> None:
@@ -277,14 +117,14 @@ def new_doc(ctx: "Context", doctype: str, data: dict | None = None) -> Document:
     """An unsaved document with defaults applied and ``data`` coerced onto it."""
     meta = ctx.get_meta(doctype)
     doc = Document(meta, {c: None for c in meta.column_names}, is_new=True)
-    doc.d.update(_defaults(meta, ctx))
+    doc.d.update(defaults(meta, ctx))
     for f in meta.data_fields:
         if f.ft.not_null_zero and doc.d.get(f.fieldname) is None:
             doc.d[f.fieldname] = 0
     doc.d["docstatus"] = 0
     doc.d["idx"] = 0
     if data:
-        _apply_values(ctx, doc, data, is_new=True)
+        apply_values(ctx, doc, data, is_new=True)
     return doc
 
 
@@ -357,12 +197,12 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict, *,
     if meta.issingle:
         if expect is not None:
             ctx.perms.check(ctx, doctype, "write")
-            etags.check(ctx, _locked_single(ctx, meta), expect)
+            etags.check(ctx, locked_single(ctx, meta), expect)
         return save_single(ctx, doctype, data)
     if meta.istable:
-        row, parent = _child_row(ctx, meta, name, "write")
-        etags.check(ctx, _locked_row(ctx, meta, name, parent)[0], expect)
-        return _update_child_row(ctx, meta, name, data)
+        row, parent = child_row(ctx, meta, name, "write")
+        etags.check(ctx, locked_row(ctx, meta, name, parent)[0], expect)
+        return _updatechild_row(ctx, meta, name, data)
     _check_blind(ctx, doctype, "write")
     previous = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "write", previous)
@@ -377,7 +217,7 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict, *,
     doc = Document(meta, dict(previous.d))
     doc.children = {k: list(v) for k, v in previous.children.items()}
     doc.previous = previous
-    _apply_values(ctx, doc, data, is_new=False)
+    apply_values(ctx, doc, data, is_new=False)
     _reset_unwritable(ctx, doc, previous)
     # The document as it will be saved must pass too (Frappe checks the saved state): a user
     # restricted by User Permissions or a rule cannot move a document out of their reach.
@@ -430,7 +270,7 @@ def _reset_unwritable(ctx: "Context", doc: Document, previous: Document | None) 
 def _blank(ctx: "Context", meta: Meta) -> dict[str, Any]:
     """Values of a new document before the client's data: defaults, zeros for numbers."""
     values = {f.fieldname: 0 for f in meta.data_fields if f.ft.not_null_zero}
-    values.update(_defaults(meta, ctx))
+    values.update(defaults(meta, ctx))
     return values
 
 
@@ -487,15 +327,15 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
     return doc
 
 
-def _update_child_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Document:
+def _updatechild_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Document:
     """Updating a child row saves its parent so the parent's validations run."""
-    row, parent = _child_row(ctx, meta, name, "write")
+    row, parent = child_row(ctx, meta, name, "write")
     parent_type, parent_name, field = parent.meta.name, parent.name, row.d.get("parentfield")
     rows = []
     for r in parent.children.get(field, []):
         d = r.as_dict()
         if r.name == row.name:
-            d.update({k: v for k, v in data.items() if k not in _SERVER_SET})
+            d.update({k: v for k, v in data.items() if k not in SERVER_SET})
         rows.append(d)
     update(ctx, parent_type, parent_name, {field: rows})
     return load(ctx, meta.name, name)
@@ -506,11 +346,11 @@ def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     ctx.perms.check(ctx, doctype, "write")
     # Locked: two saves at once would otherwise both delete the old rows and insert theirs
     # (on PostgreSQL the second then fails on the duplicate rows).
-    previous = _locked_single(ctx, meta)
+    previous = locked_single(ctx, meta)
     doc = Document(meta, dict(previous.d))
     doc.children = dict(previous.children)
     doc.previous = previous
-    _apply_values(ctx, doc, data, is_new=False)
+    apply_values(ctx, doc, data, is_new=False)
     _reset_unwritable(ctx, doc, previous)
     doc.d["docstatus"] = 0
     now = ctx.now()
@@ -538,12 +378,12 @@ def delete(ctx: "Context", doctype: str, name: Any, *, expect: etags.Preconditio
         # this needs ``write`` on the parent document, and the parent's rules apply (a table
         # at a permlevel the user may not write is put back; a submitted parent refuses).
         try:
-            row, parent = _child_row(ctx, meta, name, "write", table_level=False)
+            row, parent = child_row(ctx, meta, name, "write", table_level=False)
         except PermissionError:
             # Every route (REST, frappe.client.delete, v2) reports a row whose parent the user
             # may not write as not found, whether or not they may read it.
             raise DoesNotExistError(f"{meta.name} {name} not found", doctype=meta.name) from None
-        row, parent = _locked_row(ctx, meta, name, parent)
+        row, parent = locked_row(ctx, meta, name, parent)
         etags.check(ctx, row, expect)
         field = row.d.get("parentfield")
         rows = [r.as_dict() for r in parent.children.get(field, []) if r.name != row.name]

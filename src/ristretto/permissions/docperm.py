@@ -9,7 +9,7 @@ On top of the roles, per-DocType rules (Frappe's permission hooks: ToDo, File an
 Note built in, more from apps) and User Permissions can only take rights away, for a
 document and its child rows alike; lists get the same restrictions as SQL conditions.
 Child DocTypes have no rows of their own: the model layer judges them through their
-parent (``document._child_row``, ``listing``).
+parent (``access.child_row``, ``listing``).
 """
 
 from __future__ import annotations
