@@ -28,8 +28,9 @@ ABSENT = object()
 GADGET_PERMS = [
     {"role": "Gadget User", "read": 1, "write": 1, "create": 1, "delete": 1},
     {"role": "Gadget Manager", "read": 1, "write": 1, "create": 1, "delete": 1, "submit": 1, "cancel": 1},
-    {"role": "Gadget Manager", "permlevel": 1, "read": 1, "write": 1},
-    {"role": "Gadget Reader", "read": 1},
+    {"role": "Gadget Manager", "permlevel": 1, "read": 1, "write": 1, "create": 0, "delete": 0},
+    # DocPerm's write, create and delete default to 1: a read-only row says 0.
+    {"role": "Gadget Reader", "read": 1, "write": 0, "create": 0, "delete": 0},
 ]
 DOCTYPES = [
     {"name": "Gadget Part", "istable": 1, "fields": [
