@@ -86,6 +86,13 @@ METHODS = [
     Scenario("upload_file refuses GET", "GET", M + "/upload_file", status=403, expect=v2_error("PermissionError")),
     Scenario("logout refuses GET", "GET", M + "/logout", status=403, expect=v2_error("PermissionError")),
     Scenario("bulk_update refuses GET", "GET", M + "/bulk_update", status=403, expect=v2_error("PermissionError")),
+    Scenario("search_link", "GET", M + "/frappe.desk.search.search_link", params={"doctype": "Gadget", "txt": "g-5"},
+             expect={"data": [{"value": "g-5", "label": "g-5", "description": "Open"}]}),
+    Scenario("search_link of DocTypes, as frappectl lists them", "GET", M + "/frappe.desk.search.search_link",
+             params={"doctype": "DocType", "txt": "", "filters": {"custom": 1}, "page_length": "10000"},
+             expect={"data": lambda rows: {"Gadget", "Gadget Order", "Gadget Part"} <= {r["value"] for r in rows}}),
+    Scenario("search_link needs read", "GET", M + "/frappe.desk.search.search_link", user="outsider",
+             params={"doctype": "Gadget"}, status=403, expect=v2_error("PermissionError")),
     Scenario("unknown v2 path", "GET", "/api/v2/nothing/here", status=404, expect=v2_error("DoesNotExistError")),
 ]
 
