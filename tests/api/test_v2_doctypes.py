@@ -60,6 +60,8 @@ COUNT = [
     Scenario("count distinct over a child filter", "GET", D + "/count",
              params={"filters": [["Gadget Part", "qty", ">", 0]], "distinct": "1"}, expect={"data": 6}),
     Scenario("count up to a limit", "GET", D + "/count", params={"limit": "4"}, expect={"data": 4}),
+    Scenario("count of a child DocType through its parent", "GET", "/api/v2/doctype/Gadget Part/count",
+             params={"parent": "Gadget"}, expect={"data": 6}),
     Scenario("count with QUERY", "QUERY", D + "/count", body={"filters": {"status": "Closed"}}, expect={"data": 3}),
     Scenario("count as a reader", "GET", D + "/count", user="reader", expect={"data": 6}),
     Scenario("filters of the wrong shape", "GET", D + "/count", params={"filters": "7"}, status=417,

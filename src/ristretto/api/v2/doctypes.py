@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ristretto.api.call import Call
-from ristretto.api.v2.args import json_arg, truthy_arg
+from ristretto.api.v2.args import json_arg, text_arg, truthy_arg
 from ristretto.exceptions import FrappeValueError
 from ristretto.model import listing, metaview, search as link_search
 
@@ -27,7 +27,8 @@ def count(call: Call, doctype: str) -> dict[str, Any]:
         call.ctx, doctype, filters=json_arg(form, "filters", (list, dict)),
         or_filters=json_arg(form, "or_filters", (list, dict)),
         distinct=truthy_arg(form.get("distinct"), False),
-        limit=listing.parse_limit(form.get("limit"), None), debug=truthy_arg(form.get("debug"), False))
+        limit=listing.parse_limit(form.get("limit"), None), debug=truthy_arg(form.get("debug"), False),
+        parent=text_arg(form, "parent"))
     return {"data": n}
 
 

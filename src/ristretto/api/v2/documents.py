@@ -49,7 +49,8 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
 
     ``start`` / ``limit`` (default 20; ``limit_start`` / ``limit_page_length`` are aliases);
     ``limit=0`` lists every row, as v1 does, up to the site's ``max_page_length``. A large page
-    is streamed; ``has_next_page`` then follows the rows.
+    is streamed; ``has_next_page`` then follows the rows. A child DocType is listed through its
+    ``parent`` DocType, as on v1.
     """
     form, ctx = call.form, call.ctx
     fields = json_arg(form, "fields", list)
@@ -65,7 +66,7 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
         or_filters=_as_sent(form, "or_filters", or_filters), order_by=order_by, group_by=group_by,
         limit=None if size is None else size + 1, offset=offset,
         as_dict=truthy_arg(form.get("as_dict"), True), debug=truthy_arg(form.get("debug"), False),
-        stream=True)
+        parent=text_arg(form, "parent"), stream=True)
     has_next: Any
     if isinstance(rows, ListStream):
         has_next = rows.page(size).has_next_page if size is not None else False
@@ -75,7 +76,8 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
             rows = rows[:size]
     body: dict[str, Any] = {"data": rows, "has_next_page": has_next}
     if "count" in include:
-        count = listing.get_count(ctx, doctype, filters=filters, or_filters=or_filters, limit=COUNT_CAP)
+        count = listing.get_count(ctx, doctype, filters=filters, or_filters=or_filters, limit=COUNT_CAP,
+                                  parent=text_arg(form, "parent"))
         body["count"] = count
         body["count_capped"] = count == COUNT_CAP
     return body
