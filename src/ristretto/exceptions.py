@@ -79,6 +79,12 @@ class SecurityException(FrappeError):
     http_status = 500
 
 
+class PreconditionFailedError(ValidationError):
+    """A conditional request's ``If-Match`` (or ``If-None-Match`` on a write) does not hold: the
+    document changed since the client read it. Not a Frappe class; named in Frappe's manner."""
+    http_status = 412
+
+
 class QueryTimeoutError(FrappeError):
     """A database statement ran past the site's ``query_timeout`` and was cancelled.
 

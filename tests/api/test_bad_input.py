@@ -19,8 +19,9 @@ from tests.inprocess import InProcess
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def client(request, tmp_path_factory):
-    c = InProcess(make_site(tmp_path_factory.mktemp("bad-input"), request.param, request))
-    c.headers = c.token("Administrator")
+    c = InProcess.open(make_site(tmp_path_factory.mktemp("bad-input"), request.param, request),
+                       keep_cookies=False)
+    c.admin = c.token("Administrator")  # sent where a request names it
     yield c
     c.close()
 
@@ -35,7 +36,7 @@ def _refused(r, *words: str, status: int = 417) -> str:
 
 
 def _note(client) -> dict:
-    r = client.request("POST", "/api/resource/Note", headers=client.headers,
+    r = client.request("POST", "/api/resource/Note", headers=client.admin,
                        json={"title": "with rows", "seen_by": [{"user": "Administrator"}]})
     assert r.status_code == 200, r.text
     return r.json()["data"]
@@ -45,23 +46,23 @@ def _note(client) -> dict:
 
 def test_too_many_query_fields_is_417(client):
     query = "&".join(f"f{i}=1" for i in range(2001))
-    _refused(client.request("GET", "/api/resource/ToDo?" + query, headers=client.headers),
+    _refused(client.request("GET", "/api/resource/ToDo?" + query, headers=client.admin),
              "Too many fields", "query string")
     # At the cap, still fine.
     ok = client.request("GET", "/api/resource/ToDo?" + "&".join(f"f{i}=1" for i in range(2000)),
-                        headers=client.headers)
+                        headers=client.admin)
     assert ok.status_code == 200
 
 
 def test_too_many_form_fields_is_417(client):
     body = "&".join(f"f{i}=1" for i in range(2001))
     r = client.request("POST", "/api/resource/ToDo", content=body.encode(),
-                       headers={**client.headers, "content-type": "application/x-www-form-urlencoded"})
+                       headers={**client.admin, "content-type": "application/x-www-form-urlencoded"})
     _refused(r, "Too many fields", "form body")
 
 
 def test_too_many_multipart_fields_is_417(client):
-    r = client.request("POST", "/api/method/upload_file", headers=client.headers,
+    r = client.request("POST", "/api/method/upload_file", headers=client.admin,
                        data={f"f{i}": "1" for i in range(2001)}, files={"file": ("a.txt", b"a", "text/plain")})
     _refused(r, "Too many fields", "multipart")
 
@@ -76,11 +77,11 @@ def test_too_many_fields_for_guest_is_417_too(client):
 
 @pytest.mark.parametrize("value", [{"a": 1}, [1, 2], []])
 def test_child_row_name_object_on_resource_create_and_update(client, value):
-    r = client.request("POST", "/api/resource/Note", headers=client.headers,
+    r = client.request("POST", "/api/resource/Note", headers=client.admin,
                        json={"title": "x", "seen_by": [{"name": value}]})
     _refused(r, "Row #1", "name")
     note = _note(client)
-    r = client.request("PUT", f"/api/resource/Note/{note['name']}", headers=client.headers,
+    r = client.request("PUT", f"/api/resource/Note/{note['name']}", headers=client.admin,
                        json={"seen_by": [{"name": value, "user": "Administrator"}]})
     _refused(r, "Row #1", "name")
 
@@ -88,18 +89,18 @@ def test_child_row_name_object_on_resource_create_and_update(client, value):
 def test_child_row_name_object_on_client_methods(client):
     note = _note(client)
     full = {**note, "seen_by": [{"name": {"a": 1}, "user": "Administrator"}]}
-    r = client.request("POST", "/api/method/frappe.client.save", headers=client.headers,
+    r = client.request("POST", "/api/method/frappe.client.save", headers=client.admin,
                        json={"doc": full})
     _refused(r, "Row #1", "name")
-    r = client.request("POST", "/api/method/frappe.client.insert", headers=client.headers,
+    r = client.request("POST", "/api/method/frappe.client.insert", headers=client.admin,
                        json={"doc": {"doctype": "Note", "title": "y", "seen_by": [{"name": [1]}]}})
     _refused(r, "Row #1", "name")
-    r = client.request("POST", "/api/method/frappe.client.insert_many", headers=client.headers,
+    r = client.request("POST", "/api/method/frappe.client.insert_many", headers=client.admin,
                        json={"docs": [{"doctype": "Note", "title": "all or nothing"},
                                       {"doctype": "Note", "title": "z", "seen_by": [{"name": {"a": 1}}]}]})
     _refused(r, "Row #1", "name")
     # All or nothing: the first document of the batch was not kept.
-    listed = client.request("GET", "/api/resource/Note", headers=client.headers,
+    listed = client.request("GET", "/api/resource/Note", headers=client.admin,
                             params={"filters": json.dumps({"title": "all or nothing"})}).json()["data"]
     assert listed == []
 
@@ -107,20 +108,20 @@ def test_child_row_name_object_on_client_methods(client):
 @pytest.mark.parametrize("key", ["parent", "parenttype", "parentfield", "doctype", "idx", "docstatus",
                                  "modified", "owner", "creation", "modified_by"])
 def test_standard_fields_given_as_objects_are_refused(client, key):
-    r = client.request("POST", "/api/resource/Note", headers=client.headers,
+    r = client.request("POST", "/api/resource/Note", headers=client.admin,
                        json={"title": "x", "seen_by": [{"user": "Administrator", key: {"a": 1}}]})
     _refused(r, "Row #1", key)
     if key != "doctype":  # the URL names the DocType of a top-level document (Frappe's rule)
-        r = client.request("POST", "/api/resource/Note", headers=client.headers, json={"title": "x", key: [1]})
+        r = client.request("POST", "/api/resource/Note", headers=client.admin, json={"title": "x", key: [1]})
         _refused(r, key)
 
 
 def test_document_name_and_modified_given_as_objects_are_refused(client):
-    r = client.request("POST", "/api/method/frappe.client.insert", headers=client.headers,
+    r = client.request("POST", "/api/method/frappe.client.insert", headers=client.admin,
                        json={"doc": {"doctype": "ToDo", "name": {"a": 1}, "description": "x"}})
     _refused(r, "name")
     note = _note(client)
-    r = client.request("PUT", f"/api/resource/Note/{note['name']}", headers=client.headers,
+    r = client.request("PUT", f"/api/resource/Note/{note['name']}", headers=client.admin,
                        json={"title": "changed", "modified": {"a": 1}})
     _refused(r, "modified")
 
@@ -128,7 +129,7 @@ def test_document_name_and_modified_given_as_objects_are_refused(client):
 @pytest.mark.parametrize("field,value", [("description", {"a": 1}), ("allocated_to", ["Administrator"]),
                                          ("status", {"x": "Open"}), ("date", [2024])])
 def test_data_and_link_values_given_as_objects_are_refused(client, field, value):
-    r = client.request("POST", "/api/resource/ToDo", headers=client.headers,
+    r = client.request("POST", "/api/resource/ToDo", headers=client.admin,
                        json={"description": "x", field: value})
     assert r.status_code == 417, r.text[:500]
 
@@ -138,7 +139,7 @@ def test_child_row_insert_with_object_parent_is_refused(client, key):
     note = _note(client)
     row = {"doctype": "Note Seen By", "user": "Administrator", "parenttype": "Note", "parent": note["name"],
            "parentfield": "seen_by", key: {"a": 1}}
-    r = client.request("POST", "/api/method/frappe.client.insert", headers=client.headers, json={"doc": row})
+    r = client.request("POST", "/api/method/frappe.client.insert", headers=client.admin, json={"doc": row})
     _refused(r, key)
 
 
@@ -160,14 +161,14 @@ def test_nul_in_session_id_or_api_key_is_4xx(client):
 
 
 def test_json_field_nested_too_deeply_is_417(client):
-    r = client.request("POST", "/api/resource/DocType", headers=client.headers, json={
+    r = client.request("POST", "/api/resource/DocType", headers=client.admin, json={
         "name": "Bad Input JSON", "module": "Custom", "custom": 1,
         "fields": [{"fieldname": "payload", "fieldtype": "JSON", "label": "Payload"}],
         "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1}]})
     assert r.status_code == 200, r.text[:500]
     body = '{"payload": ' + "[" * 300 + "]" * 300 + "}"
     r = client.request("POST", "/api/resource/Bad Input JSON", content=body.encode(),
-                       headers={**client.headers, "content-type": "application/json"})
+                       headers={**client.admin, "content-type": "application/json"})
     _refused(r, "Payload", "nested too deeply")
 
 
@@ -179,7 +180,7 @@ def test_answer_nested_too_deeply_is_417_and_rolls_back(client):
     body = ('{"docs": [{"doctype": "Note", "docname": "%s", "title": "bulk changed"}, '
             '{"doctype": "Note", "docname": "missing", "title": %s}]}' % (note["name"], deep))
     r = client.request("POST", "/api/method/frappe.client.bulk_update", content=body.encode(),
-                       headers={**client.headers, "content-type": "application/json"})
+                       headers={**client.admin, "content-type": "application/json"})
     _refused(r, "nest")
-    stored = client.request("GET", f"/api/resource/Note/{note['name']}", headers=client.headers).json()["data"]
+    stored = client.request("GET", f"/api/resource/Note/{note['name']}", headers=client.admin).json()["data"]
     assert stored["title"] == "with rows"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.local_app import InProcess, open_site, token_for
+from tests.inprocess import InProcess, open_site, token_for
 
 LEVEL0, LEVEL1 = "level0@example.com", "level1@example.com"
 SECRET, OPEN = "SECRET-CODE", "OPEN-CODE"

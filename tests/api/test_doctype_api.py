@@ -2,9 +2,9 @@
 
 A custom DocType posted by an administrator is usable at once (its table exists when
 the response is sent); changing its definition changes the table; naming rules,
-validation errors, optimistic concurrency, submission, child-table replace semantics
-and awkward names behave as in Frappe. Runs against a real server on SQLite and
-PostgreSQL (the ``server`` fixture).
+child-table replace semantics and awkward names behave as in Frappe (validation errors,
+optimistic concurrency and submission: the scenario table in ``test_resource_scenarios.py``).
+Runs against a real server on SQLite and PostgreSQL (the ``server`` fixture).
 """
 
 from __future__ import annotations
@@ -46,25 +46,30 @@ def unstamped(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("modified", "modified_by")} for r in rows]
 
 
+def create_order_doctypes(admin) -> tuple[dict, dict]:
+    """A child DocType and a parent using it, created over HTTP with the ``admin`` client."""
+    child = make_doctype(admin, CHILD, [
+        {"fieldname": "item", "fieldtype": "Data", "label": "Item", "reqd": 1, "in_list_view": 1},
+        {"fieldname": "qty", "fieldtype": "Int", "label": "Qty"},
+        {"fieldname": "note", "fieldtype": "Data", "label": "Note"},
+        {"fieldname": "uom", "fieldtype": "Data", "label": "UOM", "default": "Nos"},
+    ], istable=1, permissions=[])
+    parent = make_doctype(admin, PARENT, [
+        {"fieldname": "title", "fieldtype": "Data", "label": "Title", "reqd": 1},
+        {"fieldname": "code", "fieldtype": "Data", "label": "Code", "length": 10, "unique": 1},
+        {"fieldname": "qty", "fieldtype": "Int", "label": "Quantity"},
+        {"fieldname": "status", "fieldtype": "Select", "label": "Status", "options": "\nOpen\nClosed"},
+        {"fieldname": "user", "fieldtype": "Link", "label": "User", "options": "User"},
+        {"fieldname": "lines", "fieldtype": "Table", "label": "Lines", "options": CHILD},
+    ])
+    return child, parent
+
+
 @pytest.fixture(scope="module")
 def order_doctypes(server):
-    """A child DocType and a parent using it, created over HTTP once per server."""
+    """The order DocTypes, created once per server."""
     with server.admin() as admin:
-        child = make_doctype(admin, CHILD, [
-            {"fieldname": "item", "fieldtype": "Data", "label": "Item", "reqd": 1, "in_list_view": 1},
-            {"fieldname": "qty", "fieldtype": "Int", "label": "Qty"},
-            {"fieldname": "note", "fieldtype": "Data", "label": "Note"},
-            {"fieldname": "uom", "fieldtype": "Data", "label": "UOM", "default": "Nos"},
-        ], istable=1, permissions=[])
-        parent = make_doctype(admin, PARENT, [
-            {"fieldname": "title", "fieldtype": "Data", "label": "Title", "reqd": 1},
-            {"fieldname": "code", "fieldtype": "Data", "label": "Code", "length": 10, "unique": 1},
-            {"fieldname": "qty", "fieldtype": "Int", "label": "Quantity"},
-            {"fieldname": "status", "fieldtype": "Select", "label": "Status", "options": "\nOpen\nClosed"},
-            {"fieldname": "user", "fieldtype": "Link", "label": "User", "options": "User"},
-            {"fieldname": "lines", "fieldtype": "Table", "label": "Lines", "options": CHILD},
-        ])
-    return child, parent
+        return create_order_doctypes(admin)
 
 
 # --- creating and reading definitions ---------------------------------------------------------
@@ -389,80 +394,6 @@ def test_names_with_slash_and_spaces_in_urls(admin):
         assert names(rows) == [name]
         assert ok(admin.delete(url("RT Path", name)), 202) == "ok"
         fails(admin.get(url("RT Path", name)), 404, "DoesNotExistError")
-
-
-# --- validation errors ----------------------------------------------------------------------------
-
-def test_validation_errors(order_doctypes, admin):
-    base = {"title": "valid"}
-    fails(admin.post(url(PARENT), json={"code": "M-1"}), 417, "MandatoryError")
-    fails(admin.post(url(PARENT), json={"title": "   "}), 417, "MandatoryError")
-    fails(admin.post(url(PARENT), json={**base, "lines": [{"qty": 1}]}), 417, "MandatoryError")
-    body = fails(admin.post(url(PARENT), json={**base, "status": "Pending"}), 417, "ValidationError")
-    assert "Pending" in body["_server_messages"]
-    body = fails(admin.post(url(PARENT), json={**base, "code": "12345678901"}), 417,
-                 "CharacterLengthExceededError")
-    assert "10" in body["_server_messages"]
-    fails(admin.post(url(PARENT), json={"title": "x" * 141}), 417, "CharacterLengthExceededError")
-    fails(admin.post(url(PARENT), json={**base, "lines": [{"item": "i" * 141}]}), 417,
-          "CharacterLengthExceededError")
-    body = fails(admin.post(url(PARENT), json={**base, "user": "nobody@example.com"}), 417, "LinkValidationError")
-    assert "nobody@example.com" in body["_server_messages"]
-    ok(admin.post(url(PARENT), json={**base, "code": "U-1"}))
-    fails(admin.post(url(PARENT), json={**base, "code": "U-1"}), 417, "UniqueValidationError")
-    # nothing of the failed inserts was kept
-    rows = ok(admin.get(url(PARENT), params={"filters": json.dumps([["title", "=", "valid"]]),
-                                             "limit_page_length": 0}))
-    assert len(rows) == 1
-    # the same checks on update
-    name = rows[0]["name"]
-    fails(admin.put(url(PARENT, name), json={"status": "Nope"}), 417, "ValidationError")
-    fails(admin.put(url(PARENT, name), json={"title": ""}), 417, "MandatoryError")
-    fails(admin.put(url(PARENT, name), json={"user": "ghost"}), 417, "LinkValidationError")
-    ok(admin.post(url(PARENT), json={**base, "code": "U-2"}))
-    fails(admin.put(url(PARENT, name), json={"code": "U-2"}), 417, "UniqueValidationError")
-    fails(admin.put(url(PARENT, name), json={"code": "x" * 11}), 417, "CharacterLengthExceededError")
-    assert ok(admin.get(url(PARENT, name)))["code"] == "U-1"
-
-
-def test_optimistic_concurrency(order_doctypes, admin):
-    doc = ok(admin.post(url(PARENT), json={"title": "concurrent"}))
-    name, first_modified = doc["name"], doc["modified"]
-    second = ok(admin.put(url(PARENT, name), json={"qty": 1, "modified": first_modified}))
-    assert second["modified"] > first_modified
-    body = fails(admin.put(url(PARENT, name), json={"qty": 2, "modified": first_modified}), 417,
-                 "TimestampMismatchError")
-    assert "modified" in body["_server_messages"]
-    assert ok(admin.get(url(PARENT, name)))["qty"] == 1
-    # without `modified` the update never conflicts
-    assert ok(admin.put(url(PARENT, name), json={"qty": 3}))["qty"] == 3
-
-
-def test_submitted_document_rejects_edits_and_delete(admin):
-    make_doctype(admin, "RT Entry", [
-        {"fieldname": "title", "fieldtype": "Data"},
-        {"fieldname": "remark", "fieldtype": "Data", "allow_on_submit": 1},
-        {"fieldname": "lines", "fieldtype": "Table", "options": CHILD},
-    ], is_submittable=1)
-    doc = ok(admin.post(url("RT Entry"), json={"title": "t", "docstatus": 1, "lines": [{"item": "a"}]}))
-    name = doc["name"]
-    assert doc["docstatus"] == 1 and doc["lines"][0]["docstatus"] == 1
-    fails(admin.put(url("RT Entry", name), json={"title": "changed"}), 417, "UpdateAfterSubmitError")
-    fails(admin.put(url("RT Entry", name), json={"lines": [{"item": "b"}]}), 417, "UpdateAfterSubmitError")
-    assert ok(admin.put(url("RT Entry", name), json={"remark": "allowed"}))["remark"] == "allowed"
-    fails(admin.put(url("RT Entry", name), json={"docstatus": 0}), 417, "DocstatusTransitionError")
-    fails(admin.delete(url("RT Entry", name)), 417, "ValidationError")
-    got = ok(admin.get(url("RT Entry", name)))
-    assert (got["title"], got["docstatus"], got["lines"][0]["item"]) == ("t", 1, "a")
-    # cancelled: no more edits, but it can be deleted
-    assert ok(admin.put(url("RT Entry", name), json={"docstatus": 2}))["docstatus"] == 2
-    fails(admin.put(url("RT Entry", name), json={"remark": "x"}), 417, "ValidationError")
-    assert ok(admin.delete(url("RT Entry", name)), 202) == "ok"
-    # a draft of a submittable DocType is edited and deleted normally
-    draft = ok(admin.post(url("RT Entry"), json={"title": "draft"}))
-    assert draft["docstatus"] == 0
-    assert ok(admin.put(url("RT Entry", draft["name"]), json={"title": "d2"}))["title"] == "d2"
-    assert ok(admin.delete(url("RT Entry", draft["name"])), 202) == "ok"
 
 
 def test_child_table_replace_semantics(order_doctypes, admin):

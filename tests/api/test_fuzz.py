@@ -26,7 +26,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import orjson
@@ -58,8 +57,8 @@ PROTECTED = frozenset({"Administrator", "Guest", USER, ROLE, "System Manager", "
 class Harness(InProcess):
     """The in-process client with the fuzz oracle: ``check`` sends a request and judges the answer."""
 
-    def __init__(self, site_dir: Path):
-        super().__init__(site_dir)
+    def __init__(self, app, **kw):
+        super().__init__(app, **kw)
         self.auth: dict[str, dict[str, str]] = {"guest": {}}
 
     def login_token(self, who: str, user: str) -> None:
@@ -215,7 +214,7 @@ class Fuzzed:
 def fuzzed(request, tmp_path_factory):
     backend = request.param
     site_dir = make_site(tmp_path_factory.mktemp(f"fuzz-{backend}"), backend, request)
-    h = Harness(site_dir)
+    h = Harness.open(site_dir, keep_cookies=False)  # each request stands alone: no login reused
     try:
         target = _seed(h)
         yield Fuzzed(h, target, backend)

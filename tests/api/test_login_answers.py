@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.local_app import InProcess, open_site
+from tests.inprocess import InProcess, open_site
 
 PASSWORD = "login-pw-123"
 LIMIT = 3

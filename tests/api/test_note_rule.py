@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.local_app import InProcess, open_site, token_for
+from tests.inprocess import InProcess, open_site, token_for
 
 OWNER, OTHER, MANAGER = "owner@example.com", "other@example.com", "manager@example.com"
 

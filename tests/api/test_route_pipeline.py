@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, BACKENDS
-from tests.local_app import InProcess, open_site
+from tests.inprocess import InProcess, open_site
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

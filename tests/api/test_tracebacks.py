@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.local_app import InProcess, open_site, token_for
+from tests.inprocess import InProcess, open_site, token_for
 
 BULK = "/api/method/frappe.client.bulk_update"
 

@@ -33,7 +33,7 @@ def test_malformed_parts_are_skipped_and_the_first_name_wins():
 
 def test_backslash_flood_is_linear():
     raw = 'sid="' + "\\\\" * 200_000 + '"'   # 400 KB: SimpleCookie takes minutes on this
-    started = time.perf_counter()
+    started = time.thread_time()
     cookies = parse_cookie_header(raw)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert cookies["sid"] == "\\" * 200_000

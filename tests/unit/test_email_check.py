@@ -30,6 +30,6 @@ def test_agrees_with_the_rule(text):
 
 def test_long_crafted_input_is_quick():
     hostile = "a@" + "a." * 50_000 + "!"
-    started = time.perf_counter()
+    started = time.thread_time()
     assert not is_email(hostile)
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5

@@ -21,6 +21,6 @@ def test_edges_follow_the_rule(raw):
 
 def test_a_long_run_of_spaces_is_linear():
     raw = "a" + " " * 200_000 + "b.txt"
-    started = time.perf_counter()
+    started = time.thread_time()
     clean_file_name(raw)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0

@@ -256,6 +256,8 @@ class App:
         else:
             response = ENVELOPES[route.api].render(call, result, route.status,
                                                    lambda e: self._stream_error(call, e))
+        if call.headers:
+            response.headers.extend(call.headers)
         if write:
             conn.commit()
             ctx.run_callbacks(committed=True)

@@ -166,7 +166,9 @@ class Response:
         self.headers.append((b"set-cookie", "; ".join(parts).encode("latin-1", "replace")))
 
     async def send(self, send) -> None:
-        headers = self.headers + [(b"content-length", str(len(self.body)).encode())]
+        # A 304 has no body, and its Content-Length could only be the 200's (RFC 9110 § 8.6).
+        headers = self.headers if self.status == 304 else \
+            self.headers + [(b"content-length", str(len(self.body)).encode())]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 

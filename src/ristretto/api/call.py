@@ -21,6 +21,8 @@ class Call:
     extra: dict[str, Any] = field(default_factory=dict)
     # (name, value, options) cookies to set; value None expires the cookie.
     cookies: list[tuple[str, str | None, dict]] = field(default_factory=list)
+    # Headers added to a successful answer (the ETag of a document read or written).
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     sid: str | None = None
     auth_via: str = "guest"
     # The auth_version this request read; cache entries are stored under it.

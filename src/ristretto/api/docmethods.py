@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import orjson
 
+from ristretto.api import conditional
 from ristretto.api.call import Call
 from ristretto.whitelist import Method, Param, whitelist
 from ristretto.whitelist import _annotation_kind as annotation_kind
@@ -30,6 +31,7 @@ from ristretto.exceptions import (
 from ristretto.model import document
 from ristretto.model.context import Context
 from ristretto.model.document import Document
+from ristretto.model import etags
 
 POST_ONLY = frozenset({"POST"})
 
@@ -142,16 +144,28 @@ def rolled_back_on_get(call: Call) -> Iterator[None]:
 # --- v1: /api/resource/<dt>/<name> with run_method -----------------------------------------
 
 def run_on_stored(call: Call, doctype: str, name: str) -> dict[str, Any]:
-    """``run_method`` on a stored document: read permission for GET, write for POST."""
+    """``run_method=<m>`` on a stored document (``run_stored``)."""
     method_name = call.form.get("run_method")
     if method_name in (None, ""):
         raise ValidationError("Missing argument: run_method", title="Missing argument")
+    return run_stored(call, doctype, name, method_name)
+
+
+def run_stored(call: Call, doctype: str, name: str, method_name: Any) -> dict[str, Any]:
+    """A method on a stored document: read permission for GET, write for POST. ``If-Match`` is
+    checked against the document locked for the transaction, so the method runs on the version
+    the client named (412 otherwise); ``If-None-Match`` is not: a method's answer is not the
+    document's representation."""
     ctx, verb = call.ctx, call.request.method
+    cond = conditional.expect(call)
+    if cond is not None:
+        cond = etags.Preconditions(cond.if_match) if cond.if_match is not None else None
     with rolled_back_on_get(call):
-        doc = document.get_doc(ctx, doctype, name)
+        doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb != "GET")
         method = resolve(ctx, doc, method_name, verb)
         if verb != "GET":
             ctx.perms.check(ctx, doctype, "write", doc)
+        etags.check(ctx, doc, cond)
         kwargs = bind(ctx, method, call.form)
         result = to_json(ctx, method.fn(ctx, doc, **kwargs))
     return {"data": result}

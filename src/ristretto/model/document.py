@@ -18,7 +18,7 @@ from ristretto.exceptions import (
 )
 from ristretto.meta.doctype import CHILD_FIELDS, OPTIONAL_FIELDS, STANDARD_FIELDS, Meta
 from ristretto.meta.fieldtypes import DATE, DATETIME, TIME, coerce_value
-from ristretto.model import naming, passwords, validation, versions
+from ristretto.model import etags, naming, passwords, validation, versions
 from ristretto.model.base import Document
 from ristretto.model.storage import (  # load and exists are part of this module's API too
     exists, insert_sql, integrity_error, load, load_single, row_values, update_sql, write_children,
@@ -39,13 +39,15 @@ _LINK_EXEMPT = frozenset({"ToDo", "Comment", "Version", "DocShare", "Communicati
                           "Deleted Document", "Activity Log", "Access Log", "View Log"})
 
 
-def get_doc(ctx: "Context", doctype: str, name: Any) -> Document:
-    """Load a document the user may read (permission checked)."""
+def get_doc(ctx: "Context", doctype: str, name: Any, *, for_update: bool = False) -> Document:
+    """Load a document the user may read (permission checked); ``for_update``: locked until the
+    transaction ends, for a caller that checks it before writing (``etags.check``)."""
     meta = ctx.get_meta(doctype)
     if meta.istable:
-        return _child_row(ctx, meta, name, "read")[0]
+        row, parent = _child_row(ctx, meta, name, "read")
+        return _locked_row(ctx, meta, name, parent)[0] if for_update else row
     ctx.perms.check(ctx, doctype, "read")
-    doc = load(ctx, doctype, name)
+    doc = load(ctx, doctype, name, for_update=for_update)
     ctx.perms.check(ctx, doctype, "read", doc)
     return doc
 
@@ -69,6 +71,22 @@ def _child_row(ctx: "Context", meta: Meta, name: Any, ptype: str, *,
         error.error_message = message
         raise error
     return row, parent
+
+
+def _locked_row(ctx: "Context", meta: Meta, name: Any, parent: Document) -> tuple[Document, Document]:
+    """The child row and its parent again, once the parent's row is locked until the transaction
+    ends: every write of a row saves (and first locks) its parent, so what is read now is what a
+    write in this transaction replaces. Without it, two writers of rows of one parent on
+    PostgreSQL would each save all the rows as they read them before the other's save."""
+    parent = load(ctx, parent.meta.name, parent.name, for_update=True)
+    return load(ctx, meta.name, name), parent
+
+
+def _locked_single(ctx: "Context", meta: Meta) -> Document:
+    """A Single's values, their rows locked until the transaction ends (PostgreSQL)."""
+    if ctx.dialect.name == "postgres":
+        ctx.db.sql(f"SELECT 1 FROM {quote('tabSingles')} WHERE doctype = ? FOR UPDATE", (meta.name,))
+    return load_single(ctx, meta)
 
 
 # --- building from client data ----------------------------------------------------------------
@@ -332,17 +350,25 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     return doc
 
 
-def update(ctx: "Context", doctype: str, name: Any, data: dict) -> Document:
-    """Apply a partial update (PUT semantics) with Frappe's checks."""
+def update(ctx: "Context", doctype: str, name: Any, data: dict, *,
+           expect: etags.Preconditions | None = None) -> Document:
+    """Apply a partial update (PUT semantics) with Frappe's checks; ``expect``: the request's
+    ``If-Match``/``If-None-Match``, checked against the locked row (412 when it changed)."""
     meta = ctx.get_meta(doctype)
     data = _transform(ctx, doctype, data)
     if meta.issingle:
+        if expect is not None:
+            ctx.perms.check(ctx, doctype, "write")
+            etags.check(ctx, _locked_single(ctx, meta), expect)
         return save_single(ctx, doctype, data)
     if meta.istable:
+        row, parent = _child_row(ctx, meta, name, "write")
+        etags.check(ctx, _locked_row(ctx, meta, name, parent)[0], expect)
         return _update_child_row(ctx, meta, name, data)
     _check_blind(ctx, doctype, "write")
     previous = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "write", previous)
+    etags.check(ctx, previous, expect)
     validation.check_scalar(data.get("modified"), "modified")
     if "modified" in data and data["modified"] not in (None, ""):
         if str(data["modified"]) != str(previous.d.get("modified")):
@@ -518,7 +544,9 @@ def _update_child_row(ctx: "Context", meta: Meta, name: Any, data: dict) -> Docu
 def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     meta = ctx.get_meta(doctype)
     ctx.perms.check(ctx, doctype, "write")
-    previous = load_single(ctx, meta)
+    # Locked: two saves at once would otherwise both delete the old rows and insert theirs
+    # (on PostgreSQL the second then fails on the duplicate rows).
+    previous = _locked_single(ctx, meta)
     doc = Document(meta, dict(previous.d))
     doc.children = dict(previous.children)
     doc.previous = previous
@@ -540,8 +568,8 @@ def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     return doc
 
 
-def delete(ctx: "Context", doctype: str, name: Any) -> None:
-    """Delete a document (and its child rows) after Frappe's checks."""
+def delete(ctx: "Context", doctype: str, name: Any, *, expect: etags.Preconditions | None = None) -> None:
+    """Delete a document (and its child rows) after Frappe's checks; ``expect`` as in :func:`update`."""
     meta = ctx.get_meta(doctype)
     if meta.issingle:
         raise ValidationError(f"Cannot delete single DocType {doctype}", title="Not allowed")
@@ -550,6 +578,8 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
         # this needs ``write`` on the parent document, and the parent's rules apply (a table
         # at a permlevel the user may not write is put back; a submitted parent refuses).
         row, parent = _child_row(ctx, meta, name, "write", table_level=False)
+        row, parent = _locked_row(ctx, meta, name, parent)
+        etags.check(ctx, row, expect)
         field = row.d.get("parentfield")
         rows = [r.as_dict() for r in parent.children.get(field, []) if r.name != row.name]
         update(ctx, parent.meta.name, parent.name, {field: rows})
@@ -557,6 +587,7 @@ def delete(ctx: "Context", doctype: str, name: Any) -> None:
     _check_blind(ctx, doctype, "delete")
     doc = load(ctx, doctype, name, for_update=True)
     ctx.perms.check(ctx, doctype, "delete", doc)
+    etags.check(ctx, doc, expect)
     if doc.docstatus == 1:
         raise ValidationError(f"{doctype} {name}: Submitted Record cannot be deleted. You must Cancel it first.",
                               title="Not allowed")

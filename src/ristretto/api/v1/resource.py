@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ristretto.api import docmethods
+from ristretto.api import conditional, docmethods
 from ristretto.api.args import document_payload, truthy_arg
 from ristretto.api.call import Call
 from ristretto.model import document, listing
@@ -33,26 +33,27 @@ def create_doc(call: Call, doctype: str) -> dict[str, Any]:
     payload.pop("doctype", None)
     name = payload.pop("name", None)
     doc = document.insert(call.ctx, doctype, payload, name=name)
+    conditional.tag(call, doc)
     return {"data": document.visible_dict(call.ctx, doc, no_nulls=True)}
 
 
 def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
     if "run_method" in call.form:
         return run_doc_method(call, doctype, name)
-    doc = document.get_doc(call.ctx, doctype, name)
-    return {"data": document.visible_dict(call.ctx, doc, no_nulls=True)}
+    return conditional.read_document(call, doctype, name)
 
 
 def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
     payload = document_payload(call.form, call.request)
     for key in ("doctype", "name", "flags"):
         payload.pop(key, None)
-    doc = document.update(call.ctx, doctype, name, payload)
+    doc = document.update(call.ctx, doctype, name, payload, expect=conditional.expect(call))
+    conditional.tag(call, doc)
     return {"data": document.visible_dict(call.ctx, doc, no_nulls=True)}
 
 
 def delete_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
-    document.delete(call.ctx, doctype, name)
+    document.delete(call.ctx, doctype, name, expect=conditional.expect(call))
     return {"data": "ok", "message": "ok"}
 
 
