@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, make_site, start_server, stop_server
-from tests.local_app import InProcess, open_site, token_for
+from tests.inprocess import InProcess, open_site, token_for
 
 SUBMITTABLE = "Conditional Submittable"
 LINE, ORDER, SETTINGS = "Conditional Line", "Conditional Order", "Conditional Settings"

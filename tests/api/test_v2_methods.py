@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.v2world import ABSENT, Scenario, build, run, v2_error
 from tests.conftest import ADMIN_PASSWORD, BACKENDS
-from tests.local_app import InProcess
+from tests.inprocess import InProcess
 
 M = "/api/v2/method"
 

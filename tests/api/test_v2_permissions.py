@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.v2world import ABSENT, Scenario, build, run, v2_error
 from tests.conftest import ADMIN_PASSWORD, BACKENDS
-from tests.local_app import InProcess
+from tests.inprocess import InProcess
 
 L = "/api/v2/document/Gadget"
 D = "/api/v2/doctype/Gadget"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tests.conftest import configure_site, make_site
-from tests.local_app import InProcess, token_for
+from tests.inprocess import InProcess, token_for
 
 ABSENT = object()
 
