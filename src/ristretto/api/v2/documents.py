@@ -4,17 +4,20 @@ per-DocType bulk routes.
 Thin adapters: arguments are read and shaped here (``ristretto.api.v2.args``), everything else
 is the model's (``ristretto.model.document``, ``listing``, ``bulk``) and the document methods'
 (``ristretto.api.docmethods``), the same functions v1 and the RPC methods call, so permissions,
-permission levels, timestamps and every rule of a document apply unchanged.
+permission levels, timestamps and every rule of a document apply unchanged. Conditional requests
+as on v1 (``ristretto.api.conditional``): reads and writes carry the document's ``ETag``;
+``If-Match`` guards PATCH, PUT, DELETE and document methods (412), ``If-None-Match`` a read (304).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ristretto.api import docmethods
+from ristretto.api import conditional, docmethods
+from ristretto.api.asgi import Response
 from ristretto.api.call import Call
 from ristretto.api.v2.args import include_arg, json_arg, payload, text_arg, truthy_arg
-from ristretto.model import bulk, document, listing
+from ristretto.model import bulk, document, etags, listing
 from ristretto.model.context import Context
 from ristretto.model.document import Document
 from ristretto.model.listing import ListStream
@@ -91,12 +94,21 @@ def create_doc(call: Call, doctype: str) -> dict[str, Any]:
     name = values.pop("name", None)
     given = isinstance(name, (str, int)) and not isinstance(name, bool) and name != ""
     doc = document.insert(ctx, doctype, values, name=name if given else None, force_name=given)
+    conditional.tag(call, doc)
     return {"data": shown(ctx, doc)}
 
 
-def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
+def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any] | Response:
+    """The document with its ``ETag``; 304 when ``If-None-Match`` names it (checked after the
+    permission check, so a 304 tells nothing to who may not read the document)."""
     ctx = call.ctx
-    return {"data": shown(ctx, document.get_doc(ctx, doctype, name))}
+    doc = document.get_doc(ctx, doctype, name)
+    current = etags.etag(ctx, doc).encode("ascii")
+    cond = conditional.preconditions(call.request)
+    if cond is not None and etags.check(ctx, doc, cond, safe=True):
+        return conditional.not_modified(current)
+    call.headers.append((b"etag", current))
+    return {"data": shown(ctx, doc)}
 
 
 def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
@@ -105,11 +117,13 @@ def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
     ctx = call.ctx
     values = payload(call.form)
     values.pop("name", None)
-    return {"data": shown(ctx, document.update(ctx, doctype, name, values))}
+    doc = document.update(ctx, doctype, name, values, expect=conditional.expect(call))
+    conditional.tag(call, doc)
+    return {"data": shown(ctx, doc)}
 
 
 def delete_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
-    document.delete(call.ctx, doctype, name)
+    document.delete(call.ctx, doctype, name, expect=conditional.expect(call))
     return {"data": "ok"}
 
 
@@ -118,10 +132,15 @@ def doc_method(call: Call, doctype: str, name: str, method: str) -> dict[str, An
     the request's arguments are its keyword arguments; the document as it is afterwards in
     ``docs``."""
     ctx, verb = call.ctx, call.request.method
-    doc = document.get_doc(ctx, doctype, name)
+    # ``If-Match`` only (a method's answer is not the document's representation), checked on the
+    # row locked for the transaction, as v1's document methods do.
+    cond = conditional.expect(call)
+    cond = etags.Preconditions(cond.if_match) if cond is not None and cond.if_match is not None else None
+    doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb not in _READS)
     target = docmethods.resolve(ctx, doc, method, "GET" if verb in _READS else verb)
     if verb not in _READS:
         ctx.perms.check(ctx, doc.doctype, "write", doc)
+    etags.check(ctx, doc, cond)
     result = target.fn(ctx, doc, **docmethods.bind(ctx, target, call.form))
     return answer_with_doc(ctx, doc, result)
 
