@@ -281,3 +281,22 @@ def test_conditional_requests(world):
     assert r.status_code == 202, r.text
     r = admin.post(L, json={"title": "etag-2"})
     assert r.status_code == 200 and r.headers["etag"] == admin.get(L + "/etag-2/").headers["etag"]
+
+
+def test_a_link_to_an_autoincrement_name_reads_as_text(world):
+    """v2 reads give Link values as text even when the linked DocType's names are integers (Frappe
+    converts them on v2 reads; here they are stored as text)."""
+    admin = world["admin"]
+    for body in ({"name": "Counter Thing", "autoname": "autoincrement",
+                  "fields": [{"fieldname": "label", "fieldtype": "Data", "label": "Label"}]},
+                 {"name": "Counter Ref", "autoname": "hash",
+                  "fields": [{"fieldname": "thing", "fieldtype": "Link", "label": "Thing", "options": "Counter Thing"}]}):
+        r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
+        assert r.status_code == 200, r.text
+    thing = admin.post("/api/v2/document/Counter Thing", json={"label": "one"}).json()["data"]
+    assert isinstance(thing["name"], int)
+    ref = admin.post("/api/v2/document/Counter Ref", json={"thing": thing["name"]})
+    assert ref.status_code == 200, ref.text
+    name = ref.json()["data"]["name"]
+    assert ref.json()["data"]["thing"] == str(thing["name"])
+    assert admin.get(f"/api/v2/document/Counter Ref/{name}/").json()["data"]["thing"] == str(thing["name"])

@@ -30,14 +30,10 @@ _READS = frozenset({"GET", "QUERY"})
 
 
 def shown(ctx: Context, doc: Document) -> dict[str, Any]:
-    """A document as v2 answers it: the fields the user may read, nulls included; a Link
-    holding an integer (a name of an autoincrement DocType) as text, as Frappe does."""
-    out = document.visible_dict(ctx, doc)
-    for f in doc.meta.data_fields:
-        value = out.get(f.fieldname)
-        if f.fieldtype == "Link" and isinstance(value, int) and not isinstance(value, bool):
-            out[f.fieldname] = str(value)
-    return out
+    """A document as v2 answers it: the fields the user may read, nulls included. (Link values
+    are stored as text, so a Link to an autoincrement DocType reads as text, as Frappe's v2 sends
+    it.)"""
+    return document.visible_dict(ctx, doc)
 
 
 def _as_sent(form: dict[str, Any], key: str, value: Any) -> Any:
