@@ -26,6 +26,8 @@ def names(*expected: str):
     return lambda body: [row["name"] for row in body["data"]] == list(expected)
 
 
+INSERT_HOOKS = ["before_insert", "validate", "before_save", "after_insert", "on_update"]
+SAVE_HOOKS = ["validate", "before_save", "on_update"]
 ASC = {"order_by": "qty asc", "fields": ["name"], "filters": [["title", "like", "g-%"]]}
 
 LIST = [
@@ -82,9 +84,10 @@ LIST = [
 
 DOCS = [
     Scenario("insert with the name as given", "POST", L + "/", body={"name": "given-name", "title": "t-given"},
-             expect={"data": {"name": "given-name", "title": "t-given", "related": None, "doctype": "Gadget"}}),
+             expect={"data": {"name": "given-name", "title": "t-given", "related": None, "doctype": "Gadget"}},
+             hooks=INSERT_HOOKS),
     Scenario("insert runs the model's validation", "POST", L, body={"title": "bad", "status": "Nope"},
-             status=417, expect=v2_error("ValidationError")),
+             status=417, expect=v2_error("ValidationError"), hooks=["before_insert", "validate"]),
     Scenario("insert a duplicate", "POST", L, body={"title": "g-1"}, status=409,
              expect=v2_error("DuplicateEntryError")),
     Scenario("read with trailing slash", "GET", L + "/g-2/",
@@ -96,24 +99,25 @@ DOCS = [
     Scenario("read a missing document", "GET", L + "/nope/", status=404,
              expect=lambda b: v2_error("DoesNotExistError", "not found")(b) and "exception" not in b["errors"][0]),
     Scenario("PATCH is partial", "PATCH", L + "/patch-me/", body={"qty": 42},
-             expect={"data": {"name": "patch-me", "qty": 42, "status": "Open"}}),
+             expect={"data": {"name": "patch-me", "qty": 42, "status": "Open"}}, hooks=SAVE_HOOKS),
     Scenario("PUT is partial too", "PUT", L + "/put-me/", body={"status": "Closed"},
-             expect={"data": {"name": "put-me", "qty": 1, "status": "Closed"}}),
+             expect={"data": {"name": "put-me", "qty": 1, "status": "Closed"}}, hooks=SAVE_HOOKS),
     Scenario("update with a stale modified", "PATCH", L + "/patch-stale/",
              body={"qty": 5, "modified": "2001-01-01 00:00:00"}, status=417,
-             expect=v2_error("TimestampMismatchError")),
+             expect=v2_error("TimestampMismatchError"), hooks=[]),
     Scenario("update a missing document", "PATCH", L + "/nope/", body={"qty": 1}, status=404,
              expect=v2_error("DoesNotExistError")),
-    Scenario("delete answers 202", "DELETE", L + "/del-me/", status=202, expect={"data": "ok"}),
+    Scenario("delete answers 202", "DELETE", L + "/del-me/", status=202, expect={"data": "ok"},
+             hooks=["on_trash", "after_delete"]),
     Scenario("delete a name with a slash", "DELETE", L + "/del-slash/x/", status=202, expect={"data": "ok"}),
     Scenario("delete a missing document", "DELETE", L + "/nope/", status=404,
              expect=lambda b: v2_error("DoesNotExistError")(b) and "exception" not in b["errors"][0]),
     Scenario("document method GET", "GET", L + "/g-1/method/describe/", params={"suffix": "!"},
-             expect={"data": "g-1:Open!", "docs": [{"name": "g-1", "doctype": "Gadget"}]}),
+             expect={"data": "g-1:Open!", "docs": [{"name": "g-1", "doctype": "Gadget"}]}, hooks=[]),
     Scenario("document method POST without trailing slash", "POST", L + "/g-3/method/describe",
              body={"suffix": "?"}, expect={"data": "g-3:Open?"}),
     Scenario("document method changing the document", "POST", L + "/close-me/method/close/",
-             expect={"data": ABSENT, "docs": [{"name": "close-me", "status": "Closed"}]}),
+             expect={"data": ABSENT, "docs": [{"name": "close-me", "status": "Closed"}]}, hooks=SAVE_HOOKS),
     Scenario("a method not allowed on GET", "GET", L + "/g-1/method/close/", status=403,
              expect=v2_error("PermissionError")),
     Scenario("a method that is not whitelisted", "POST", L + "/g-1/method/hidden/", status=403,
@@ -132,7 +136,7 @@ BULK = [
              expect={"data": {"updated": ["bulk-a"], "total": 3, "success_count": 1, "failure_count": 2,
                               "failed": [{"name": "nope", "error": lambda e: "not found" in e},
                                          {"name": None, "error": lambda e: "dictionary" in e}]},
-                     "docs": [{"name": "bulk-a", "qty": 7}]}),
+                     "docs": [{"name": "bulk-a", "qty": 7}]}, hooks=SAVE_HOOKS),
     Scenario("bulk_delete per DocType", "POST", L + "/bulk_delete/", body={"names": ["bulk-b", "nope", 5]},
              expect={"data": {"deleted": ["bulk-b"], "total": 3, "failure_count": 2}}),
     Scenario("bulk_delete names must be a list", "POST", L + "/bulk_delete", body={"names": "bulk-c"},

@@ -8,7 +8,8 @@ controller module holds Gadget's document methods and a module-level method. Use
 role on Gadget) and ``guest`` (no credentials).
 
 A scenario is one request and what must come back: ``Scenario(name, verb, url, body, user,
-status, expect)``; ``expect`` is a fragment of the JSON body (``contains``): a dict matches
+status, expect, hooks)`` (``hooks``: the lifecycle hooks Gadget's controller must have received,
+in order); ``expect`` is a fragment of the JSON body (``contains``): a dict matches
 when each of its keys matches (``ABSENT``: the key must be missing), a list when it has as
 many items and each matches, anything else by equality; a callable checks the body itself.
 """
@@ -16,6 +17,7 @@ many items and each matches, anything else by equality; a callable checks the bo
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -52,6 +54,17 @@ PROBE_APP = '''
 from ristretto.apps import whitelist, whitelisted_method
 from ristretto.model import document
 
+# The lifecycle hooks Gadget's controller received, in order (requests run one at a time here).
+EVENTS = []
+HOOKS = ("before_insert", "validate", "before_save", "before_submit", "before_cancel", "after_insert",
+         "on_update", "on_submit", "on_cancel", "on_update_after_submit", "on_trash", "after_delete")
+
+
+def _recorder(hook):
+    def record(self, ctx, doc):
+        EVENTS.append(hook)
+    return record
+
 
 class Gadget:
     @whitelisted_method(methods=("GET", "POST"))
@@ -70,6 +83,10 @@ class Gadget:
 
     def hidden(self, ctx, doc):
         return "never"
+
+
+for _hook in HOOKS:
+    setattr(Gadget, _hook, _recorder(_hook))
 
 
 @whitelist("probe_v2.controllers.stock_total", methods=("GET",))
@@ -148,6 +165,8 @@ class Scenario:
     expect: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # The hooks Gadget's controller received, in order (None: not checked).
+    hooks: list[str] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -184,8 +203,12 @@ def run(world: World, s: Scenario) -> Any:
         kw["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in s.params.items()}
     if s.body is not None:
         kw["json"] = s.body
+    events = sys.modules["probe_v2.controllers"].EVENTS
+    events.clear()
     r = client.request(s.verb, s.url, **kw)
     assert r.status_code == s.status, f"{s.name}: {r.status_code} {r.text[:500]}"
+    if s.hooks is not None:
+        assert events == s.hooks, f"{s.name}: hooks {events}"
     body = r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else r.text
     contains(body, s.expect)
     return body
