@@ -61,7 +61,8 @@ class StreamingResponse(Response):
         self.debug_key = debug_key
 
     def tail(self) -> bytes:
-        after = dict(self.after)
+        # A value known only once every row is out (v2's ``has_next_page``) is a callable.
+        after = {k: v() if callable(v) else v for k, v in self.after.items()}
         if self.debug:
             # What the renderer adds at the end of a body: v1's ``_debug_messages`` (a JSON
             # string), v2's ``debug`` (a list of ``{"message": line}``).

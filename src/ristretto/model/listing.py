@@ -160,6 +160,18 @@ class ListStream:
         self._as_dict = as_dict
         self._debug = ctx.debug if debug else None
         self._cursor = None
+        # A page (see :meth:`page`): rows still to hand out, and whether a row lay beyond them.
+        self._room: int | None = None
+        self.more = False
+
+    def page(self, size: int) -> "ListStream":
+        """Hand out at most ``size`` rows; the query asked for one more, and :attr:`more` says
+        (once the rows are out) whether it existed: a pager's "has next page" without a count."""
+        self._room = size
+        return self
+
+    def has_next_page(self) -> bool:
+        return self.more
 
     def open(self, database) -> None:
         started = time.perf_counter()
@@ -177,6 +189,11 @@ class ListStream:
             rows = self._cursor.fetch(n)
         except _DRIVER_ERRORS as e:  # PostgreSQL evaluates the query at the first FETCH
             raise _refused(e) from None
+        if self._room is not None and len(rows) > self._room:
+            self.more = True
+            rows = rows[:self._room]
+        if self._room is not None:
+            self._room -= len(rows)
         return self._compiled.rows(rows, as_dict=self._as_dict) if rows else []
 
     def close(self) -> None:

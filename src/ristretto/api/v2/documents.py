@@ -1,0 +1,164 @@
+"""v2 document routes: ``/api/v2/document/<doctype>[/<name>[/method/<method>]]`` and the
+per-DocType bulk routes.
+
+Thin adapters: arguments are read and shaped here (``ristretto.api.v2.args``), everything else
+is the model's (``ristretto.model.document``, ``listing``, ``bulk``) and the document methods'
+(``ristretto.api.docmethods``), the same functions v1 and the RPC methods call, so permissions,
+permission levels, timestamps and every rule of a document apply unchanged. Conditional requests
+as on v1 (``ristretto.api.conditional``): reads and writes carry the document's ``ETag``;
+``If-Match`` guards PATCH, PUT, DELETE and document methods (412), ``If-None-Match`` a read (304).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ristretto.api import conditional, docmethods
+from ristretto.api.asgi import Response
+from ristretto.api.call import Call
+from ristretto.api.v2.args import include_arg, json_arg, payload, text_arg, truthy_arg
+from ristretto.model import bulk, document, etags, listing
+from ristretto.model.context import Context
+from ristretto.model.document import Document
+from ristretto.model.listing import ListStream
+
+# ``include=count``: the list's row count beside it, counted up to this many rows (a client
+# shows "1000+" past it) so that counting never costs more than a page of a large table.
+COUNT_CAP = 1000
+# What ``GET``, ``QUERY`` and ``POST`` on a document method need: read for the reads, write else.
+_READS = frozenset({"GET", "QUERY"})
+
+
+def shown(ctx: Context, doc: Document) -> dict[str, Any]:
+    """A document as v2 answers it: the fields the user may read, nulls included. (Link values
+    are stored as text, so a Link to an autoincrement DocType reads as text, as Frappe's v2 sends
+    it.)"""
+    return document.visible_dict(ctx, doc)
+
+
+def _as_sent(form: dict[str, Any], key: str, value: Any) -> Any:
+    # The listing keys its compiled-query cache on the argument text: hand it the text that
+    # was checked, when the argument came as text.
+    raw = form.get(key)
+    return raw if value is not None and isinstance(raw, str) else value
+
+
+def list_docs(call: Call, doctype: str) -> dict[str, Any]:
+    """A page of rows and ``has_next_page`` (one row more is fetched than returned).
+
+    ``start`` / ``limit`` (default 20; ``limit_start`` / ``limit_page_length`` are aliases);
+    ``limit=0`` lists every row, as v1 does, up to the site's ``max_page_length``. A large page
+    is streamed; ``has_next_page`` then follows the rows. A child DocType is listed through its
+    ``parent`` DocType, as on v1.
+    """
+    form, ctx = call.form, call.ctx
+    fields = json_arg(form, "fields", list)
+    filters = json_arg(form, "filters", (list, dict))
+    or_filters = json_arg(form, "or_filters", (list, dict))
+    order_by = text_arg(form, "order_by")
+    group_by = text_arg(form, "group_by")
+    include = include_arg(form, ("count",))
+    offset = listing.parse_offset(form["start"] if "start" in form else form.get("limit_start"))
+    size = listing.page_length(ctx, form["limit"] if "limit" in form else form.get("limit_page_length"))
+    rows = listing.get_list(
+        ctx, doctype, fields=_as_sent(form, "fields", fields), filters=_as_sent(form, "filters", filters),
+        or_filters=_as_sent(form, "or_filters", or_filters), order_by=order_by, group_by=group_by,
+        limit=None if size is None else size + 1, offset=offset,
+        as_dict=truthy_arg(form.get("as_dict"), True), debug=truthy_arg(form.get("debug"), False),
+        parent=text_arg(form, "parent"), stream=True)
+    has_next: Any
+    if isinstance(rows, ListStream):
+        has_next = rows.page(size).has_next_page if size is not None else False
+    else:
+        has_next = size is not None and len(rows) > size
+        if has_next:
+            rows = rows[:size]
+    body: dict[str, Any] = {"data": rows, "has_next_page": has_next}
+    if "count" in include:
+        count = listing.get_count(ctx, doctype, filters=filters, or_filters=or_filters, limit=COUNT_CAP,
+                                  parent=text_arg(form, "parent"))
+        body["count"] = count
+        body["count_capped"] = count == COUNT_CAP
+    return body
+
+
+def create_doc(call: Call, doctype: str) -> dict[str, Any]:
+    """Insert; a ``name`` (text or integer) is the document's name as given (the naming rule is
+    skipped), as in Frappe's v2."""
+    ctx = call.ctx
+    values = payload(call.form)
+    name = values.pop("name", None)
+    given = isinstance(name, (str, int)) and not isinstance(name, bool) and name != ""
+    doc = document.insert(ctx, doctype, values, name=name if given else None, force_name=given)
+    conditional.tag(call, doc)
+    return {"data": shown(ctx, doc)}
+
+
+def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any] | Response:
+    """The document with its ``ETag``; 304 when ``If-None-Match`` names it (checked after the
+    permission check, so a 304 tells nothing to who may not read the document)."""
+    ctx = call.ctx
+    doc = document.get_doc(ctx, doctype, name)
+    current = etags.etag(ctx, doc).encode("ascii")
+    cond = conditional.preconditions(call.request)
+    if cond is not None and etags.check(ctx, doc, cond, safe=True):
+        return conditional.not_modified(current)
+    call.headers.append((b"etag", current))
+    return {"data": shown(ctx, doc)}
+
+
+def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
+    """PATCH or PUT: a partial update (a child row saves its parent; ``modified`` is checked
+    when sent)."""
+    ctx = call.ctx
+    values = payload(call.form)
+    values.pop("name", None)
+    doc = document.update(ctx, doctype, name, values, expect=conditional.expect(call))
+    conditional.tag(call, doc)
+    return {"data": shown(ctx, doc)}
+
+
+def delete_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
+    document.delete(call.ctx, doctype, name, expect=conditional.expect(call))
+    return {"data": "ok"}
+
+
+def doc_method(call: Call, doctype: str, name: str, method: str) -> dict[str, Any]:
+    """A whitelisted method of a stored document: read permission for GET/QUERY, write for POST;
+    the request's arguments are its keyword arguments; the document as it is afterwards in
+    ``docs``."""
+    ctx, verb = call.ctx, call.request.method
+    # ``If-Match`` only (a method's answer is not the document's representation), checked on the
+    # row locked for the transaction, as v1's document methods do.
+    cond = conditional.expect(call)
+    cond = etags.Preconditions(cond.if_match) if cond is not None and cond.if_match is not None else None
+    doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb not in _READS)
+    target = docmethods.resolve(ctx, doc, method, "GET" if verb in _READS else verb)
+    if verb not in _READS:
+        ctx.perms.check(ctx, doc.doctype, "write", doc)
+    etags.check(ctx, doc, cond)
+    result = target.fn(ctx, doc, **docmethods.bind(ctx, target, call.form))
+    return answer_with_doc(ctx, doc, result)
+
+
+def answer_with_doc(ctx: Context, doc: Document, result: Any) -> dict[str, Any]:
+    """A document method's answer: its result in ``data`` (none when it returned nothing) and
+    the document after it in ``docs``."""
+    after = docmethods._current(ctx, doc, result)
+    body: dict[str, Any] = {}
+    if result is not None:
+        body["data"] = docmethods.to_json(ctx, result)
+    body["docs"] = [shown(ctx, after)]
+    return body
+
+
+def bulk_delete_docs(call: Call, doctype: str) -> dict[str, Any]:
+    """``{"names": [...]}``: each deleted on its own; the failures reported, not raised."""
+    return {"data": bulk.delete_many(call.ctx, json_arg(call.form, "names", list), doctype)}
+
+
+def bulk_update_docs(call: Call, doctype: str) -> dict[str, Any]:
+    """``{"docs": [{"name": ..., <field>: ...}]}``: each saved on its own; the saved ones in ``docs``."""
+    ctx = call.ctx
+    summary, saved = bulk.update_many(ctx, json_arg(call.form, "docs", list), doctype)
+    return {"data": summary, "docs": [shown(ctx, d) for d in saved]}
