@@ -186,23 +186,27 @@ def run_on_stored(call: Call, doctype: str, name: str) -> dict[str, Any]:
 
 
 def run_stored(call: Call, doctype: str, name: str, method_name: Any) -> dict[str, Any]:
-    """A method on a stored document: read permission for GET; for POST write, or the built-in's
-    own right (``required_right``). ``If-Match`` is
-    checked against the document locked for the transaction, so the method runs on the version
-    the client named (412 otherwise); ``If-None-Match`` is not: a method's answer is not the
-    document's representation."""
-    ctx, verb = call.ctx, call.request.method
+    """v1's answer of a method on a stored document (``call_stored``)."""
+    with rolled_back_on_get(call):
+        _, result = call_stored(call, doctype, name, method_name, call.request.method)
+        return {"data": to_json(call.ctx, result)}
+
+
+def call_stored(call: Call, doctype: str, name: str, method_name: Any, verb: str) -> tuple[Document, Any]:
+    """Run a method on a stored document, for every API version: read permission for a read
+    (``verb`` GET); for POST write, or the built-in's own right (``required_right``).
+    ``If-Match`` is checked against the document locked for the transaction, so the method runs
+    on the version the client named (412 otherwise); ``If-None-Match`` is not: a method's answer
+    is not the document's representation. The document and the method's result."""
+    ctx = call.ctx
     cond = conditional.expect(call)
     if cond is not None:
         cond = etags.Preconditions(cond.if_match) if cond.if_match is not None else None
-    with rolled_back_on_get(call):
-        doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb != "GET")
-        method = resolve(ctx, doc, method_name, verb)
-        check_right(ctx, doc, method, verb)
-        etags.check(ctx, doc, cond)
-        kwargs = bind(ctx, method, call.form)
-        result = to_json(ctx, method.fn(ctx, doc, **kwargs))
-    return {"data": result}
+    doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb != "GET")
+    method = resolve(ctx, doc, method_name, verb)
+    check_right(ctx, doc, method, verb)
+    etags.check(ctx, doc, cond)
+    return doc, method.fn(ctx, doc, **bind(ctx, method, call.form))
 
 
 # --- legacy RPC: run_doc_method / runserverobj ---------------------------------------------
@@ -216,12 +220,12 @@ def run_doc_method(call: Call, method: str, docs: Any = None, dt: str | None = N
     if dt:
         doc = document.get_doc(ctx, dt, dn or dt)  # dn defaults to dt: a single DocType
     else:
-        doc = _doc_from_dict(ctx, docs)
+        doc = doc_from_dict(ctx, docs)
         ctx.perms.check(ctx, doc.doctype, "read", doc)
     target = resolve(ctx, doc, method, call.request.method)
     kwargs = _legacy_args(ctx, target, args if args not in (None, "") else (arg if arg is not None else ""))
     result = target.fn(ctx, doc, **kwargs)
-    call.extra["docs"] = [document.visible_dict(ctx, _current(ctx, doc, result), no_nulls=True)]
+    call.extra["docs"] = [document.visible_dict(ctx, current(ctx, doc, result), no_nulls=True)]
     return to_json(ctx, result)
 
 
@@ -238,7 +242,7 @@ def _legacy_args(ctx: Context, method: Method, args: Any) -> dict[str, Any]:
     return bind(ctx, method, args)
 
 
-def _doc_from_dict(ctx: Context, docs: Any) -> Document:
+def doc_from_dict(ctx: Context, docs: Any) -> Document:
     """An in-memory document from a client dict; over the stored one when it exists."""
     docs = jsonargs.json_arg(docs, "docs", limit=jsonargs.MAX_DOC_TEXT)
     if isinstance(docs, list) and len(docs) == 1:
@@ -268,7 +272,7 @@ def _doc_from_dict(ctx: Context, docs: Any) -> Document:
     return doc
 
 
-def _current(ctx: Context, doc: Document, result: Any) -> Document:
+def current(ctx: Context, doc: Document, result: Any) -> Document:
     """The document as it is after the method (for the response's ``docs``)."""
     if isinstance(result, Document) and result.doctype == doc.doctype:
         return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ristretto.api.call import Call
-from ristretto.db.filters import parse_json_arg
+from ristretto.api.jsonargs import loose_arg
 from ristretto.exceptions import ValidationError
 from ristretto.model import listing, search
 from ristretto.whitelist import whitelist
@@ -20,5 +20,5 @@ def search_link(call: Call, doctype: str, txt: Any = "", query: Any = None, filt
         # Frappe would call a whitelisted search function here; none is registered for it.
         raise ValidationError("Custom search queries ('query') are not supported", title="Invalid argument")
     return search.search_link(
-        call.ctx, doctype, txt, filters=parse_json_arg(filters, "filters"),
+        call.ctx, doctype, txt, filters=loose_arg(filters, "filters"),
         limit=listing.page_length(call.ctx, page_length, search.DEFAULT_PAGE), start=listing.parse_offset(start))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ristretto.api.args import truthy_arg
-from ristretto.db.filters import parse_json_arg
+from ristretto.api.jsonargs import loose_arg
 from ristretto.exceptions import FrappeValueError
 
 __all__ = ["json_arg", "text_arg", "include_arg", "truthy_arg", "payload"]
@@ -23,7 +23,7 @@ _SHAPES = {list: "a list", dict: "a dictionary", (list, dict): "a list or dictio
 
 def json_arg(form: dict[str, Any], key: str, kinds: type | tuple[type, ...]) -> Any:
     """The decoded JSON argument ``key`` (None when absent or empty), of one of ``kinds``."""
-    value = parse_json_arg(form.get(key), key)
+    value = loose_arg(form.get(key), key)
     if not isinstance(value, kinds):
         if value is None or value == "" or value is False:
             return None  # absent, as Frappe reads an empty value

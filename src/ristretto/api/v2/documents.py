@@ -17,7 +17,7 @@ from ristretto.api import conditional, docmethods
 from ristretto.api.asgi import Response
 from ristretto.api.call import Call
 from ristretto.api.v2.args import include_arg, json_arg, payload, text_arg, truthy_arg
-from ristretto.model import bulk, document, etags, listing
+from ristretto.model import bulk, document, etags, lifecycle, listing
 from ristretto.model.context import Context
 from ristretto.model.document import Document
 from ristretto.model.listing import ListStream
@@ -34,13 +34,6 @@ def shown(ctx: Context, doc: Document) -> dict[str, Any]:
     are stored as text, so a Link to an autoincrement DocType reads as text, as Frappe's v2 sends
     it.)"""
     return document.visible_dict(ctx, doc)
-
-
-def _as_sent(form: dict[str, Any], key: str, value: Any) -> Any:
-    # The listing keys its compiled-query cache on the argument text: hand it the text that
-    # was checked, when the argument came as text.
-    raw = form.get(key)
-    return raw if value is not None and isinstance(raw, str) else value
 
 
 def list_docs(call: Call, doctype: str) -> dict[str, Any]:
@@ -61,8 +54,7 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
     offset = listing.parse_offset(form["start"] if "start" in form else form.get("limit_start"))
     size = listing.page_length(ctx, form["limit"] if "limit" in form else form.get("limit_page_length"))
     rows = listing.get_list(
-        ctx, doctype, fields=_as_sent(form, "fields", fields), filters=_as_sent(form, "filters", filters),
-        or_filters=_as_sent(form, "or_filters", or_filters), order_by=order_by, group_by=group_by,
+        ctx, doctype, fields=fields, filters=filters, or_filters=or_filters, order_by=order_by, group_by=group_by,
         limit=None if size is None else size + 1, offset=offset,
         as_dict=truthy_arg(form.get("as_dict"), True), debug=truthy_arg(form.get("debug"), False),
         parent=text_arg(form, "parent"), stream=True)
@@ -107,6 +99,11 @@ def read_doc(call: Call, doctype: str, name: str) -> dict[str, Any] | Response:
     return {"data": shown(ctx, doc)}
 
 
+def copy_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
+    """A readable document as a new, unsaved one to post back ("duplicate"): the model's copy."""
+    return {"data": lifecycle.copy_doc(call.ctx, doctype, name)}
+
+
 def update_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
     """PATCH or PUT: a partial update (a child row saves its parent; ``modified`` is checked
     when sent)."""
@@ -124,27 +121,18 @@ def delete_doc(call: Call, doctype: str, name: str) -> dict[str, Any]:
 
 
 def doc_method(call: Call, doctype: str, name: str, method: str) -> dict[str, Any]:
-    """A whitelisted method of a stored document: read permission for GET/QUERY, write for POST;
-    the request's arguments are its keyword arguments; the document as it is afterwards in
-    ``docs``."""
-    ctx, verb = call.ctx, call.request.method
-    # ``If-Match`` only (a method's answer is not the document's representation), checked on the
-    # row locked for the transaction, as v1's document methods do.
-    cond = conditional.expect(call)
-    cond = etags.Preconditions(cond.if_match) if cond is not None and cond.if_match is not None else None
-    doc = document.get_doc(ctx, doctype, name, for_update=cond is not None and verb not in _READS)
-    target = docmethods.resolve(ctx, doc, method, "GET" if verb in _READS else verb)
-    if verb not in _READS:
-        ctx.perms.check(ctx, doc.doctype, "write", doc)
-    etags.check(ctx, doc, cond)
-    result = target.fn(ctx, doc, **docmethods.bind(ctx, target, call.form))
-    return answer_with_doc(ctx, doc, result)
+    """A whitelisted method of a stored document, as on v1 (``docmethods.call_stored``: read for
+    GET/QUERY, for POST write or the method's own right, ``If-Match``); the request's arguments
+    are its keyword arguments; the document as it is afterwards in ``docs``."""
+    verb = "GET" if call.request.method in _READS else call.request.method
+    doc, result = docmethods.call_stored(call, doctype, name, method, verb)
+    return answer_with_doc(call.ctx, doc, result)
 
 
 def answer_with_doc(ctx: Context, doc: Document, result: Any) -> dict[str, Any]:
     """A document method's answer: its result in ``data`` (none when it returned nothing) and
     the document after it in ``docs``."""
-    after = docmethods._current(ctx, doc, result)
+    after = docmethods.current(ctx, doc, result)
     body: dict[str, Any] = {}
     if result is not None:
         body["data"] = docmethods.to_json(ctx, result)

@@ -78,7 +78,7 @@ def run_doc_method(call: Call) -> dict[str, Any]:
     if document is None:
         raise exc.FrappeValueError("'document' must be a dictionary", title="Invalid argument")
     kwargs = json_arg(form, "kwargs", dict) or {}
-    doc = docmethods._doc_from_dict(ctx, document)
+    doc = docmethods.doc_from_dict(ctx, document)
     ctx.perms.check(ctx, doc.doctype, "read" if verb in _READS else "write", doc)
     target = docmethods.resolve(ctx, doc, name, "GET" if verb in _READS else verb)
     result = target.fn(ctx, doc, **docmethods.bind(ctx, target, kwargs))

@@ -39,6 +39,7 @@ ROUTES: list[Route] = [
         _v2(f"{_LIST}/bulk_delete", "POST", documents.bulk_delete_docs),
         _v2(f"{_LIST}/bulk_update", "POST", documents.bulk_update_docs),
         _v2(_DOC, "GET", documents.read_doc, transaction=False),
+        _v2(f"{_DOC}/copy", "GET", documents.copy_doc, transaction=False),
         _v2(_DOC, ("PATCH", "PUT"), documents.update_doc),
         _v2(_DOC, "DELETE", documents.delete_doc, status=202),
         # A GET method runs in a transaction that is rolled back: it never writes.
