@@ -2,25 +2,31 @@
 
 A route family's tests become a list of ``Scenario`` rows (after PocketBase's ``ApiScenario``):
 the request (method, URL, query, JSON/form/raw body, headers, the user whose API key signs it),
-what must come back (status, body fragments that must or must not appear) and which document
-hooks ran, in order. ``before`` sets up the state a row needs and ``after`` checks what the
-request left behind (one function or a sequence of them: ``before(env)`` may return a dict of
-values to keep, ``after(env, response)`` asserts). ``scenarios(*rows)`` parametrises a test over
-the rows (test ids are the names); the test calls ``scenario.run(env)`` with an ``Env``, made
-once per module and database by ``open_env``. Rows share that site, so each row makes the
-documents it needs in ``before``.
+what must come back (status, a fragment of the body) and which document hooks ran, in order.
+``before`` sets up the state a row needs and ``after`` checks what the request left behind (one
+function or a sequence of them: ``before(env)`` may return a dict of values to keep,
+``after(env, response)`` asserts). ``scenarios(*rows)`` parametrises a test over the rows (test
+ids are the names); the test calls ``scenario.run(env)`` with an ``Env``, made once per module
+and database by ``open_env``. Rows share that site, so each row makes the documents it needs in
+``before`` (or the module's fixture makes them once).
 
-Hooks are observed through an ordinary app: ``open_env(..., watch=[DocTypes])`` lists a small
-generated app whose controllers for those DocTypes are ``Recorder``s, which note each hook they
-receive (``Env.events``). DocTypes with a built-in controller (DocType, User, Role, File, ...)
+The expected body is one fragment, matched by ``contains``: a dict matches when each key it
+names matches (``ABSENT``: the key must be missing), a list when it has as many items and each
+matches, a callable when it does not return False (it may assert), ``Text`` when the value as
+compact JSON holds (or lacks) some strings, anything else by equality.
+
+Hooks are observed with ``Recorder``, a controller that notes each hook it receives
+(``Env.events``): ``open_env(..., watch=[DocTypes])`` lists a small generated app whose
+controllers for those DocTypes are Recorders, and an app of the test's own may subclass it
+(tests/api/v2world.py does). DocTypes with a built-in controller (DocType, User, Role, File, ...)
 cannot be watched: an app may not replace their controller.
 
 Values a ``before`` step returns (a dict) are kept in ``Env.vars`` and can be used in the row:
-``$name`` inside the URL (``$$`` for a literal dollar), and a string that is exactly ``$name``
-anywhere in ``params``, ``json``, ``data`` or an expected JSON fragment. Any of those fields may
-also be a function of the ``Env``.
+``$name`` inside the URL and header values (``$$`` for a literal dollar), and a string that is
+exactly ``$name`` anywhere in ``params``, ``json``, ``data`` or the expected fragment. ``params``,
+``json``, ``data`` and the URL may also be a function of the ``Env``. A row's ``user`` is a
+login name or one of ``Env.users``' short names; ``None`` or ``"guest"`` sends no credentials.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -86,18 +92,26 @@ class Env:
     """A site served in process, a client per user, the values ``before`` steps kept, and the
     hooks that ran."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, users: dict[str, str | None] | None = None) -> None:
         self.app = app
         self.site = app.site
+        # Short names rows may give as ``user`` (e.g. "reader"), each a login name or None (Guest).
+        self.users: dict[str, str | None] = {"admin": "Administrator", "guest": None, **(users or {})}
         self.vars: dict[str, Any] = {}
         self._clients: dict[str | None, InProcess] = {}
 
     def client(self, user: str | None) -> InProcess:
-        """A client signed with an API key of ``user`` (None: Guest); each request stands alone."""
-        if user not in self._clients:
-            headers = token_for(self.site, user) if user else {}
-            self._clients[user] = InProcess(self.app, headers=headers, keep_cookies=False)
-        return self._clients[user]
+        """A client signed with an API key of ``user`` (a login or a short name; None: Guest);
+        each request stands alone."""
+        login = self.users.get(user, user) if user is not None else None
+        if login == "Guest":
+            login = None
+        if login not in self._clients:
+            headers = token_for(self.site, login) if login else {}
+            self._clients[login] = InProcess(self.app, headers=headers, keep_cookies=False)
+        return self._clients[login]
+
+    __getitem__ = client
 
     def admin(self, method: str, url: str, **kw: Any) -> Any:
         """A request as Administrator that must succeed; returns its ``data``/``message``."""
@@ -116,13 +130,17 @@ class Env:
         self.site.close()
 
 
-def open_env(tmp: Path, backend: str, request: Any, watch: Sequence[str] = (), **config: Any) -> Env:
-    """A new site on ``backend`` (``config`` in its site_config.json) whose ``watch`` DocTypes
-    record their hooks, served in process."""
+def open_env(tmp: Path, backend: str, request: Any, watch: Sequence[str] = (), *,
+             env_class: type[Env] = Env, **config: Any) -> Env:
+    """A new site on ``backend`` (``config`` in its site_config.json, e.g. ``apps`` and
+    ``app_paths`` of the test's own apps) whose ``watch`` DocTypes record their hooks, served
+    in process as an ``env_class``."""
     from ristretto.api.app import App
     if watch:
-        config.update(recorder_app(tmp / "scenario-apps", watch))
-    return Env(App(open_site(tmp, backend, request, **config)))
+        recorder = recorder_app(tmp / "scenario-apps", watch)
+        for key in ("apps", "app_paths"):
+            config[key] = [*config.get(key, ()), *recorder[key]]
+    return env_class(App(open_site(tmp, backend, request, **config)))
 
 
 Steps = Callable[[Env], Any] | Sequence[Callable[[Env], Any]] | None
@@ -133,49 +151,49 @@ class Scenario:
     name: str
     method: str
     url: str | Callable[[Env], str]
-    params: Any = None
+    params: Any = None  # values that are not strings are sent as JSON text
     json: Any = None
     data: Any = None
-    body: bytes | str | None = None
+    content: bytes | str | None = None  # a raw body
     headers: dict[str, str] = field(default_factory=dict)
-    user: str | None = None  # whose API key signs the request; None: Guest
-    expected_status: int = 200
-    # A string must occur in the body (compact JSON when the body is JSON); a dict or list is a
-    # JSON fragment: every key it names, at any depth, has the value given (lists item by item).
-    expected_content: Sequence[str | dict | list] = ()
-    not_expected_content: Sequence[str] = ()
-    # The hook names the watched DocTypes' controllers received, in order (None: not checked).
-    expected_events: Sequence[str] | None = None
+    user: str | None = "Administrator"  # whose API key signs the request (see Env.client)
+    status: int = 200
+    # A fragment of the body (JSON, else its text), matched by ``contains`` (None: not checked).
+    expect: Any = None
+    # The hook names the Recorders received, in order (None: not checked).
+    hooks: Sequence[str] | None = None
     before: Steps = None
     after: Steps = None
 
+    def __str__(self) -> str:
+        return self.name
+
     def run(self, env: Env) -> httpx.Response:
+        """Set up, send the request, check status, body and hooks, then the ``after`` steps."""
         env.vars = {}
         for step in _steps(self.before):
             env.vars.update(step(env) or {})
-        Recorder.events.clear()
-        kw: dict[str, Any] = {"headers": self.headers}
+        kw: dict[str, Any] = {"headers": {k: string.Template(v).substitute(env.vars)
+                                          for k, v in self.headers.items()}}
         for key in ("params", "json", "data"):
             value = _resolve(getattr(self, key), env)
             if value is not None:
                 kw[key] = value
-        if self.body is not None:
-            kw["content"] = self.body
+        if isinstance(kw.get("params"), dict):
+            kw["params"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in kw["params"].items()}
+        if self.content is not None:
+            kw["content"] = self.content
         url = self.url(env) if callable(self.url) else string.Template(self.url).substitute(env.vars)
-        r = env.client(self.user).request(self.method, url, **kw)
+        client = env.client(self.user)
+        Recorder.events.clear()
+        r = client.request(self.method, url, **kw)
         events = env.events
         where = f"[{self.name}] {self.method} {url} -> {r.status_code} {r.text[:2000]}\nhooks: {events}"
-        assert r.status_code == self.expected_status, where
-        text = _normalised(r)
-        for item in self.expected_content:
-            if isinstance(item, str):
-                assert item in text, f"{where}\nmissing: {item}"
-            else:
-                _match(_resolve(item, env), r.json(), where, "body")
-        for item in self.not_expected_content:
-            assert item not in text, f"{where}\nunexpected: {item}"
-        if self.expected_events is not None:
-            assert events == list(self.expected_events), where
+        assert r.status_code == self.status, where
+        if self.expect is not None:
+            contains(_body(r), _resolve(self.expect, env, call=False), f"{where}\nbody")
+        if self.hooks is not None:
+            assert events == list(self.hooks), where
         for step in _steps(self.after):
             step(env, r)
         return r
@@ -189,6 +207,47 @@ def scenarios(*rows: Scenario) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("scenario", rows, ids=names)
 
 
+ABSENT = object()  # in an expected dict: the key must be missing
+
+
+class Text:
+    """Expected: the value as compact JSON (a string as it is) holds each of ``has`` and none
+    of ``lacks``."""
+
+    def __init__(self, *has: str, lacks: Sequence[str] = ()) -> None:
+        self.has, self.lacks = has, tuple(lacks)
+
+    def __repr__(self) -> str:
+        return f"Text({self.has!r}, lacks={self.lacks!r})"
+
+
+def contains(actual: Any, fragment: Any, where: str = "body") -> None:
+    """Assert that ``actual`` (a decoded JSON body or part of one) matches ``fragment``."""
+    if isinstance(fragment, Text):
+        text = actual if isinstance(actual, str) else _compact(actual)
+        for s in fragment.has:
+            assert s in text, f"{where}: {s!r} missing from {text[:2000]}"
+        for s in fragment.lacks:
+            assert s not in text, f"{where}: {s!r} unexpected in {text[:2000]}"
+    elif callable(fragment) and not isinstance(fragment, type):
+        assert fragment(actual) is not False, f"{where}: check failed on {actual!r}"
+    elif isinstance(fragment, dict):
+        assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
+        for key, value in fragment.items():
+            if value is ABSENT:
+                assert key not in actual, f"{where}.{key} must be absent: {actual!r}"
+                continue
+            assert key in actual, f"{where}.{key} missing: {actual!r}"
+            contains(actual[key], value, f"{where}.{key}")
+    elif isinstance(fragment, (list, tuple)):
+        assert isinstance(actual, list) and len(actual) == len(fragment), \
+            f"{where}: expected {len(fragment)} items, got {actual!r}"
+        for i, (a, f) in enumerate(zip(actual, fragment)):
+            contains(a, f, f"{where}[{i}]")
+    else:
+        assert actual == fragment, f"{where}: expected {fragment!r}, got {actual!r}"
+
+
 def _steps(steps: Steps) -> Sequence[Callable]:
     if steps is None:
         return ()
@@ -198,37 +257,28 @@ def _steps(steps: Steps) -> Sequence[Callable]:
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _resolve(value: Any, env: Env) -> Any:
-    """``value`` with every string that is exactly ``$name`` replaced by that kept value."""
-    if callable(value):
-        return value(env)
+def _resolve(value: Any, env: Env, call: bool = True) -> Any:
+    """``value`` with every string that is exactly ``$name`` replaced by that kept value; a
+    function is called with ``env`` (unless ``call`` is false: in an expected fragment a
+    function checks the value)."""
+    if callable(value) and not isinstance(value, type):
+        return value(env) if call else value
     if isinstance(value, str):
         m = _VAR.fullmatch(value)
         return env.vars[m.group(1)] if m and m.group(1) in env.vars else value
     if isinstance(value, dict):
-        return {k: _resolve(v, env) for k, v in value.items()}
+        return {k: _resolve(v, env, call) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_resolve(v, env) for v in value]
+        return [_resolve(v, env, call) for v in value]
     return value
 
 
-def _normalised(r: httpx.Response) -> str:
-    try:
-        return json.dumps(r.json(), separators=(",", ":"), ensure_ascii=False)
-    except ValueError:
-        return r.text
+def _body(r: httpx.Response) -> Any:
+    """The decoded JSON body, else the text (empty for no body)."""
+    if r.content and r.headers.get("content-type", "").startswith("application/json"):
+        return r.json()
+    return r.text
 
 
-def _match(expected: Any, actual: Any, where: str, path: str) -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{where}\n{path}: expected an object, got {actual!r}"
-        for k, v in expected.items():
-            assert k in actual, f"{where}\n{path}: no key {k!r}"
-            _match(v, actual[k], where, f"{path}.{k}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), \
-            f"{where}\n{path}: expected {len(expected)} items, got {actual!r}"
-        for i, (e, a) in enumerate(zip(expected, actual)):
-            _match(e, a, where, f"{path}[{i}]")
-    else:
-        assert actual == expected, f"{where}\n{path}: expected {expected!r}, got {actual!r}"
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

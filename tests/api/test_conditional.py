@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from functools import partial
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.conftest import BACKENDS, make_site, start_server, stop_server
-from tests.inprocess import InProcess, open_site, token_for
+from tests.inprocess import InProcess
+from tests.scenario import Env, Scenario, Text, open_env, scenarios
 
 SUBMITTABLE = "Conditional Submittable"
 LINE, ORDER, SETTINGS = "Conditional Line", "Conditional Order", "Conditional Settings"
@@ -23,10 +25,8 @@ LINE, ORDER, SETTINGS = "Conditional Line", "Conditional Order", "Conditional Se
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def env(request, tmp_path_factory):
-    from ristretto.api.app import App
-    site = open_site(tmp_path_factory.mktemp(f"cond-{request.param}"), request.param, request)
-    app = App(site)
-    admin = InProcess(app, headers=token_for(site, "Administrator"))
+    e = open_env(tmp_path_factory.mktemp(f"cond-{request.param}"), request.param, request)
+    admin = e["admin"]
     r = admin.post("/api/resource/DocType", json={
         "name": SUBMITTABLE, "module": "Custom", "custom": 1, "is_submittable": 1,
         "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title"}],
@@ -43,8 +43,8 @@ def env(request, tmp_path_factory):
                   "fields": [{"fieldname": "value", "fieldtype": "Data", "label": "Value"}]}):
         r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
         assert r.status_code == 200, r.text
-    yield site, app, admin
-    site.close()
+    yield e
+    e.close()
 
 
 @dataclass
@@ -66,95 +66,92 @@ def two_versions(admin: InProcess, doctype: str = "ToDo", field: str = "descript
     return Doc(name, stale, r.headers["etag"])
 
 
-@dataclass
-class Scenario:
-    name: str
-    verb: str
-    url: str  # {name} is the document
-    headers: dict[str, str] = field(default_factory=dict)  # {current}, {stale} are its tags
-    status: int = 200
-    fragment: str = ""  # in the body
-    json: dict | None = None
-    guest: bool = False
-    changed: bool | None = None  # the stored description afterwards differs from "second"
+def row(name: str, verb: str, url: str, headers: dict[str, str], status: int = 200, fragment: str = "",
+        json: dict | None = None, guest: bool = False, changed: bool | None = None) -> Scenario:
+    """A request on a fresh ToDo saved twice (``$name``; its tags ``$current`` and ``$stale`` in
+    ``headers``) with ``fragment`` in the body; ``changed``: whether the stored description
+    afterwards differs from "second" (None: not checked)."""
+    return Scenario(name, verb, url, json=json, headers=headers, user=None if guest else "Administrator",
+                    status=status, expect=Text(fragment) if fragment else None,
+                    before=lambda env: vars(two_versions(env["admin"])), after=partial(tags_and_storage, changed))
 
 
-DOC = "/api/resource/ToDo/{name}"
+def tags_and_storage(changed: bool | None, env: Env, r: httpx.Response) -> None:
+    """After: a 304 is empty and carries the current tag; a read carries the current tag, a
+    write a new one; an error none; the stored document changed as ``changed`` says."""
+    current = env.vars["current"]
+    if r.status_code == 304:
+        assert r.content == b"" and r.headers["etag"] == current
+        assert "content-length" not in r.headers
+    if r.status_code in (200, 202) and r.request.method in ("GET", "PUT"):
+        assert r.headers["etag"].startswith('"')
+        assert (r.headers["etag"] == current) == (r.request.method == "GET")
+    if r.status_code >= 400:
+        assert "etag" not in r.headers
+    if changed is not None:
+        stored = env["admin"].get(f"/api/resource/ToDo/{env.vars['name']}")
+        assert stored.status_code == 200
+        assert (stored.json()["data"]["description"] != "second") == changed
+
+
+DOC = "/api/resource/ToDo/$name"
 SCENARIOS = [
-    Scenario("read carries its tag", "GET", DOC, {}, 200, '"description":"second"'),
-    Scenario("read under /api/v1 too", "GET", "/api/v1/resource/ToDo/{name}", {}, 200, '"second"'),
-    Scenario("if-none-match current: 304", "GET", DOC, {"If-None-Match": "{current}"}, 304),
-    Scenario("if-none-match weak current: 304 (weak comparison)", "GET", DOC, {"If-None-Match": "W/{current}"}, 304),
-    Scenario("if-none-match in a list: 304", "GET", DOC, {"If-None-Match": '"x", {stale} ,, {current}'}, 304),
-    Scenario("if-none-match star: 304", "GET", DOC, {"If-None-Match": "*"}, 304),
-    Scenario("if-none-match stale: 200", "GET", DOC, {"If-None-Match": "{stale}"}, 200, '"second"'),
-    Scenario("if-match stale on a read: 412", "GET", DOC, {"If-Match": "{stale}"}, 412, "PreconditionFailedError"),
-    Scenario("if-match and if-none-match: If-Match first", "GET", DOC,
-             {"If-Match": "{current}", "If-None-Match": "{current}"}, 304),
-    Scenario("malformed if-none-match: 417", "GET", DOC, {"If-None-Match": "{current} junk"}, 417,
-             "must be"),
-    Scenario("unquoted tag: 417", "GET", DOC, {"If-None-Match": "abc"}, 417, "must be"),
-    Scenario("header too long: 417", "GET", DOC, {"If-None-Match": '"a",' * 2000}, 417, "too long"),
-    Scenario("guest learns nothing from a matching tag: 403", "GET", DOC, {"If-None-Match": "*"}, 403,
-             "PermissionError", guest=True),
-    Scenario("missing document with a star: 404", "GET", "/api/resource/ToDo/no-such-todo",
-             {"If-None-Match": "*"}, 404, "DoesNotExistError"),
-    Scenario("put if-match current: 200", "PUT", DOC, {"If-Match": "{current}"}, 200, '"third"',
-             {"description": "third"}, changed=True),
-    Scenario("put if-match stale: 412, nothing written", "PUT", DOC, {"If-Match": "{stale}"}, 412,
-             "PreconditionFailedError", {"description": "third"}, changed=False),
-    Scenario("put if-match weak current: 412 (strong comparison)", "PUT", DOC, {"If-Match": "W/{current}"},
-             412, "PreconditionFailedError", {"description": "third"}, changed=False),
-    Scenario("put if-match star: 200", "PUT", DOC, {"If-Match": "*"}, 200, '"third"', {"description": "third"},
-             changed=True),
-    Scenario("put if-match list holding current: 200", "PUT", DOC, {"If-Match": "{stale}, {current}"}, 200,
-             '"third"', {"description": "third"}, changed=True),
-    Scenario("put if-none-match star on an existing document: 412", "PUT", DOC, {"If-None-Match": "*"}, 412,
-             "PreconditionFailedError", {"description": "third"}, changed=False),
-    Scenario("put if-match current, stale modified in the body: Frappe's 417", "PUT", DOC,
-             {"If-Match": "{current}"}, 417, "TimestampMismatchError",
-             {"description": "third", "modified": "2001-01-01 00:00:00.000000"}, changed=False),
-    Scenario("put malformed if-match: 417, nothing written", "PUT", DOC, {"If-Match": "W/"}, 417, "must be",
-             {"description": "third"}, changed=False),
-    Scenario("put empty if-match: no tag matches, 412", "PUT", DOC, {"If-Match": ""}, 412,
-             "PreconditionFailedError", {"description": "third"}, changed=False),
-    Scenario("delete if-match stale: 412, still there", "DELETE", DOC, {"If-Match": "{stale}"}, 412,
-             "PreconditionFailedError", changed=False),
-    Scenario("delete if-match current: 202", "DELETE", DOC, {"If-Match": "{current}"}, 202, '"ok"'),
-    Scenario("method if-match stale: 412", "POST", DOC, {"If-Match": "{stale}"},
-             412, "PreconditionFailedError", {"run_method": "add_comment", "text": "hello"}, changed=False),
-    Scenario("method if-match current: 200", "POST", DOC,
-             {"If-Match": "{current}"}, 200, '"hello"', {"run_method": "add_comment", "text": "hello"}),
-    Scenario("method ignores if-none-match", "POST", DOC,
-             {"If-None-Match": "{current}"}, 200, '"hello"', {"run_method": "add_comment", "text": "hello"}),
+    row("read carries its tag", "GET", DOC, {}, 200, '"description":"second"'),
+    row("read under /api/v1 too", "GET", "/api/v1/resource/ToDo/$name", {}, 200, '"second"'),
+    row("if-none-match current: 304", "GET", DOC, {"If-None-Match": "$current"}, 304),
+    row("if-none-match weak current: 304 (weak comparison)", "GET", DOC, {"If-None-Match": "W/$current"}, 304),
+    row("if-none-match in a list: 304", "GET", DOC, {"If-None-Match": '"x", $stale ,, $current'}, 304),
+    row("if-none-match star: 304", "GET", DOC, {"If-None-Match": "*"}, 304),
+    row("if-none-match stale: 200", "GET", DOC, {"If-None-Match": "$stale"}, 200, '"second"'),
+    row("if-match stale on a read: 412", "GET", DOC, {"If-Match": "$stale"}, 412, "PreconditionFailedError"),
+    row("if-match and if-none-match: If-Match first", "GET", DOC,
+        {"If-Match": "$current", "If-None-Match": "$current"}, 304),
+    row("malformed if-none-match: 417", "GET", DOC, {"If-None-Match": "$current junk"}, 417,
+        "must be"),
+    row("unquoted tag: 417", "GET", DOC, {"If-None-Match": "abc"}, 417, "must be"),
+    row("header too long: 417", "GET", DOC, {"If-None-Match": '"a",' * 2000}, 417, "too long"),
+    row("guest learns nothing from a matching tag: 403", "GET", DOC, {"If-None-Match": "*"}, 403,
+        "PermissionError", guest=True),
+    row("missing document with a star: 404", "GET", "/api/resource/ToDo/no-such-todo",
+        {"If-None-Match": "*"}, 404, "DoesNotExistError"),
+    row("put if-match current: 200", "PUT", DOC, {"If-Match": "$current"}, 200, '"third"',
+        {"description": "third"}, changed=True),
+    row("put if-match stale: 412, nothing written", "PUT", DOC, {"If-Match": "$stale"}, 412,
+        "PreconditionFailedError", {"description": "third"}, changed=False),
+    row("put if-match weak current: 412 (strong comparison)", "PUT", DOC, {"If-Match": "W/$current"},
+        412, "PreconditionFailedError", {"description": "third"}, changed=False),
+    row("put if-match star: 200", "PUT", DOC, {"If-Match": "*"}, 200, '"third"', {"description": "third"},
+        changed=True),
+    row("put if-match list holding current: 200", "PUT", DOC, {"If-Match": "$stale, $current"}, 200,
+        '"third"', {"description": "third"}, changed=True),
+    row("put if-none-match star on an existing document: 412", "PUT", DOC, {"If-None-Match": "*"}, 412,
+        "PreconditionFailedError", {"description": "third"}, changed=False),
+    row("put if-match current, stale modified in the body: Frappe's 417", "PUT", DOC,
+        {"If-Match": "$current"}, 417, "TimestampMismatchError",
+        {"description": "third", "modified": "2001-01-01 00:00:00.000000"}, changed=False),
+    row("put malformed if-match: 417, nothing written", "PUT", DOC, {"If-Match": "W/"}, 417, "must be",
+        {"description": "third"}, changed=False),
+    row("put empty if-match: no tag matches, 412", "PUT", DOC, {"If-Match": ""}, 412,
+        "PreconditionFailedError", {"description": "third"}, changed=False),
+    row("delete if-match stale: 412, still there", "DELETE", DOC, {"If-Match": "$stale"}, 412,
+        "PreconditionFailedError", changed=False),
+    row("delete if-match current: 202", "DELETE", DOC, {"If-Match": "$current"}, 202, '"ok"'),
+    row("method if-match stale: 412", "POST", DOC, {"If-Match": "$stale"},
+        412, "PreconditionFailedError", {"run_method": "add_comment", "text": "hello"}, changed=False),
+    row("method if-match current: 200", "POST", DOC,
+        {"If-Match": "$current"}, 200, '"hello"', {"run_method": "add_comment", "text": "hello"}),
+    row("method ignores if-none-match", "POST", DOC,
+        {"If-None-Match": "$current"}, 200, '"hello"', {"run_method": "add_comment", "text": "hello"}),
 ]
 
 
-@pytest.mark.parametrize("s", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario(env, s: Scenario):
-    site, app, admin = env
-    doc = two_versions(admin)
-    headers = {k: v.format(current=doc.current, stale=doc.stale) for k, v in s.headers.items()}
-    client = InProcess(app) if s.guest else admin
-    r = client.request(s.verb, s.url.format(name=doc.name), headers=headers, json=s.json)
-    assert r.status_code == s.status, r.text
-    assert s.fragment in r.text.replace(": ", ":")
-    if s.status == 304:
-        assert r.content == b"" and r.headers["etag"] == doc.current
-        assert "content-length" not in r.headers
-    if s.status in (200, 202) and s.verb in ("GET", "PUT"):
-        assert r.headers["etag"].startswith('"')
-        assert (r.headers["etag"] == doc.current) == (s.verb == "GET")
-    if s.status >= 400:
-        assert "etag" not in r.headers
-    if s.changed is not None:
-        stored = admin.get(f"/api/resource/ToDo/{doc.name}")
-        assert stored.status_code == 200
-        assert (stored.json()["data"]["description"] != "second") == s.changed
+@scenarios(*SCENARIOS)
+def test_scenario(env, scenario: Scenario):
+    scenario.run(env)
 
 
 def test_the_tag_of_a_write_answer_is_the_tag_of_the_next_read(env):
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     doc = two_versions(admin)
     r = admin.get(f"/api/resource/ToDo/{doc.name}", headers={"If-None-Match": doc.current})
     assert r.status_code == 304
@@ -164,7 +161,7 @@ def test_the_tag_of_a_write_answer_is_the_tag_of_the_next_read(env):
 
 
 def test_submit_and_cancel_as_methods_are_guarded(env):
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     doc = two_versions(admin, SUBMITTABLE, "title")
     url = f"/api/resource/{SUBMITTABLE}/{doc.name}"
     r = admin.post(url, json={"run_method": "submit"}, headers={"If-Match": doc.stale})
@@ -182,7 +179,7 @@ def test_submit_and_cancel_as_methods_are_guarded(env):
 
 
 def test_child_rows_carry_tags_and_are_guarded(env):
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     r = admin.post(f"/api/resource/{ORDER}", json={"title": "o", "lines": [{"item": "a"}, {"item": "b"}]})
     assert r.status_code == 200, r.text
     order, order_tag = r.json()["data"]["name"], r.headers["etag"]
@@ -210,7 +207,7 @@ def test_child_rows_carry_tags_and_are_guarded(env):
 
 
 def test_singles_carry_tags_and_are_guarded(env):
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     url = f"/api/resource/{SETTINGS}/{SETTINGS}"
     r = admin.put(url, json={"value": "one"})
     assert r.status_code == 200, r.text
@@ -229,7 +226,7 @@ def test_users_reading_different_fields_get_different_tags(env):
     """A strong tag names one representation: a user who may not read a permlevel-1 field gets
     another body, so another tag, and his own tag works for his writes."""
     from ristretto.model import document, etags
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     doctype = "Conditional Levels"
     r = admin.post("/api/resource/DocType", json={
         "name": doctype, "module": "Custom", "custom": 1,
@@ -315,7 +312,7 @@ def _race(site_path, first, second) -> list[str]:
 def test_race_in_the_model_update_and_delete(env):
     from ristretto.model import document
     from ristretto.model.etags import Preconditions
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     doc = two_versions(admin)
     expect = Preconditions(frozenset({doc.current}))
     outcomes = _race(site.path,
@@ -342,7 +339,7 @@ def test_race_in_the_model_update_and_delete(env):
 def test_race_on_a_single(env):
     from ristretto.model import document
     from ristretto.model.etags import Preconditions
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     url = f"/api/resource/{SETTINGS}/{SETTINGS}"
     tag = admin.put(url, json={"value": "start"}).headers["etag"]
     expect = Preconditions(frozenset({tag}))
@@ -362,7 +359,7 @@ def test_race_on_rows_of_one_parent(env):
     """Two writers change different rows of one order at once, without any precondition: both
     changes are kept (each locks the parent before reading the rows it saves back)."""
     from ristretto.model import document
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     r = admin.post(f"/api/resource/{ORDER}", json={"title": "o", "lines": [{"item": "a"}, {"item": "b"}]})
     order = r.json()["data"]["name"]
     first, second = (row["name"] for row in r.json()["data"]["lines"])
@@ -385,7 +382,7 @@ def test_race_in_document_methods(env):
     """Two submits holding the same tag: without the lock, the second would read the draft,
     pass, and then save the submitted document again (1 -> 1 is an allowed update)."""
     from ristretto.api import docmethods
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     doc = two_versions(admin, SUBMITTABLE, "title")
 
     def submit(ctx):
@@ -449,7 +446,7 @@ def test_a_save_on_a_whole_second_keeps_its_tag(env):
     """A save stamped ``...:00.000000`` is read back from PostgreSQL as ``...:00``: the tag the
     write answered with must still be the tag of the next read."""
     from ristretto.model import document, etags
-    site, app, admin = env
+    site, app, admin = env.site, env.app, env["admin"]
     doc = two_versions(admin)
     stamped = "2026-01-01 00:00:00.000000"
     with site.db.connect() as conn:

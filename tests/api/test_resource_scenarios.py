@@ -95,8 +95,8 @@ def newer_than_before(env: Env, r) -> None:
     assert r.json()["data"]["modified"] > env.vars["modified"]
 
 
-def refused(exc_type: str) -> list[dict]:
-    return [{"exc_type": exc_type}]
+def refused(exc_type: str) -> dict:
+    return {"exc_type": exc_type}
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -114,14 +114,14 @@ SUBMITTED = {"title": "t", "docstatus": 1, "lines": [{"item": "a"}]}
 
 
 def refused_insert(name: str, body: dict, exc_type: str, *words: str) -> Scenario:
-    return Admin(name=name, method="POST", url=url(PARENT), json=body, expected_status=417,
-                 expected_content=refused(exc_type), expected_events=INSERT_CHECKED,
+    return Admin(name=name, method="POST", url=url(PARENT), json=body, status=417,
+                 expect=refused(exc_type), hooks=INSERT_CHECKED,
                  before=counted(PARENT), after=(none_added(PARENT), says(*words)))
 
 
 def refused_update(name: str, change: dict, exc_type: str, *words: str) -> Scenario:
-    return Admin(name=name, method="PUT", url=doc_url(PARENT), json=change, expected_status=417,
-                 expected_content=refused(exc_type), expected_events=UPDATE_CHECKED,
+    return Admin(name=name, method="PUT", url=doc_url(PARENT), json=change, status=417,
+                 expect=refused(exc_type), hooks=UPDATE_CHECKED,
                  before=insert(PARENT, VALID), after=(unchanged(PARENT), says(*words)))
 
 
@@ -148,14 +148,14 @@ VALIDATION = [
     refused_insert("insert with a link to nothing", {**VALID, "user": "nobody@example.com"},
                    "LinkValidationError", "nobody@example.com"),
     Admin(name="insert with a unique value taken", method="POST", url=url(PARENT),
-          json={**VALID, "code": "U-1"}, expected_status=417, expected_content=refused("UniqueValidationError"),
-          expected_events=INSERT_CHECKED, before=(taken("U-1"), counted(PARENT)),
+          json={**VALID, "code": "U-1"}, status=417, expect=refused("UniqueValidationError"),
+          hooks=INSERT_CHECKED, before=(taken("U-1"), counted(PARENT)),
           after=none_added(PARENT)),
     refused_update("update with a value not among the options", {"status": "Nope"}, "ValidationError"),
     refused_update("update blanking a mandatory field", {"title": ""}, "MandatoryError"),
     refused_update("update with a link to nothing", {"user": "ghost"}, "LinkValidationError"),
     Admin(name="update with a unique value taken", method="PUT", url=doc_url(PARENT), json={"code": "U-2"},
-          expected_status=417, expected_content=refused("UniqueValidationError"), expected_events=UPDATE_CHECKED,
+          status=417, expect=refused("UniqueValidationError"), hooks=UPDATE_CHECKED,
           before=(insert(PARENT, {**VALID, "code": "U-3"}), taken("U-2")), after=unchanged(PARENT)),
     refused_update("update with a value over the field length", {"code": "x" * 11},
                    "CharacterLengthExceededError"),
@@ -163,55 +163,55 @@ VALIDATION = [
 
 CONCURRENCY = [
     Admin(name="update sending the current modified", method="PUT", url=doc_url(PARENT),
-          json={"qty": 1, "modified": "$modified"}, expected_content=[{"data": {"qty": 1}}],
-          expected_events=UPDATE, before=insert(PARENT, {"title": "concurrent"}), after=newer_than_before),
+          json={"qty": 1, "modified": "$modified"}, expect={"data": {"qty": 1}},
+          hooks=UPDATE, before=insert(PARENT, {"title": "concurrent"}), after=newer_than_before),
     Admin(name="update sending a stale modified", method="PUT", url=doc_url(PARENT),
-          json={"qty": 2, "modified": "$created"}, expected_status=417,
-          expected_content=refused("TimestampMismatchError"), expected_events=UPDATE_REFUSED,
+          json={"qty": 2, "modified": "$created"}, status=417,
+          expect=refused("TimestampMismatchError"), hooks=UPDATE_REFUSED,
           before=insert(PARENT, {"title": "concurrent"}, {"qty": 1}),
           after=(unchanged(PARENT), says("modified"))),
     Admin(name="update without modified never conflicts", method="PUT", url=doc_url(PARENT), json={"qty": 3},
-          expected_content=[{"data": {"qty": 3, "title": "concurrent"}}], expected_events=UPDATE,
+          expect={"data": {"qty": 3, "title": "concurrent"}}, hooks=UPDATE,
           before=insert(PARENT, {"title": "concurrent"}, {"qty": 1})),
 ]
 
 SUBMISSION = [
     Admin(name="insert submitted", method="POST", url=url(ENTRY), json=SUBMITTED,
-          expected_content=[{"data": {"docstatus": 1, "lines": [{"item": "a", "docstatus": 1}]}}],
-          expected_events=INSERT_CHECKED + ("before_submit", "after_insert", "on_update", "on_submit")),
+          expect={"data": {"docstatus": 1, "lines": [{"item": "a", "docstatus": 1}]}},
+          hooks=INSERT_CHECKED + ("before_submit", "after_insert", "on_update", "on_submit")),
     Admin(name="submitted: field edit refused", method="PUT", url=doc_url(ENTRY), json={"title": "changed"},
-          expected_status=417, expected_content=refused("UpdateAfterSubmitError"),
-          expected_events=UPDATE_REFUSED, before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
+          status=417, expect=refused("UpdateAfterSubmitError"),
+          hooks=UPDATE_REFUSED, before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
     Admin(name="submitted: child rows edit refused", method="PUT", url=doc_url(ENTRY),
-          json={"lines": [{"item": "b"}]}, expected_status=417, expected_content=refused("UpdateAfterSubmitError"),
-          expected_events=UPDATE_REFUSED, before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
+          json={"lines": [{"item": "b"}]}, status=417, expect=refused("UpdateAfterSubmitError"),
+          hooks=UPDATE_REFUSED, before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
     Admin(name="submitted: allow_on_submit field edited", method="PUT", url=doc_url(ENTRY),
-          json={"remark": "allowed"}, expected_content=[{"data": {"remark": "allowed", "docstatus": 1}}],
-          expected_events=UPDATE_CHECKED + ("before_update_after_submit", "on_update"),
+          json={"remark": "allowed"}, expect={"data": {"remark": "allowed", "docstatus": 1}},
+          hooks=UPDATE_CHECKED + ("before_update_after_submit", "on_update"),
           before=insert(ENTRY, SUBMITTED)),
     Admin(name="submitted: back to draft refused", method="PUT", url=doc_url(ENTRY), json={"docstatus": 0},
-          expected_status=417, expected_content=refused("DocstatusTransitionError"),
-          expected_events=UPDATE_REFUSED, before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
-    Admin(name="submitted: delete refused", method="DELETE", url=doc_url(ENTRY), expected_status=417,
-          expected_content=refused("ValidationError"), expected_events=(),
+          status=417, expect=refused("DocstatusTransitionError"),
+          hooks=UPDATE_REFUSED, before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
+    Admin(name="submitted: delete refused", method="DELETE", url=doc_url(ENTRY), status=417,
+          expect=refused("ValidationError"), hooks=(),
           before=insert(ENTRY, SUBMITTED), after=unchanged(ENTRY)),
     Admin(name="submitted: cancelled", method="PUT", url=doc_url(ENTRY), json={"docstatus": 2},
-          expected_content=[{"data": {"docstatus": 2}}],
-          expected_events=UPDATE_CHECKED + ("before_cancel", "on_update", "on_cancel"),
+          expect={"data": {"docstatus": 2}},
+          hooks=UPDATE_CHECKED + ("before_cancel", "on_update", "on_cancel"),
           before=insert(ENTRY, SUBMITTED)),
     Admin(name="cancelled: edit refused", method="PUT", url=doc_url(ENTRY), json={"remark": "x"},
-          expected_status=417, expected_content=refused("ValidationError"), expected_events=UPDATE_REFUSED,
+          status=417, expect=refused("ValidationError"), hooks=UPDATE_REFUSED,
           before=insert(ENTRY, SUBMITTED, {"docstatus": 2}), after=unchanged(ENTRY)),
-    Admin(name="cancelled: deleted", method="DELETE", url=doc_url(ENTRY), expected_status=202,
-          expected_content=[{"data": "ok"}], expected_events=("on_trash", "after_delete"),
+    Admin(name="cancelled: deleted", method="DELETE", url=doc_url(ENTRY), status=202,
+          expect={"data": "ok"}, hooks=("on_trash", "after_delete"),
           before=insert(ENTRY, SUBMITTED, {"docstatus": 2}), after=gone(ENTRY)),
     Admin(name="draft of a submittable DocType inserted", method="POST", url=url(ENTRY), json={"title": "draft"},
-          expected_content=[{"data": {"docstatus": 0, "title": "draft"}}], expected_events=INSERT),
+          expect={"data": {"docstatus": 0, "title": "draft"}}, hooks=INSERT),
     Admin(name="draft of a submittable DocType edited", method="PUT", url=doc_url(ENTRY), json={"title": "d2"},
-          expected_content=[{"data": {"docstatus": 0, "title": "d2"}}], expected_events=UPDATE,
+          expect={"data": {"docstatus": 0, "title": "d2"}}, hooks=UPDATE,
           before=insert(ENTRY, {"title": "draft"})),
     Admin(name="draft of a submittable DocType deleted", method="DELETE", url=doc_url(ENTRY),
-          expected_status=202, expected_events=("on_trash", "after_delete"),
+          status=202, hooks=("on_trash", "after_delete"),
           before=insert(ENTRY, {"title": "draft"}), after=gone(ENTRY)),
 ]
 

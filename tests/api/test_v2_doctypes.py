@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.v2world import ABSENT, Scenario, build, run, v2_error
+from tests.api.v2world import build, v2_error
 from tests.conftest import BACKENDS
+from tests.scenario import ABSENT, Scenario, scenarios
 
 D = "/api/v2/doctype/Gadget"
 
@@ -62,7 +63,7 @@ COUNT = [
     Scenario("count up to a limit", "GET", D + "/count", params={"limit": "4"}, expect={"data": 4}),
     Scenario("count of a child DocType through its parent", "GET", "/api/v2/doctype/Gadget Part/count",
              params={"parent": "Gadget"}, expect={"data": 6}),
-    Scenario("count with QUERY", "QUERY", D + "/count", body={"filters": {"status": "Closed"}}, expect={"data": 3}),
+    Scenario("count with QUERY", "QUERY", D + "/count", json={"filters": {"status": "Closed"}}, expect={"data": 3}),
     Scenario("count as a reader", "GET", D + "/count", user="reader", expect={"data": 6}),
     Scenario("filters of the wrong shape", "GET", D + "/count", params={"filters": "7"}, status=417,
              expect=v2_error("FrappeValueError", "'filters' must be a list or dictionary")),
@@ -92,16 +93,16 @@ SEARCH = [
 ]
 
 
-@pytest.mark.parametrize("scenario", META, ids=str)
+@scenarios(*META)
 def test_meta(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
-@pytest.mark.parametrize("scenario", COUNT, ids=str)
+@scenarios(*COUNT)
 def test_count(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
-@pytest.mark.parametrize("scenario", SEARCH, ids=str)
+@scenarios(*SEARCH)
 def test_search(world, scenario):
-    run(world, scenario)
+    scenario.run(world)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.v2world import ABSENT, Scenario, build, contains, run, v2_error
+from tests.api.v2world import build, v2_error
 from tests.conftest import BACKENDS
+from tests.scenario import ABSENT, Scenario, scenarios
 
 L = "/api/v2/document/Gadget"
 
@@ -26,8 +27,10 @@ def names(*expected: str):
     return lambda body: [row["name"] for row in body["data"]] == list(expected)
 
 
-INSERT_HOOKS = ["before_insert", "validate", "before_save", "after_insert", "on_update"]
-SAVE_HOOKS = ["validate", "before_save", "on_update"]
+# The hooks Gadget's controller receives (tests/scenario.py's Recorder). ``autoname`` is not
+# asked when the name is given; a refused update is refused after ``transform_input``.
+INSERT_HOOKS = ["transform_input", "before_insert", "validate", "before_save", "after_insert", "on_update"]
+SAVE_HOOKS = ["transform_input", "validate", "before_save", "on_update"]
 ASC = {"order_by": "qty asc", "fields": ["name"], "filters": [["title", "like", "g-%"]]}
 
 LIST = [
@@ -60,13 +63,13 @@ LIST = [
              expect={"data": [{"name": "g-1"}], "count": 6, "count_capped": False}),
     Scenario("debug adds the query", "GET", L, params={**ASC, "limit": 1, "debug": "1"},
              expect={"debug": lambda d: any("SELECT" in e["message"] for e in d)}),
-    Scenario("QUERY verb is a read with a JSON body", "QUERY", L, body={**ASC, "limit": 1},
+    Scenario("QUERY verb is a read with a JSON body", "QUERY", L, json={**ASC, "limit": 1},
              expect={"data": [{"name": "g-1"}], "has_next_page": True}),
     Scenario("fields must be a list", "GET", L, params={"fields": {"a": 1}}, status=417,
              expect=v2_error("FrappeValueError", "'fields' must be a list")),
     Scenario("filters must be a list or dict", "GET", L, params={"filters": "5"}, status=417,
              expect=v2_error("FrappeValueError", "'filters' must be a list or dictionary")),
-    Scenario("order_by must be a string", "QUERY", L, body={"order_by": ["qty"]}, status=417,
+    Scenario("order_by must be a string", "QUERY", L, json={"order_by": ["qty"]}, status=417,
              expect=v2_error("FrappeValueError", "'order_by' must be a string")),
     Scenario("bad JSON", "GET", L, params={"fields": "[name"}, status=417, expect=v2_error("DataError")),
     Scenario("negative limit", "GET", L, params={"limit": "-1"}, status=417, expect=v2_error("ValidationError")),
@@ -83,12 +86,12 @@ LIST = [
 ]
 
 DOCS = [
-    Scenario("insert with the name as given", "POST", L + "/", body={"name": "given-name", "title": "t-given"},
+    Scenario("insert with the name as given", "POST", L + "/", json={"name": "given-name", "title": "t-given"},
              expect={"data": {"name": "given-name", "title": "t-given", "related": None, "doctype": "Gadget"}},
              hooks=INSERT_HOOKS),
-    Scenario("insert runs the model's validation", "POST", L, body={"title": "bad", "status": "Nope"},
-             status=417, expect=v2_error("ValidationError"), hooks=["before_insert", "validate"]),
-    Scenario("insert a duplicate", "POST", L, body={"title": "g-1"}, status=409,
+    Scenario("insert runs the model's validation", "POST", L, json={"title": "bad", "status": "Nope"},
+             status=417, expect=v2_error("ValidationError"), hooks=["transform_input", "before_insert", "autoname", "validate"]),
+    Scenario("insert a duplicate", "POST", L, json={"title": "g-1"}, status=409,
              expect=v2_error("DuplicateEntryError")),
     Scenario("read with trailing slash", "GET", L + "/g-2/",
              expect={"data": {"name": "g-2", "qty": 2, "secret": "s2", "related": None,
@@ -98,14 +101,14 @@ DOCS = [
     Scenario("DocType with an encoded space", "GET", "/api/v2/document/Gadget%20Order", expect={"data": []}),
     Scenario("read a missing document", "GET", L + "/nope/", status=404,
              expect=lambda b: v2_error("DoesNotExistError", "not found")(b) and "exception" not in b["errors"][0]),
-    Scenario("PATCH is partial", "PATCH", L + "/patch-me/", body={"qty": 42},
+    Scenario("PATCH is partial", "PATCH", L + "/patch-me/", json={"qty": 42},
              expect={"data": {"name": "patch-me", "qty": 42, "status": "Open"}}, hooks=SAVE_HOOKS),
-    Scenario("PUT is partial too", "PUT", L + "/put-me/", body={"status": "Closed"},
+    Scenario("PUT is partial too", "PUT", L + "/put-me/", json={"status": "Closed"},
              expect={"data": {"name": "put-me", "qty": 1, "status": "Closed"}}, hooks=SAVE_HOOKS),
     Scenario("update with a stale modified", "PATCH", L + "/patch-stale/",
-             body={"qty": 5, "modified": "2001-01-01 00:00:00"}, status=417,
-             expect=v2_error("TimestampMismatchError"), hooks=[]),
-    Scenario("update a missing document", "PATCH", L + "/nope/", body={"qty": 1}, status=404,
+             json={"qty": 5, "modified": "2001-01-01 00:00:00"}, status=417,
+             expect=v2_error("TimestampMismatchError"), hooks=["transform_input"]),
+    Scenario("update a missing document", "PATCH", L + "/nope/", json={"qty": 1}, status=404,
              expect=v2_error("DoesNotExistError")),
     Scenario("delete answers 202", "DELETE", L + "/del-me/", status=202, expect={"data": "ok"},
              hooks=["on_trash", "after_delete"]),
@@ -115,7 +118,7 @@ DOCS = [
     Scenario("document method GET", "GET", L + "/g-1/method/describe/", params={"suffix": "!"},
              expect={"data": "g-1:Open!", "docs": [{"name": "g-1", "doctype": "Gadget"}]}, hooks=[]),
     Scenario("document method POST without trailing slash", "POST", L + "/g-3/method/describe",
-             body={"suffix": "?"}, expect={"data": "g-3:Open?"}),
+             json={"suffix": "?"}, expect={"data": "g-3:Open?"}),
     Scenario("document method changing the document", "POST", L + "/close-me/method/close/",
              expect={"data": ABSENT, "docs": [{"name": "close-me", "status": "Closed"}]}, hooks=SAVE_HOOKS),
     Scenario("a method not allowed on GET", "GET", L + "/g-1/method/close/", status=403,
@@ -132,43 +135,43 @@ DOCS = [
 
 BULK = [
     Scenario("bulk_update per DocType", "POST", L + "/bulk_update",
-             body={"docs": [{"name": "bulk-a", "qty": 7}, {"name": "nope", "qty": 1}, "junk"]},
+             json={"docs": [{"name": "bulk-a", "qty": 7}, {"name": "nope", "qty": 1}, "junk"]},
              expect={"data": {"updated": ["bulk-a"], "total": 3, "success_count": 1, "failure_count": 2,
                               "failed": [{"name": "nope", "error": lambda e: "not found" in e},
-                                         {"name": None, "error": lambda e: "dictionary" in e}]},
-                     "docs": [{"name": "bulk-a", "qty": 7}]}, hooks=SAVE_HOOKS),
-    Scenario("bulk_delete per DocType", "POST", L + "/bulk_delete/", body={"names": ["bulk-b", "nope", 5]},
+                                         {"name": "junk", "error": lambda e: "dictionary" in e}]},
+                     "docs": [{"name": "bulk-a", "qty": 7}]}, hooks=SAVE_HOOKS + ["transform_input"]),
+    Scenario("bulk_delete per DocType", "POST", L + "/bulk_delete/", json={"names": ["bulk-b", "nope", 5]},
              expect={"data": {"deleted": ["bulk-b"], "total": 3, "failure_count": 2}}),
-    Scenario("bulk_delete names must be a list", "POST", L + "/bulk_delete", body={"names": "bulk-c"},
+    Scenario("bulk_delete names must be a list", "POST", L + "/bulk_delete", json={"names": "bulk-c"},
              status=417, expect=v2_error("FrappeValueError", "'names' must be a list")),
-    Scenario("bulk_update docs must be a list", "POST", L + "/bulk_update", body={"docs": {"name": "bulk-c"}},
+    Scenario("bulk_update docs must be a list", "POST", L + "/bulk_update", json={"docs": {"name": "bulk-c"}},
              status=417, expect=v2_error("FrappeValueError", "'docs' must be a list")),
     Scenario("PUT on a bulk path updates a document of that name", "PUT", L + "/bulk_delete",
-             body={"names": []}, status=404, expect=v2_error("DoesNotExistError", "Gadget bulk_delete not found")),
+             json={"names": []}, status=404, expect=v2_error("DoesNotExistError", "Gadget bulk_delete not found")),
     Scenario("bulk_delete across DocTypes", "POST", "/api/v2/method/bulk_delete",
-             body={"docs": [{"doctype": "Gadget", "name": "bulk-c"}, {"doctype": 5, "name": "x"}]},
+             json={"docs": [{"doctype": "Gadget", "name": "bulk-c"}, {"doctype": 5, "name": "x"}]},
              expect={"data": {"deleted": [{"doctype": "Gadget", "name": "bulk-c"}],
                               "failed": [{"doctype": None, "name": "x", "error": "'doctype' must be a string"}]}}),
     Scenario("bulk_update across DocTypes", "POST", "/api/v2/method/bulk_update/",
-             body={"docs": [{"doctype": "Gadget", "name": "bulk-d", "qty": 3}]},
+             json={"docs": [{"doctype": "Gadget", "name": "bulk-d", "qty": 3}]},
              expect={"data": {"updated": [{"doctype": "Gadget", "name": "bulk-d"}]}, "docs": [{"qty": 3}]}),
     Scenario("method-level bulk routes are POST only", "GET", "/api/v2/method/bulk_delete", status=403),
 ]
 
 
-@pytest.mark.parametrize("scenario", LIST, ids=str)
+@scenarios(*LIST)
 def test_list(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
-@pytest.mark.parametrize("scenario", DOCS, ids=str)
+@scenarios(*DOCS)
 def test_documents(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
-@pytest.mark.parametrize("scenario", BULK, ids=str)
+@scenarios(*BULK)
 def test_bulk(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
 def test_the_default_page_is_20_rows(world):

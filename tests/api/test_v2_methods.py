@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from tests.api.v2world import ABSENT, Scenario, build, run, v2_error
+from tests.api.v2world import build, v2_error
 from tests.conftest import ADMIN_PASSWORD, BACKENDS
+from tests.scenario import ABSENT, Scenario, scenarios
 from tests.inprocess import InProcess
 
 M = "/api/v2/method"
@@ -36,7 +37,7 @@ METHODS = [
     Scenario("dotted method with a trailing slash", "GET", M + "/frappe.auth.get_logged_user/", user="user",
              expect={"data": "user@v2.test"}),
     Scenario("a method returning nothing answers {}", "POST", M + "/frappe.client.delete",
-             body={"doctype": "Gadget", "name": "rdm-delete"}, expect=lambda b: b == {}),
+             json={"doctype": "Gadget", "name": "rdm-delete"}, expect=lambda b: b == {}),
     Scenario("unknown method", "GET", M + "/no.such.method", status=417, expect=v2_error("ValidationError")),
     Scenario("a method refusing the verb", "GET", M + "/frappe.client.insert", status=403,
              expect=v2_error("PermissionError")),
@@ -58,30 +59,30 @@ METHODS = [
              params={"method": "describe", "document": stored("g-1"), "kwargs": {"suffix": "!", "junk": 1}},
              expect={"data": "g-1:Open!", "docs": [{"name": "g-1", "qty": 1}]}),
     Scenario("run_doc_method on an in-memory document", "POST", M + "/run_doc_method/",
-             body={"method": "describe", "document": {"doctype": "Gadget", "title": "draft", "status": "Closed"}},
+             json={"method": "describe", "document": {"doctype": "Gadget", "title": "draft", "status": "Closed"}},
              expect={"data": "draft:Closed", "docs": [{"title": "draft"}]}),
     Scenario("run_doc_method with the document as JSON text", "POST", M + "/run_doc_method",
-             body={"method": "describe", "document": json.dumps(stored("g-3"))}, expect={"data": "g-3:Open"}),
+             json={"method": "describe", "document": json.dumps(stored("g-3"))}, expect={"data": "g-3:Open"}),
     Scenario("run_doc_method POST writes", "POST", M + "/run_doc_method",
-             body={"method": "close", "document": stored("rdm-close")},
+             json={"method": "close", "document": stored("rdm-close")},
              expect={"data": ABSENT, "docs": [{"name": "rdm-close", "status": "Closed"}]}),
     Scenario("run_doc_method checks modified", "POST", M + "/run_doc_method",
-             body={"method": "describe", "document": stored("rdm-stale", modified="2001-01-01 00:00:00")},
+             json={"method": "describe", "document": stored("rdm-stale", modified="2001-01-01 00:00:00")},
              status=417, expect=v2_error("TimestampMismatchError")),
-    Scenario("run_doc_method needs a document", "POST", M + "/run_doc_method", body={"method": "describe"},
+    Scenario("run_doc_method needs a document", "POST", M + "/run_doc_method", json={"method": "describe"},
              status=417, expect=v2_error("FrappeValueError", "'document' must be a dictionary")),
     Scenario("run_doc_method document of the wrong shape", "POST", M + "/run_doc_method",
-             body={"method": "describe", "document": [1]}, status=417, expect=v2_error("FrappeValueError")),
+             json={"method": "describe", "document": [1]}, status=417, expect=v2_error("FrappeValueError")),
     Scenario("run_doc_method of a method not whitelisted", "POST", M + "/run_doc_method",
-             body={"method": "hidden", "document": stored("g-1")}, status=403, expect=v2_error("PermissionError")),
+             json={"method": "hidden", "document": stored("g-1")}, status=403, expect=v2_error("PermissionError")),
     Scenario("run_doc_method POST needs write", "POST", M + "/run_doc_method", user="reader",
-             body={"method": "describe", "document": stored("g-1")}, status=403, expect=v2_error("PermissionError")),
+             json={"method": "describe", "document": stored("g-1")}, status=403, expect=v2_error("PermissionError")),
     Scenario("run_doc_method GET needs read", "GET", M + "/run_doc_method", user="outsider",
              params={"method": "describe", "document": stored("g-1")}, status=403,
              expect=v2_error("PermissionError")),
     Scenario("run_doc_method GET as a reader", "GET", M + "/run_doc_method", user="reader",
              params={"method": "describe", "document": stored("g-1")}, expect={"data": "g-1:Open"}),
-    Scenario("run_doc_method refuses other verbs", "PUT", M + "/run_doc_method", body={}, status=403,
+    Scenario("run_doc_method refuses other verbs", "PUT", M + "/run_doc_method", json={}, status=403,
              expect=v2_error("PermissionError")),
     Scenario("upload_file refuses GET", "GET", M + "/upload_file", status=403, expect=v2_error("PermissionError")),
     Scenario("logout refuses GET", "GET", M + "/logout", status=403, expect=v2_error("PermissionError")),
@@ -97,9 +98,9 @@ METHODS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", METHODS, ids=str)
+@scenarios(*METHODS)
 def test_methods(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
 def test_upload_file(world):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.v2world import ABSENT, Scenario, build, run, v2_error
+from tests.api.v2world import build, v2_error
 from tests.conftest import ADMIN_PASSWORD, BACKENDS
+from tests.scenario import ABSENT, Scenario, scenarios
 from tests.inprocess import InProcess
 
 L = "/api/v2/document/Gadget"
@@ -28,7 +29,7 @@ def denied(body):
 
 
 RIGHTS = [
-    *[Scenario(f"{who}: {what}", verb, url, body=body, user=who, status=403, expect=denied)
+    *[Scenario(f"{who}: {what}", verb, url, json=body, user=who, status=403, expect=denied)
       for who in ("outsider", "guest")
       for what, verb, url, body in (
           ("list", "GET", L, None), ("read", "GET", L + "/g-1/", None), ("count", "GET", D + "/count", None),
@@ -36,7 +37,7 @@ RIGHTS = [
           ("insert", "POST", L, {"title": "nope"}), ("update", "PATCH", L + "/g-1/", {"qty": 0}),
           ("delete", "DELETE", L + "/g-1/", None), ("method GET", "GET", L + "/g-1/method/describe/", None))],
     # Bulk items are refused one by one, each by the model's own check.
-    *[Scenario(f"{who}: bulk {kind} items", "POST", f"{L}/bulk_{kind}", user=who, body=body,
+    *[Scenario(f"{who}: bulk {kind} items", "POST", f"{L}/bulk_{kind}", user=who, json=body,
                expect={"data": {"success_count": 0, "failed": [{"name": "g-1", "error": lambda e: "ermission" in e}]}})
       for who in ("outsider", "guest", "reader")
       for kind, body in (("update", {"docs": [{"name": "g-1", "qty": 0}]}), ("delete", {"names": ["g-1"]}))],
@@ -45,15 +46,15 @@ RIGHTS = [
     Scenario("reader: list", "GET", L, user="reader", params={"fields": ["name"], "limit": 1},
              expect={"data": [{"name": lambda n: True}], "has_next_page": True}),
     Scenario("reader: read", "GET", L + "/g-1/", user="reader", expect={"data": {"name": "g-1"}}),
-    Scenario("reader: update", "PATCH", L + "/g-1/", user="reader", body={"qty": 0}, status=403, expect=denied,
-             hooks=[]),
+    Scenario("reader: update", "PATCH", L + "/g-1/", user="reader", json={"qty": 0}, status=403, expect=denied,
+             hooks=["transform_input"]),
     Scenario("reader: delete", "DELETE", L + "/g-1/", user="reader", status=403, expect=denied, hooks=[]),
-    Scenario("reader: insert", "POST", L, user="reader", body={"title": "r-1"}, status=403, expect=denied),
+    Scenario("reader: insert", "POST", L, user="reader", json={"title": "r-1"}, status=403, expect=denied),
     Scenario("reader: method GET needs read", "GET", L + "/g-1/method/describe/", user="reader",
              expect={"data": "g-1:Open"}),
     Scenario("reader: method POST needs write", "POST", L + "/g-1/method/describe/", user="reader",
              status=403, expect=denied),
-    Scenario("user: update", "PATCH", L + "/user-patch/", user="user", body={"qty": 5},
+    Scenario("user: update", "PATCH", L + "/user-patch/", user="user", json={"qty": 5},
              expect={"data": {"qty": 5}}),
     Scenario("user: delete", "DELETE", L + "/user-del/", user="user", status=202, expect={"data": "ok"}),
 ]
@@ -67,7 +68,7 @@ LEVELS = [
              params={"fields": ["*"], "filters": {"name": "g-1"}},
              expect={"data": [{"name": "g-1", "secret": ABSENT}]}),
     Scenario("update answer hides it, the write is put back", "PATCH", L + "/level-write/", user="user",
-             body={"secret": "changed", "qty": 3}, expect={"data": {"qty": 3, "secret": ABSENT}}),
+             json={"secret": "changed", "qty": 3}, expect={"data": {"qty": 3, "secret": ABSENT}}),
     Scenario("method docs hide it", "GET", L + "/g-1/method/describe/", user="user",
              expect={"docs": [{"name": "g-1", "secret": ABSENT}]}),
     Scenario("meta hides it", "GET", D + "/meta", user="user",
@@ -75,14 +76,14 @@ LEVELS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", RIGHTS, ids=str)
+@scenarios(*RIGHTS)
 def test_rights(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
-@pytest.mark.parametrize("scenario", LEVELS, ids=str)
+@scenarios(*LEVELS)
 def test_permission_levels(world, scenario):
-    run(world, scenario)
+    scenario.run(world)
 
 
 def test_an_unreadable_field_in_a_filter_reveals_nothing(world):
