@@ -69,17 +69,30 @@ def _summary(done_key: str, done: list, failed: list, total: int) -> dict[str, A
             "success_count": len(done), "failure_count": len(failed)}
 
 
-def _each(ctx: "Context", items: list, savepoint: str, run: Callable[[Any], Any],
-          failure: Callable[[Any, str], dict]) -> tuple[list, list]:
+def each(ctx: "Context", items: list, savepoint: str,
+         run: Callable[[Any], Any]) -> tuple[list, list[tuple[Any, Exception]]]:
+    """``run`` each item in its own savepoint: what each success returned, and each failing item
+    with its error (its writes undone; the others go on). Every bulk route's loop (v1's
+    ``frappe.client.bulk_update`` too)."""
     done: list = []
-    failed: list = []
+    failed: list[tuple[Any, Exception]] = []
     for item in items:
         try:
             with ctx.db.savepoint(savepoint):
                 done.append(run(item))
         except Exception as e:  # noqa: BLE001 - reported per item, as Frappe does
-            failed.append(failure(item, _error_text(e)))
+            failed.append((item, e))
     return done, failed
+
+
+def _failures(failed: list[tuple[Any, Exception]], doctype: str | None) -> list[dict]:
+    """The ``failed`` entries of a v2 bulk answer: what the item names, and the error's text."""
+    out = []
+    for item, error in failed:
+        dt, name = _loose_target(item, doctype)
+        entry = {"name": name, "error": _error_text(error)}
+        out.append(entry if doctype is not None else {"doctype": dt, **entry})
+    return out
 
 
 def delete_many(ctx: "Context", items: Any, doctype: str | None = None) -> dict[str, Any]:
@@ -92,13 +105,8 @@ def delete_many(ctx: "Context", items: Any, doctype: str | None = None) -> dict[
         document.delete(ctx, dt, name)
         return name if doctype is not None else {"doctype": dt, "name": name}
 
-    def failure(item: Any, text: str) -> dict:
-        dt, name = _loose_target(item, doctype)
-        out = {"name": name, "error": text}
-        return out if doctype is not None else {"doctype": dt, **out}
-
-    done, failed = _each(ctx, items, "bulk_delete_item", run, failure)
-    return _summary("deleted", done, failed, len(items))
+    done, failed = each(ctx, items, "bulk_delete_item", run)
+    return _summary("deleted", done, _failures(failed, doctype), len(items))
 
 
 def update_many(ctx: "Context", items: Any, doctype: str | None = None) -> tuple[dict[str, Any], list]:
@@ -116,13 +124,8 @@ def update_many(ctx: "Context", items: Any, doctype: str | None = None) -> tuple
         saved.append(document.update(ctx, dt, name, values))
         return name if doctype is not None else {"doctype": dt, "name": name}
 
-    def failure(item: Any, text: str) -> dict:
-        dt, name = _loose_target(item, doctype)
-        out = {"name": name, "error": text}
-        return out if doctype is not None else {"doctype": dt, **out}
-
-    done, failed = _each(ctx, items, "bulk_update_item", run, failure)
-    return _summary("updated", done, failed, len(items)), saved
+    done, failed = each(ctx, items, "bulk_update_item", run)
+    return _summary("updated", done, _failures(failed, doctype), len(items)), saved
 
 
 def _loose_target(item: Any, doctype: str | None) -> tuple[Any, Any]:

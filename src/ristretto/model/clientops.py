@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ristretto.exceptions import DoesNotExistError, TimestampMismatchError, ValidationError
 from ristretto.meta.doctype import CHILD_FIELDS
-from ristretto.model import document, validation
+from ristretto.model import bulk, document, validation
 from ristretto.model.base import Document
 
 if TYPE_CHECKING:
@@ -123,12 +123,8 @@ def set_values(ctx: "Context", doctype: str, name: Any, values: dict) -> Documen
 def update_each(ctx: "Context", items: list[dict]) -> list[tuple[dict, Exception]]:
     """Update each ``{"doctype", "docname", field: value...}`` on its own: a failing item
     leaves no partial writes behind and does not stop the others. The failures, in order."""
-    failed: list[tuple[dict, Exception]] = []
-    for item in items:
-        try:
-            with ctx.db.savepoint("bulk_update_item"):
-                values = {k: v for k, v in item.items() if k not in ("doctype", "docname", "name")}
-                document.update(ctx, str(item.get("doctype")), item.get("docname"), values)
-        except Exception as e:  # noqa: BLE001 - collected and reported, as Frappe does
-            failed.append((item, e))
-    return failed
+    def run(item: dict) -> None:
+        values = {k: v for k, v in item.items() if k not in ("doctype", "docname", "name")}
+        document.update(ctx, str(item.get("doctype")), item.get("docname"), values)
+
+    return bulk.each(ctx, items, "bulk_update_item", run)[1]
