@@ -52,6 +52,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--only", choices=("get", "list", "method"), help="one workload")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         site_dir = Path(tmp) / "site"
@@ -74,6 +75,8 @@ def main() -> int:
         try:
             loop.run_until_complete(run(app, workloads["get"], 200))  # warm caches
             for name, scopes in workloads.items():
+                if args.only and name != args.only:
+                    continue
                 rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5)) for _ in range(5)]
                 print(f"{name:8s} {statistics.median(rounds):8.1f} µs/request")
         finally:
