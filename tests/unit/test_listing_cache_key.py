@@ -27,3 +27,18 @@ def test_different_shapes_never_share_a_key():
 def test_values_requests_cannot_carry_are_not_cached():
     assert key(filters=[["date", "=", dt.date(2026, 1, 1)]]) is None
     assert key(filters=[["title", "=", "x" * 9000]]) is None  # too large to keep
+
+
+def roles_key(roles):
+    return _cache_key(["name"], None, None, None, None, 20, 0, False, True, roles, [])
+
+
+def test_users_other_than_administrator_have_a_key_per_role_set():
+    # The readable fields depend on the role set, so a compiled query is kept per role set:
+    # users with the same roles share it, other role sets never do.
+    a = roles_key(("DocPermPolicy", frozenset({"System Manager", "All"})))
+    assert a is not None
+    assert a == roles_key(("DocPermPolicy", frozenset({"All", "System Manager"})))
+    assert a != roles_key(("DocPermPolicy", frozenset({"All"}))) and a != roles_key(None)
+    # A trusted context reads every field: never the same key as a user's policy.
+    assert a != roles_key(("AllowAll", frozenset({"System Manager", "All"})))

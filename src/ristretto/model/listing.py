@@ -102,7 +102,9 @@ def _field_filter(ctx: "Context", meta, parent: str | None):
             return ctx.perms.readable_fields(ctx, owner, m)
         return ctx.perms.readable_fields(ctx, m, m)
 
-    return readable, ctx.roles
+    # Keyed by the policy too: a trusted context (``AllowAll``) reads every field whatever the
+    # roles, and its compiled queries must never serve a request with the same roles.
+    return readable, (type(ctx.perms).__qualname__, ctx.roles)
 
 
 def _run(ctx: "Context", compiled, debug: bool):
@@ -238,7 +240,9 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
 # cache (512 entries per DocType) stays small whatever clients send.
 _MAX_CACHED_TEXT = 8192
 _NATIVE_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_KEY_TYPES = (str, int, bool, list, dict)
+# A tuple is the (policy, role set) the query was compiled for (``_field_filter``); requests
+# never carry one (JSON decodes to lists).
+_KEY_TYPES = (str, int, bool, list, dict, tuple)
 
 
 def _cache_key(*parts: Any) -> tuple | None:
@@ -264,7 +268,9 @@ def _cache_key(*parts: Any) -> tuple | None:
     if size > _MAX_CACHED_TEXT:
         return None
     try:
-        return (*key, tuple((sql, tuple(p)) for sql, p in extra))
+        out = (*key, tuple((sql, tuple(p)) for sql, p in extra))
+        hash(out)
+        return out
     except TypeError:
         return None
 
