@@ -69,7 +69,7 @@ def doctype_method(call: Call, doctype: str, method_name: str) -> Any:
 def run_doc_method(call: Call) -> dict[str, Any]:
     """``method`` on the in-memory ``document`` (object or JSON text; over the stored one when
     it exists, its ``modified`` checked), with ``kwargs`` (unknown keys dropped): read
-    permission for GET/QUERY, write for POST."""
+    permission for GET/QUERY; for POST write, or the method's own right (submit, cancel, amend)."""
     ctx, form, verb = call.ctx, call.form, call.request.method
     name = form.get("method")
     if not isinstance(name, str) or not name:
@@ -79,8 +79,11 @@ def run_doc_method(call: Call) -> dict[str, Any]:
         raise exc.FrappeValueError("'document' must be a dictionary", title="Invalid argument")
     kwargs = json_arg(form, "kwargs", dict) or {}
     doc = docmethods.doc_from_dict(ctx, document)
-    ctx.perms.check(ctx, doc.doctype, "read" if verb in _READS else "write", doc)
-    target = docmethods.resolve(ctx, doc, name, "GET" if verb in _READS else verb)
+    verb = "GET" if verb in _READS else verb
+    ctx.perms.check(ctx, doc.doctype, "read", doc)
+    target = docmethods.resolve(ctx, doc, name, verb)
+    # The rule of every document method: read for a read; write or the method's own right.
+    docmethods.check_right(ctx, doc, target, verb)
     result = target.fn(ctx, doc, **docmethods.bind(ctx, target, kwargs))
     return answer_with_doc(ctx, doc, result)
 
