@@ -54,6 +54,8 @@ def render(call: Call, *, error: str | None = None, status: int = 200, usr: str 
            redirect_to: str = "/") -> Response:
     """The login form; ``error`` (text) is said above it, and the fields are marked invalid."""
     alert = invalid = ""
+    # After a failure with the name kept, the password is what to type again.
+    retry = bool(error and usr)
     if error:
         alert = f'<p class="alert" id="login-error" role="alert">{escape(error)}</p>\n'
         invalid = ' aria-invalid="true" aria-describedby="login-error"'
@@ -65,9 +67,10 @@ def render(call: Call, *, error: str | None = None, status: int = 200, usr: str 
         f'<input type="hidden" name="redirect-to" value="{escape(safe_redirect(redirect_to))}">\n'
         '<div class="field"><label for="usr">E-mail or user name</label>\n'
         f'<input id="usr" name="usr" type="text" value="{escape(usr)}" autocomplete="username" '
-        f'autocapitalize="none" spellcheck="false" required autofocus{invalid}></div>\n'
+        f'autocapitalize="none" spellcheck="false" required{"" if retry else " autofocus"}{invalid}></div>\n'
         '<div class="field"><label for="pwd">Password</label>\n'
-        f'<input id="pwd" name="pwd" type="password" autocomplete="current-password" required{invalid}></div>\n'
+        f'<input id="pwd" name="pwd" type="password" autocomplete="current-password" required'
+        f'{" autofocus" if retry else ""}{invalid}></div>\n'
         '<button type="submit" class="block">Log in</button>\n</form>')
     return layout.page("Log in", body, status=status)
 

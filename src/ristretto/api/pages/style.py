@@ -42,6 +42,7 @@ h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
 p { margin: 0 0 1rem; }
 .lead { color: var(--muted); margin-bottom: 1.5rem; overflow-wrap: anywhere; }
 strong { font-weight: 650; }
+.lead strong { color: var(--text); }
 a { color: var(--accent); text-underline-offset: .15em; }
 a:hover { color: var(--accent-hover); }
 form { margin: 0; }
