@@ -165,6 +165,10 @@ ROWS = [
              after=lambda env, r: _assert_equal((r.headers["content-type"], r.headers["cache-control"]),
                                                 ("text/css; charset=utf-8", "private, max-age=31536000, immutable"))),
     Scenario("other verbs", "PUT", "/login", user=None, status=405),
+    # Errors of page routes are pages too.
+    Scenario("bad API key on a page", "GET", "/login", user=None, headers={"Authorization": "token nope:nope"},
+             status=401, expect=Text('role="alert"', "Invalid API key or secret", "Go to the home page"),
+             after=_page()),
 ]
 
 
@@ -252,6 +256,7 @@ def test_consent_page_names_app_user_and_scopes():
     assert re.search(r'<button type="submit">Allow</button>', form.group(2))
     deny = re.search(r'<a class="button secondary" href="([^"]*)">Deny</a>', html)
     assert deny and unescape(deny.group(1)) == "https://app.example/cb?error=access_denied&state=s1"
+    assert "You will be sent back to <strong>https://app.example</strong>." in html
     assert "onclick" not in html and "<script" not in html
 
 
@@ -280,3 +285,20 @@ def test_consent_page_never_links_to_script():
     # A native application's own scheme is a redirect URI like another (RFC 8252).
     _, html = _consent(deny_url="com.example.app:/cb?error=access_denied")
     assert 'href="com.example.app:/cb?error=access_denied"' in html
+
+
+def test_page_envelope_renders_markup_and_refuses_other_answers():
+    from ristretto.api.pages import envelope
+    r = envelope.render(CALL, "<!doctype html><p>ok</p>", 200, None)
+    assert r.status == 200 and r.body == b"<!doctype html><p>ok</p>" and (b"content-type", layout.HTML) in r.headers
+    with pytest.raises(TypeError):
+        envelope.render(CALL, {"message": "x"}, 200, None)
+
+
+def test_consent_page_names_where_the_browser_goes():
+    _, html = _consent(fields={"redirect_uri": "http://127.0.0.1:8765/callback?x=1"})
+    assert "sent back to <strong>http://127.0.0.1:8765</strong>" in html
+    _, html = _consent(fields={"redirect_uri": "com.example.app:/cb"})
+    assert "sent back to <strong>com.example.app:</strong>" in html
+    _, html = _consent(fields={"client_id": "c"})
+    assert "sent back to the application" in html

@@ -10,6 +10,7 @@ registered the client.
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import urlsplit
 
 from ristretto.api.asgi import Response
 from ristretto.api.call import Call
@@ -30,6 +31,15 @@ def _checked_url(url: str, what: str) -> str:
     if compact.startswith(_UNSAFE_SCHEMES):
         raise ValueError(f"the consent page's {what} is not a web address")
     return escape(url)
+
+
+def _destination(redirect_uri: str | None) -> str:
+    """Where either answer sends the browser, by its origin: the user sees which site gets it."""
+    parts = urlsplit(redirect_uri) if isinstance(redirect_uri, str) else None
+    if parts is None or not parts.scheme:
+        return "You will be sent back to the application."
+    where = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+    return f"You will be sent back to <strong>{escape(where)}</strong>."
 
 
 def describe(scope: str) -> tuple[str, str]:
@@ -53,7 +63,7 @@ def render(call: Call, *, app_name: str, user: str, scopes: list[str], action: s
         f'<strong>{escape(user)}</strong>.</p>\n'
         '<h2 id="scopes-title">This will allow it to:</h2>\n'
         f'<ul class="scopes" aria-labelledby="scopes-title">\n{"".join(items)}\n</ul>\n'
-        '<p class="note">Allow only applications you trust. You will be sent back to the application.</p>\n'
+        f'<p class="note">Allow only applications you trust. {_destination(fields.get("redirect_uri"))}</p>\n'
         '<div class="actions">\n'
         f'<a class="button secondary" href="{_checked_url(deny_url, "Deny link")}">Deny</a>\n'
         f'<form method="post" action="{_checked_url(action, "form action")}">\n{hidden}'
