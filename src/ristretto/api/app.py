@@ -35,6 +35,7 @@ from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import search as search_methods
 from ristretto.api.methods import session as session_methods
+from ristretto.api.pages import envelope as page_envelope
 from ristretto.api.routing import MethodNotAllowed, Route
 from ristretto.api.streaming import StreamingResponse, Streamer
 from ristretto.api.v1 import envelope as v1_envelope
@@ -55,7 +56,7 @@ DEFAULT_MAX_BODY = 25 * 1024 * 1024
 DEFAULT_QUERY_TIMEOUT = 20.0
 _GUEST_ROLES = frozenset({"Guest"})
 # How each API version shapes its answers and its error bodies (a route's ``api`` flag).
-ENVELOPES = {"v1": v1_envelope, "v2": v2_envelope}
+ENVELOPES = {"v1": v1_envelope, "v2": v2_envelope, "page": page_envelope}
 
 
 class App:
