@@ -24,11 +24,11 @@ from typing import Any
 
 from ristretto import exceptions as exc
 from ristretto.api import authn, docmethods, files, filestore, proxy, routes
-from ristretto.api.cors import Cors
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
 from ristretto.api.call import Call
+from ristretto.api.cors import Cors
 from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.headers import security_headers
 from ristretto.api.methods import comments as comment_methods
