@@ -103,8 +103,9 @@ def test_a_public_client_sending_a_wrong_secret_is_refused(env):
 def test_basic_at_the_token_endpoint_is_client_credentials_never_an_api_key_pair(env):
     from ristretto.site.install import generate_keys
     client = env.oauth(auth=k.BASIC)
-    # A valid API key pair of Administrator in Basic: an unknown client, no token, OAuth's error shape.
-    key, secret = generate_keys(env.site, "Administrator")
+    # A valid API key pair of a user in Basic: an unknown client, no token, OAuth's error shape.
+    # (A new pair of Administrator would spoil the module's admin client.)
+    key, secret = generate_keys(env.site, k.new_user(env.admin_c)["email"])
     code, verifier = fresh_code(env, client)
     r = env.anon.post(k.TOKEN, headers=k.basic(key, secret),
                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri,
@@ -314,9 +315,20 @@ def test_an_unknown_bearer_token_is_401(env, credential):
     for url in (k.WHO, "/api/resource/ToDo", "/api/v2/document/ToDo", "/api/v2/method/frappe.auth.get_logged_user"):
         r = env.anon.get(url, headers=k.bearer(value))
         assert r.status_code in (401, 417) if credential == "long" else r.status_code == 401, (url, r.text[:300])
-    # The session of a logged-in browser does not make an unknown Bearer valid.
-    r = env.browser.get(k.WHO, headers=k.bearer(value))
-    assert r.status_code in (401, 417), r.text[:300]
+    # The session of a logged-in browser does not make an unknown Bearer valid (its own
+    # browser: a 401 withdraws the session cookie).
+    with InProcess(env.app) as browser:
+        k.login(browser, env.email)
+        r = browser.get(k.WHO, headers=k.bearer(value))
+        assert r.status_code in (401, 417), r.text[:300]
+
+
+def test_a_bearer_token_overrides_the_cookie_session(env):
+    other = k.new_user(env.admin_c)
+    tok = password_token(env, other["email"])
+    r = env.browser.get(k.WHO, headers=k.bearer(tok["access_token"]))
+    assert r.status_code == 200 and r.json()["message"] == other["email"], r.text
+    assert env.browser.get(k.WHO).json()["message"] == env.email
 
 
 def test_a_refresh_token_is_not_an_access_token(env):

@@ -144,13 +144,14 @@ def test_the_whole_walk_with_authlib_and_an_hs256_id_token(world, tmp_path):
         check_claims(w, payload, client, nonce, access)
 
         # Bearer on v1, v2, RPC and files, as the token's user (authlib adds the header itself).
+        # (A user without a ToDo role of their own handles the ToDos allocated to them.)
         assert oc.get(k.WHO).json()["message"] == email
         anon = w["anon"]
         assert anon.get("/api/v2/method/frappe.auth.get_logged_user", headers=k.bearer(access)).json()["data"] == email
         mark = k.uid()
-        r = anon.post("/api/resource/ToDo", json={"description": f"v1 {mark}"}, headers=k.bearer(access))
+        r = anon.post("/api/resource/ToDo", json={"description": f"v1 {mark}", "allocated_to": email}, headers=k.bearer(access))
         assert r.status_code == 200 and r.json()["data"]["owner"] == email, r.text
-        r = anon.post("/api/v2/document/ToDo", json={"description": f"v2 {mark}"}, headers=k.bearer(access))
+        r = anon.post("/api/v2/document/ToDo", json={"description": f"v2 {mark}", "allocated_to": email}, headers=k.bearer(access))
         assert r.status_code in (200, 201) and r.json()["data"]["owner"] == email, r.text
         listed = anon.get("/api/resource/ToDo", params={"fields": '["description"]', "limit_page_length": 0},
                           headers=k.bearer(access)).json()["data"]
