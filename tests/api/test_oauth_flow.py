@@ -183,7 +183,8 @@ def test_the_whole_walk_with_authlib_and_an_hs256_id_token(world, tmp_path):
         seen = r.json()
         assert seen["active"] is True and seen["client_id"] == client.client_id, seen
         assert set(seen["scope"].split()) == {"all", "openid"} and seen["exp"] > time.time()
-        assert {"sub", "name", "given_name", "family_name", "email", "roles", "iss"} <= set(seen), seen
+        assert {"trusted_client", "sub", "name", "given_name", "family_name", "email", "picture", "roles",
+                "iss"} <= set(seen), seen
         assert seen["email"] == email and seen["sub"] == payload["sub"]
 
         # refresh: a new pair; the old refresh token is spent (rotation).
