@@ -175,6 +175,8 @@ class Method:
     xss_safe: bool = False
     # Commit even for GET (the request otherwise rolls back reads).
     commit: bool = False
+    # The Authorization header carries OAuth client credentials for the method to check.
+    client_credentials: bool = False
     # The name of the function's first parameter (the Call): never bindable from a request.
     call_param: str = "call"
 
@@ -213,13 +215,18 @@ def _sanitize(value: Any) -> Any:
 
 
 def whitelist(*names: str, methods: Iterable[str] | None = None, allow_guest: bool = False,
-              xss_safe: bool = False, commit: bool = False):
-    """Mark ``fn(call, **kwargs)`` as callable under the given dotted names."""
+              xss_safe: bool = False, commit: bool = False, client_credentials: bool = False):
+    """Mark ``fn(call, **kwargs)`` as callable under the given dotted names.
+
+    ``client_credentials``: an ``Authorization`` header sent to this method carries an OAuth
+    client's credentials (HTTP Basic ``client_id:client_secret``), which the method checks
+    itself; it is never read as a user's API key pair or token."""
     def mark(fn):
         existing = getattr(fn, "__ristretto_whitelist__", [])
         fn.__ristretto_whitelist__ = existing + [
             (n, frozenset(m.upper() for m in methods) if methods else DEFAULT_VERBS, allow_guest) for n in names]
-        setattr(fn, _OPTIONS_ATTR, {"xss_safe": xss_safe and allow_guest, "commit": commit})
+        setattr(fn, _OPTIONS_ATTR, {"xss_safe": xss_safe and allow_guest, "commit": commit,
+                                    "client_credentials": client_credentials})
         return fn
     return mark
 
@@ -244,6 +251,7 @@ def _describe(name: str, fn: Callable, verbs: frozenset[str], allow_guest: bool)
     return Method(name, fn, verbs, allow_guest, tuple(params), kwargs,
                   xss_safe=bool(options.get("xss_safe")),
                   commit=bool(options.get("commit")),
+                  client_credentials=bool(options.get("client_credentials")),
                   call_param=call_param)
 
 

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, files, filestore, proxy, routes
+from ristretto.api import authn, docmethods, files, filestore, oauth, proxy, routes
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
@@ -63,7 +63,8 @@ class App:
         self.site = site
         self.access_log = access_log
         self.methods = MethodRegistry()
-        for module in (session_methods, client_methods, comment_methods, docmethods, file_methods, search_methods):
+        for module in (session_methods, client_methods, comment_methods, docmethods, file_methods, search_methods,
+                       oauth):
             self.methods.add_module(module)
         site.registry.controllers["File"] = files.FileController(site)
         # Apps last: their functions may not take a built-in name (apps.register_methods).
@@ -205,6 +206,7 @@ class App:
         try:
             # The route is known before anything else: its flags say how to answer, errors included.
             refused = False
+            params: dict[str, str] = {}
             try:
                 matched = self.router.match(req.path, req.method)
             except MethodNotAllowed as e:
@@ -223,7 +225,8 @@ class App:
                 with conn.transaction():
                     identity = authn.login(call, conn, login)
             else:
-                identity = authn.resume(call, conn)
+                call.password_work = login
+                identity = authn.resume(call, conn, not self._client_credentials(call, params))
             info = identity.info
             ctx.user, ctx.roles, ctx.user_type = info.name, info.roles, info.user_type
             req.user = info.name
@@ -249,6 +252,14 @@ class App:
         if transactional:
             conn.begin(write=write)
         result = route.handler(call, **params)
+        if isinstance(result, authn.PasswordWork):
+            # A password to check off the event loop first (App._http); what led to it (the
+            # attempt's throttling count) is kept.
+            if write:
+                conn.commit()
+            else:
+                conn.rollback()
+            return result
         # Encoded before the commit: an answer that cannot be written (values nested too
         # deeply) rolls the request back instead of reporting an error for committed work.
         if isinstance(result, Response):
@@ -265,6 +276,13 @@ class App:
             conn.rollback()
             ctx.run_callbacks(committed=False)
         return response
+
+    def _client_credentials(self, call: Call, params: dict[str, str]) -> bool:
+        """Whether the method called takes OAuth client credentials in ``Authorization``."""
+        route = call.route
+        name = call.form.get("cmd") if route is COMMAND else params.get(route.method_param or "") if route else None
+        method = self.methods.get(name) if isinstance(name, str) else None
+        return method is not None and method.client_credentials
 
     def _error(self, call: Call, error: BaseException) -> Response:
         ctx = call.ctx

@@ -1,4 +1,4 @@
-"""Who is calling: password login, session resumption, API keys (token and Basic).
+"""Who is calling: password login, session resumption, API keys (token and Basic), OAuth Bearer.
 
 Implements the order of Frappe's request set-up: a login request logs in; otherwise
 the session comes from the ``sid`` argument or cookie (a stale one degrades to
@@ -16,11 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from dataclasses import dataclass
 
 from ristretto.api import proxy
 from ristretto.api.call import Call
 from ristretto.auth import apikeys, passwords, sessions, throttle
+from ristretto.auth.oauth import records as oauth_records
 from ristretto.auth.users import UserInfo, find_login_user, user_info
 from ristretto.exceptions import AuthenticationError, CSRFTokenError, InvalidAuthorizationToken
 
@@ -95,32 +97,46 @@ def client_address(call: Call) -> str | None:
 def begin_login(call: Call, conn) -> PasswordWork:
     """Check a login's arguments, find its user and count the attempt (throttling); the
     password check is left to the caller."""
-    usr = call.form.get("usr")
-    pwd = call.form.get("pwd")
+    return begin_password_check(call, conn, call.form.get("usr"), call.form.get("pwd"))
+
+
+def begin_password_check(call: Call, conn, usr, pwd, *, in_transaction: bool = False) -> PasswordWork:
+    """:func:`begin_login` for any pair of user name and password (the OAuth password grant's
+    ``username``/``password`` too). ``in_transaction``: count the attempt in the caller's
+    transaction, which the caller commits whatever the outcome."""
     if not usr or not pwd or not isinstance(usr, str) or not isinstance(pwd, str):
         raise AuthenticationError("Incomplete login details", title="Login failed")
     if len(pwd) > passwords.MAX_PASSWORD_LENGTH:
         raise AuthenticationError("Password size exceeded the maximum allowed size", title="Login failed")
     user = find_login_user(conn, usr.strip())
     key = throttle.user_key(user, usr)
-    throttle.reserve(conn, call.site.config, key, client_address(call))
+    throttle.reserve(conn, call.site.config, key, client_address(call), own_transaction=not in_transaction)
     stored = passwords.fetch(conn, "User", user, "password") if user and user != "Guest" else None
     return PasswordWork(user, stored, pwd, key)
+
+
+def checked_user(call: Call, conn, work: PasswordWork) -> UserInfo | None:
+    """The enabled user whose password ``work`` verified (its throttling count cleared), or None."""
+    user = work.user
+    # A password changed since it was checked does not let the old one in.
+    if not work.verified or passwords.fetch(conn, "User", user, "password") != work.stored:
+        return None
+    info = cached_user(call, conn, user)
+    if info is None or not info.enabled:
+        return None
+    throttle.clear(conn, work.throttle_key, client_address(call))
+    return info
 
 
 def login(call: Call, conn, work: PasswordWork) -> Identity:
     """Password login (``usr``/``pwd``), given :func:`begin_login`'s work with its password
     checked; 401 with Frappe's reason on failure. The attempt was counted as a failure by
     ``begin_login``; a success clears the count."""
-    user = work.user
-    # A password changed since it was checked does not let the old one in.
-    if not work.verified or passwords.fetch(conn, "User", user, "password") != work.stored:
+    info = checked_user(call, conn, work)
+    if info is None:
+        # One answer for a wrong password and a disabled account: a right password must not
+        # tell that the account is disabled.
         raise AuthenticationError("Invalid login credentials", title="Login failed")
-    info = cached_user(call, conn, user)
-    if info is None or not info.enabled:
-        # The answer of a wrong password: a right one must not tell that the account is disabled.
-        raise AuthenticationError("Invalid login credentials", title="Login failed")
-    throttle.clear(conn, work.throttle_key, client_address(call))
     # Rotate: a session the client already held ends at login.
     old_sid = call.request.cookies.get("sid") if "cookie" in call.request.headers else None
     if old_sid and old_sid != "Guest":
@@ -134,8 +150,9 @@ def login(call: Call, conn, work: PasswordWork) -> Identity:
     return Identity(info, "session")
 
 
-def resume(call: Call, conn) -> Identity:
-    """The caller of a non-login request."""
+def resume(call: Call, conn, authorization: bool = True) -> Identity:
+    """The caller of a non-login request. ``authorization`` false: the ``Authorization``
+    header belongs to the method (OAuth client credentials) and names no user."""
     sid = call.form.get("sid")
     from_cookie = not isinstance(sid, str) or not sid
     if from_cookie:
@@ -162,7 +179,7 @@ def resume(call: Call, conn) -> Identity:
                 token = call.request.header("x-frappe-csrf-token") or call.form.pop("csrf_token", None)
                 if token != session.csrf_token:
                     raise CSRFTokenError("Invalid Request", title="Invalid Request")
-    header = call.request.header("authorization")
+    header = call.request.header("authorization") if authorization else None
     if header is not None:
         identity = _authorization(call, conn, header, identity)
     # A page on another site can make the browser send the session cookie, whether or not the
@@ -190,6 +207,13 @@ def _authorization(call: Call, conn, header: str, identity: Identity) -> Identit
         user = _key_pair(call, conn, decoded)
     elif scheme == "token":
         user = _key_pair(call, conn, credential)
+    elif scheme == "bearer":
+        # A live OAuth token always wins over a cookie session; any other one leaves the
+        # caller as it was (a Guest then gets the 401 below).
+        info = _bearer(call, conn, credential)
+        if info is not None:
+            call.auth_via = "token"
+            return Identity(info, "token")
     if user is not None:
         call.auth_via = "token"
         if identity.via == "session":
@@ -200,6 +224,22 @@ def _authorization(call: Call, conn, header: str, identity: Identity) -> Identit
     if identity.via == "guest":
         raise AuthenticationError("Invalid authentication credentials", title="Not permitted")
     return identity
+
+
+def _bearer(call: Call, conn, token: str) -> UserInfo | None:
+    """The enabled user of a live OAuth access token, or None."""
+    cache = call.site.auth_cache
+    key = oauth_records.digest(token) if len(token) <= oauth_records.MAX_CREDENTIAL else None
+    if key is None:
+        return None
+    check = cache.get("bearer", key)
+    if check is None:
+        check = oauth_records.bearer_check(conn, token)
+        cache.put("bearer", key, check, call.auth_version)
+    if check.user is None or check.expires_at <= time.time():
+        return None
+    info = cached_user(call, conn, check.user)
+    return info if info is not None and info.enabled and info.name != "Guest" else None
 
 
 def _key_pair(call: Call, conn, credential: str) -> str | None:

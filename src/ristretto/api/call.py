@@ -30,6 +30,10 @@ class Call:
     # The whitelisted methods (ristretto.whitelist.MethodRegistry) and the matched route.
     methods: Any = None
     route: Any = None
+    # A handler that needs a password checked (the OAuth password grant) answers with an
+    # ``authn.PasswordWork``; the pipeline runs it off the event loop and calls the handler
+    # again with the checked work here.
+    password_work: Any = None
 
     @property
     def user(self) -> str:

@@ -10,8 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api.authn import UNSAFE
+from ristretto.api.asgi import Response
+from ristretto.api.authn import UNSAFE, PasswordWork
 from ristretto.api.call import Call
+
+# Results every version passes on unwrapped: a whole answer (a download, OAuth's own JSON),
+# or a password the pipeline must check before the method runs again.
+UNWRAPPED = (Response, PasswordWork)
 
 
 def call_method(call: Call, name: str) -> Any:

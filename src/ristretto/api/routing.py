@@ -41,6 +41,9 @@ class Route:
     status: int = 200
     # Answers only paths no other route matches (the 404 of an API version, in its own body).
     fallback: bool = False
+    # The path parameter naming the whitelisted method the route runs (its options, such as
+    # client_credentials, then apply before the handler), if any.
+    method_param: str | None = None
     regex: re.Pattern = field(init=False, repr=False)
     head: tuple[str, ...] = field(init=False, repr=False)
 

@@ -58,24 +58,32 @@ def limits(config: dict) -> tuple[int, float]:
     return attempts, lock
 
 
-def reserve(conn: Connection, config: dict, user: str, ip: str | None) -> None:
+def reserve(conn: Connection, config: dict, user: str, ip: str | None, own_transaction: bool = True) -> None:
     """Count this attempt as a failure before its password is checked (``clear`` undoes it on
     success); 429, counting nothing, when the user's or the address's limit is reached.
 
-    ``user`` is a key from :func:`user_key`. Runs in its own short transaction."""
+    ``user`` is a key from :func:`user_key`. Runs in its own short transaction, or with
+    ``own_transaction`` false in the caller's, which must commit it whatever the outcome."""
     attempts, lock = limits(config)
     if attempts <= 0:
         return
+    if own_transaction:
+        with conn.transaction():
+            _count(conn, user, ip, attempts, lock)
+    else:
+        _count(conn, user, ip, attempts, lock)
+
+
+def _count(conn: Connection, user: str, ip: str | None, attempts: int, lock: float) -> None:
     now = time.time()
-    with conn.transaction():
-        for key in _keys(user, ip):
-            failures, last = conn.one(_RESERVE, (key, now, attempts, now, lock, attempts + 1,
-                                                 attempts, now, lock, now))
-            if failures > attempts:
-                wait = int(lock - (now - last)) + 1
-                raise TooManyRequestsError(
-                    f"Your account has been locked and will resume after {wait} seconds",
-                    title="Too many attempts")
+    for key in _keys(user, ip):
+        failures, last = conn.one(_RESERVE, (key, now, attempts, now, lock, attempts + 1,
+                                             attempts, now, lock, now))
+        if failures > attempts:
+            wait = int(lock - (now - last)) + 1
+            raise TooManyRequestsError(
+                f"Your account has been locked and will resume after {wait} seconds",
+                title="Too many attempts")
 
 
 def clear(conn: Connection, user: str, ip: str | None) -> None:

@@ -12,6 +12,7 @@ import orjson
 
 from ristretto.apps import app_definition_files
 from ristretto.auth import apikeys
+from ristretto.auth.oauth import keys as oauth_keys
 from ristretto.db import schema
 from ristretto.db.connection import Database
 from ristretto.meta.core import core_definitions, load_definition_file
@@ -108,6 +109,7 @@ def install(site: Site, admin_password: str) -> None:
         document.insert(ctx, "File", {"file_name": "Attachments", "is_folder": 1, "is_attachments_folder": 1,
                                       "folder": "Home"}, name="Home/Attachments", force_name=True)
         _install_app_doctypes(site, ctx)
+        oauth_keys.ensure(ctx)
         site.registry.bump_version(conn)
         site.registry.version = None
 
@@ -145,6 +147,8 @@ def migrate(site: Site) -> list[str]:
             done += schema.sync_doctype(conn, meta)
         _install_app_doctypes(site, ctx)
         done += _encrypt_password_values(site, ctx)
+        if oauth_keys.ensure(ctx):
+            done.append("made the site's OAuth signing key (RS256)")
         site.registry.bump_version(conn)
         site.registry.version = None
     return done

@@ -17,6 +17,7 @@ import orjson
 
 from ristretto.apps import AppError, LoadedApp, install_controllers, load_apps
 from ristretto.auth.cache import AuthCache
+from ristretto.auth.oauth.records import OAuthClientController
 from ristretto.auth.users import RoleController, UserController
 from ristretto.db.connection import Connection, Database
 from ristretto.model.context import AllowAll, Context
@@ -50,6 +51,7 @@ class Site:
         self.registry.controllers["User"] = UserController()
         self.registry.controllers["Role"] = RoleController()
         self.registry.controllers["User Permission"] = RoleController()
+        self.registry.controllers["OAuth Client"] = OAuthClientController()
         # Apps come last: they may not replace a built-in controller. Loaded from the
         # configuration only, once, when the site is opened.
         try:

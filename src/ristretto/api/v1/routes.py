@@ -15,8 +15,8 @@ from ristretto.api.v1 import resource
 
 def method(call: Call, name: str) -> Any:
     result = dispatch.call_method(call, name)
-    # A method answering with raw bytes (download_file) returns a Response: sent as is.
-    if isinstance(result, Response):
+    # A whole answer (a download, OAuth's JSON) or a password to check first: passed on as is.
+    if isinstance(result, dispatch.UNWRAPPED):
         return result
     return {} if result is None else {"message": result}
 
@@ -58,7 +58,7 @@ def _api(prefix: str) -> list[Route]:
     listing = f"{prefix}/resource/{{doctype}}"
     return with_trailing_slash([
         route(f"{prefix}/method/login", "*", login, login=True),
-        route(f"{prefix}/method/{{name}}", "*", method),
+        route(f"{prefix}/method/{{name}}", "*", method, method_param="name"),
         # Reads of documents need no transaction: each statement sees committed data.
         route(listing, "GET", resource.list_docs, transaction=False),
         route(listing, "POST", resource.create_doc),

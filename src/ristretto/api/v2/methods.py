@@ -12,7 +12,6 @@ from typing import Any
 
 from ristretto import exceptions as exc
 from ristretto.api import dispatch, docmethods
-from ristretto.api.asgi import Response
 from ristretto.api.call import Call
 from ristretto.api.v2.args import json_arg
 from ristretto.api.v2.documents import answer_with_doc, shown
@@ -34,8 +33,8 @@ def method(call: Call, name: str) -> Any:
 
 def _call(call: Call, name: str) -> Any:
     result = dispatch.call_method(call, name)
-    # A method answering with raw bytes (download_file) returns a Response: sent as is.
-    if isinstance(result, Response):
+    # A whole answer (a download, OAuth's JSON) or a password to check first: passed on as is.
+    if isinstance(result, dispatch.UNWRAPPED):
         return result
     return {} if result is None else {"data": result}
 

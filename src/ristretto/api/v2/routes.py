@@ -30,7 +30,7 @@ ROUTES: list[Route] = [
         _v2(f"{_V2}/method/bulk_delete", "POST", methods.bulk_delete),
         _v2(f"{_V2}/method/bulk_update", "POST", methods.bulk_update),
         _v2(f"{_V2}/method/run_doc_method", _METHOD, methods.run_doc_method),
-        _v2(f"{_V2}/method/{{name}}", "*", methods.method),
+        _v2(f"{_V2}/method/{{name}}", "*", methods.method, method_param="name"),
         _v2(f"{_V2}/method/{{doctype}}/{{method_name}}", "*", methods.doctype_method),
         # Reads of documents need no transaction: each statement sees committed data, and a
         # streamed listing reads from its own snapshot.
