@@ -248,6 +248,8 @@ class App:
             conn.rollback()
             ctx.run_callbacks(committed=False)
             response = self._error(call, e)
+        if isinstance(response, authn.PasswordWork):
+            return response  # the second pass answers, cookies and all
         self._cookies(call, response)
         return response
 
