@@ -80,7 +80,7 @@ class OAuthServer(AuthorizationServer):
         # The client this request authenticated as (one per request).
         self.client: records.Client | None = None
         self.register_grant(CodeGrant, [PKCE(required=True), IdToken(self)])
-        self.register_grant(ImplicitGrant)
+        self.register_grant(TokenGrant)
         self.register_grant(OIDCImplicitGrant)
         self.register_grant(OIDCHybridGrant, [IdToken(self)])
         self.register_grant(RefreshGrant)
@@ -205,6 +205,23 @@ def save_code(server: OAuthServer, code: str, request: OAuth2Request) -> None:
                       data.get("nonce"), data.get("code_challenge"), data.get("code_challenge_method"))
 
 
+class _NamedByClientId:
+    """The implicit and hybrid grants answer at the authorization endpoint, where a client is
+    only named (by ``client_id``), never authenticated: a confidential client's secret stays
+    out of the browser."""
+
+    def authenticate_token_endpoint_client(self):
+        client = self.server.query_client(self.request.payload.client_id)
+        if client is None:
+            raise errors.InvalidClientError(description="The client does not exist on this server.")
+        self.request.client = client
+        return client
+
+
+class TokenGrant(_NamedByClientId, ImplicitGrant):
+    pass
+
+
 class PKCE(CodeChallenge):
     # Frappe's clients send the method in lower case ("s256"), as Frappe stores it.
     SUPPORTED_CODE_CHALLENGE_METHOD = ["plain", "S256", "s256"]
@@ -308,11 +325,11 @@ class IdToken(_IdTokenSigning, OpenIDCode):
         self.server = server
 
 
-class OIDCImplicitGrant(_IdTokenSigning, OpenIDImplicitGrant):
+class OIDCImplicitGrant(_NamedByClientId, _IdTokenSigning, OpenIDImplicitGrant):
     pass
 
 
-class OIDCHybridGrant(_IdTokenSigning, OpenIDHybridGrant):
+class OIDCHybridGrant(_NamedByClientId, _IdTokenSigning, OpenIDHybridGrant):
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         save_code(self.server, code, request)
 
