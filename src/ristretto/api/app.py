@@ -240,7 +240,8 @@ class App:
             conn.rollback()
             ctx.run_callbacks(committed=False)
             response = self._error(call, e)
-        self._cookies(call, response)
+        if not isinstance(response, authn.PasswordWork):  # the second pass sets the cookies
+            self._cookies(call, response)
         return response
 
     def _handle(self, call: Call, conn, route: Route, params: dict[str, str], write: bool) -> Response:
