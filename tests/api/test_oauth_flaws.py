@@ -452,3 +452,37 @@ def test_authorize_with_a_scope_beyond_the_clients_issues_no_code(env):
         assert k.redirect_query(r, client.redirect_uri).get("error") == "invalid_scope", r.headers["location"]
     else:
         assert r.status_code == 400 and r.json()["error"] == "invalid_scope", r.text[:500]
+
+
+def test_the_password_grant_switched_off_is_refused_and_no_longer_advertised(env):
+    settings = "/api/resource/OAuth Settings/OAuth Settings"
+    client = env.oauth(auth=k.PUBLIC)
+    fields = {"grant_type": "password", "username": env.email, "password": k.PASSWORD, "scope": "all"}
+    k.issued(k.token(env.anon, client, fields))
+    assert "password" in env.anon.get("/.well-known/oauth-authorization-server").json()["grant_types_supported"]
+    assert env.admin_c.put(settings, json={"enable_password_grant": 0}).status_code == 200
+    try:
+        k.refused(k.token(env.anon, client, fields), "unsupported_grant_type", "unauthorized_client")
+        for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            assert "password" not in env.anon.get(path).json().get("grant_types_supported", []), path
+    finally:
+        assert env.admin_c.put(settings, json={"enable_password_grant": 1}).status_code == 200
+    k.issued(k.token(env.anon, client, fields))
+
+
+def test_revoking_the_refresh_token_ends_the_grant(env):
+    client = env.oauth(auth=k.PUBLIC)
+    tok = k.issued(k.exchange(env.anon, client, *fresh_code(env, client)))
+    r = env.anon.post(k.REVOKE, data={"token": tok["refresh_token"], "token_type_hint": "refresh_token"})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    k.refused(k.token(env.anon, client, {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}),
+              "invalid_grant")
+    k.rejected(env.anon, tok["access_token"])  # one grant, one record: the access token goes with it
+
+
+def test_a_public_client_refreshes_with_the_refresh_token_alone(env):
+    """Frappe's refresh request names only the refresh token (``client_id`` is optional)."""
+    client = env.oauth(auth=k.PUBLIC)
+    tok = k.issued(k.exchange(env.anon, client, *fresh_code(env, client)))
+    new = k.issued(env.anon.post(k.TOKEN, data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}))
+    k.acts_as(env.anon, new["access_token"], env.email)
