@@ -28,6 +28,7 @@ from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
 from ristretto.api.call import Call
+from ristretto.api.cors import Cors
 from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.headers import security_headers
 from ristretto.api.methods import comments as comment_methods
@@ -35,6 +36,7 @@ from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import search as search_methods
 from ristretto.api.methods import session as session_methods
+from ristretto.api.pages import envelope as page_envelope
 from ristretto.api.routing import MethodNotAllowed, Route
 from ristretto.api.streaming import StreamingResponse, Streamer
 from ristretto.api.v1 import envelope as v1_envelope
@@ -55,7 +57,7 @@ DEFAULT_MAX_BODY = 25 * 1024 * 1024
 DEFAULT_QUERY_TIMEOUT = 20.0
 _GUEST_ROLES = frozenset({"Guest"})
 # How each API version shapes its answers and its error bodies (a route's ``api`` flag).
-ENVELOPES = {"v1": v1_envelope, "v2": v2_envelope}
+ENVELOPES = {"v1": v1_envelope, "v2": v2_envelope, "page": page_envelope}
 
 
 class App:
@@ -83,6 +85,8 @@ class App:
         self._passwords: concurrent.futures.ThreadPoolExecutor | None = None
         try:
             proxy.trusted_networks(site.config)
+            # None when no origin is allowed: then a response costs one attribute test.
+            self.cors = Cors.from_config(site.config)
         except ValueError as e:
             raise SiteError(str(e)) from None
         site.db.set_query_timeout(_site_limits(site.config))
@@ -140,6 +144,8 @@ class App:
             return
         except (exc.RequestEntityTooLarge, InvalidRequestBody) as e:
             response = error_response(e, messages=[], tracebacks=False)
+            if self.cors is not None:
+                response = self.cors.apply(Request(scope), response)
             # The rest of the body is not read: the connection cannot carry another request.
             response.headers.append((b"connection", b"close"))
             security_headers(response, scope["path"])
@@ -155,6 +161,8 @@ class App:
             # flood of logins costs only its own CPU.
             await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
             response = await self._dispatch(req, response)
+        if self.cors is not None:
+            response = self.cors.apply(req, response)
         security_headers(response, req.path)
         if isinstance(response, StreamingResponse):
             await self.streamer.send(response, receive, send)
@@ -240,8 +248,9 @@ class App:
             conn.rollback()
             ctx.run_callbacks(committed=False)
             response = self._error(call, e)
-        if not isinstance(response, authn.PasswordWork):  # the second pass sets the cookies
-            self._cookies(call, response)
+        if isinstance(response, authn.PasswordWork):
+            return response  # the second pass answers, cookies and all
+        self._cookies(call, response)
         return response
 
     def _handle(self, call: Call, conn, route: Route, params: dict[str, str], write: bool) -> Response:
@@ -313,6 +322,8 @@ class App:
         """The answer when a streamed listing fails before its first byte was sent."""
         response = self._error(call, error)
         self._cookies(call, response)
+        if self.cors is not None:  # sent in place of the stream, which had them already
+            response = self.cors.apply(call.request, response)
         return response
 
     def _cookies(self, call: Call, response: Response) -> None:

@@ -4,7 +4,7 @@ A :class:`Route` names a path pattern (``/api/resource/{doctype}/{name:path}``),
 answers, its handler and the flags the request pipeline reads:
 
 * ``api`` — the body's shape: ``"v1"`` (``message``/``data`` envelope, Frappe's v1 error body),
-  ``"v2"`` (``data`` envelope, ``errors`` list);
+  ``"v2"`` (``data`` envelope, ``errors`` list), ``"page"`` (HTML pages, errors as pages too);
 * ``transaction`` — whether a safe (GET) request runs in a transaction (rolled back at the end).
   Unsafe verbs always do, and are committed. Plain document reads skip it: each statement sees
   committed data, and a listing streams from its own snapshot;

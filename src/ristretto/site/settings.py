@@ -32,7 +32,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_timeout", 20, "seconds a request's query may run before it is cancelled (0: no limit)"),
     Setting("max_page_length", None, "ceiling on rows per listing, limit_page_length=0 included (clamped)"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
-    Setting("allow_cors", None, "other origins whose pages may write with a cookie session"),
+    Setting("allow_cors", None, 'origins whose pages may call the API with credentials (CORS): "*", '
+                                'one origin or a list; listed ones (not "*") may also write with a cookie session'),
     Setting("trusted_proxies", (), "reverse proxies whose X-Forwarded-* headers are believed"),
     Setting("time_zone", None, "the site's time zone (frappe.client.get_time_zone); the server's when absent"),
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),

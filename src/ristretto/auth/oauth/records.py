@@ -98,8 +98,12 @@ class Client(ClientMixin):
 
     @property
     def id_token_signed_response_alg(self) -> str:
-        # HS256 needs a secret both sides hold; without one the site's RSA key signs.
-        return "HS256" if self.alg != "RS256" and self.secret else "RS256"
+        # HS256 needs a secret both sides hold. A client an administrator declared public
+        # ("None") holds none it could keep, and a client left unset (Frappe's default) signs
+        # with its secret as Frappe does; otherwise the site's RSA key signs.
+        if self.alg == "RS256" or not self.secret or self.auth_method == "None":
+            return "RS256"
+        return "HS256"
 
     def get_client_id(self) -> str:
         return self.client_id

@@ -17,6 +17,7 @@ went wrong are ours and are enforced here:
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -210,6 +211,29 @@ class PKCE(CodeChallenge):
     CODE_CHALLENGE_METHODS = {"plain": compare_plain_code_challenge, "S256": compare_s256_code_challenge,
                               "s256": compare_s256_code_challenge}
 
+    def validate_code_verifier(self, grant, result):
+        # RFC 7636 asks for 43 to 128 characters; Frappe accepts shorter ones (its documented
+        # example uses "420"), which only weakens the client that chose it. The characters
+        # stay the RFC's and the length stays capped.
+        verifier = grant.request.form.get("code_verifier")
+        if verifier and _SHORT_VERIFIER.match(verifier) and len(verifier) < 43:
+            grant.request.form["code_verifier"] = verifier
+            return self._check_short(grant, verifier)
+        return super().validate_code_verifier(grant, result)
+
+    def _check_short(self, grant, verifier: str) -> None:
+        code = grant.request.authorization_code
+        challenge = self.get_authorization_code_challenge(code)
+        if not challenge:
+            raise errors.InvalidRequestError("The authorization request had no 'code_challenge', "
+                                             "but a 'code_verifier' was provided.")
+        method = self.get_authorization_code_challenge_method(code) or self.DEFAULT_CODE_CHALLENGE_METHOD
+        if not self.CODE_CHALLENGE_METHODS[method](verifier, challenge):
+            raise errors.InvalidGrantError(description="Code challenge failed.")
+
+
+_SHORT_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{1,42}$")
+
 
 class RefreshGrant(RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
@@ -219,8 +243,11 @@ class RefreshGrant(RefreshTokenGrant):
         token = records.find_token(self.server.ctx.db, refresh_token, "refresh_token")
         return token if token is not None and not token.is_revoked() else None
 
-    def authenticate_user(self, refresh_token: records.Token) -> str | None:
-        return self.server.may_have_token(refresh_token.user, self.request.client)
+    def authenticate_user(self, refresh_token: records.Token) -> str:
+        user = self.server.may_have_token(refresh_token.user, self.request.client)
+        if user is None:  # disabled since, or no longer in the client's allowed roles
+            raise errors.InvalidGrantError(description="The user of this refresh token may not have a token.")
+        return user
 
     def revoke_old_credential(self, refresh_token: records.Token) -> None:
         records.revoke(self.server.ctx, refresh_token)
@@ -233,7 +260,10 @@ class PasswordGrant(ResourceOwnerPasswordCredentialsGrant):
         check = self.server.password_check
         user = check(username, password) if check is not None else None
         # authlib sets request.client only after this check.
-        return self.server.may_have_token(user, self.server.client)
+        user = self.server.may_have_token(user, self.server.client)
+        if user is None:  # RFC 6749: invalid resource owner credentials are an invalid grant
+            raise errors.InvalidGrantError(description="Invalid username or password.")
+        return user
 
 
 # --- OpenID Connect ---------------------------------------------------------------------------------
