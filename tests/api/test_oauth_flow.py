@@ -235,6 +235,21 @@ def test_a_public_client_with_pkce_gets_an_rs256_id_token(world):
     k.acts_as(w["anon"], new["access_token"], w["user"]["email"])
 
 
+def test_a_client_made_the_frappe_way_signs_hs256_with_the_secret_an_admin_reads(world):
+    """A client created without an auth method (as every Frappe client is) logs in with its id
+    and PKCE; its id_token verifies, exactly as the seed does, with the secret an administrator
+    reads through ``frappe.client.get_password``."""
+    w = world
+    client = k.new_client(w["admin"], auth="")
+    secret = k.stored_secret(w["admin"], client.client_id)
+    assert secret
+    nonce = k.uid()
+    with oauth_client(w, client) as oc:
+        tok = authorized(w, oc, client, nonce)
+    payload = jwt.decode(tok["id_token"], audience=client.client_id, key=secret, algorithms=["HS256"])
+    check_claims(w, payload, client, nonce, tok["access_token"])
+
+
 def test_password_grant_for_a_public_client(world):
     w, email = world, world["user"]["email"]
     client = k.new_client(w["admin"], auth=k.PUBLIC)
