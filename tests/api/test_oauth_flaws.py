@@ -500,3 +500,36 @@ def test_a_public_client_refreshes_with_the_refresh_token_alone(env):
     tok = k.issued(k.exchange(env.anon, client, *fresh_code(env, client)))
     new = k.issued(env.anon.post(k.TOKEN, data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}))
     k.acts_as(env.anon, new["access_token"], env.email)
+
+
+@pytest.mark.parametrize("auth", [k.POST, k.BASIC], ids=["secret-post", "secret-basic"])
+@pytest.mark.parametrize("via", ["form", "basic"])
+def test_a_confidential_client_may_send_its_secret_either_way(env, auth, via):
+    client = env.oauth(auth=auth)
+    code, verifier = fresh_code(env, client)
+    k.acts_as(env.anon, k.issued(k.exchange(env.anon, client, code, verifier, via=via))["access_token"], env.email)
+
+
+def test_a_user_without_an_allowed_role_gets_no_token(env):
+    role = k.new_role(env.admin_c)
+    client = env.oauth(auth=k.PUBLIC)
+    r = env.admin_c.put(f"/api/resource/OAuth Client/{client.client_id}", json={"allowed_roles": [{"role": role}]})
+    assert r.status_code == 200, r.text
+    r = env.browser.get(k.AUTHORIZE, params=k.authorize_params(client, challenge=k.pkce()[1]))
+    assert 400 <= r.status_code < 500 and "location" not in r.headers, (r.status_code, r.text[:500])
+    assert {"error", "description", "status_code"} <= set(r.json()), r.text
+    fields = {"grant_type": "password", "username": env.email, "password": k.PASSWORD, "scope": "all"}
+    k.refused(k.token(env.anon, client, fields), "invalid_grant", "unauthorized_client", "access_denied")
+    holder = k.new_user(env.admin_c, (role,))
+    k.issued(k.token(env.anon, client, {**fields, "username": holder["email"]}))
+
+
+def test_a_token_whose_scope_the_client_lost_is_401(env):
+    tok = password_token(env, env.email)  # scope "all openid"
+    k.acts_as(env.anon, tok["access_token"], env.email)
+    r = env.admin_c.put(f"/api/resource/OAuth Client/{tok['client'].client_id}", json={"scopes": "all"})
+    assert r.status_code == 200, r.text
+    k.rejected(env.anon, tok["access_token"])
+    narrow = k.issued(k.token(env.anon, tok["client"], {"grant_type": "password", "username": env.email,
+                                                        "password": k.PASSWORD, "scope": "all"}))
+    k.acts_as(env.anon, narrow["access_token"], env.email)
