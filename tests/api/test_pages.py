@@ -302,3 +302,46 @@ def test_consent_page_names_where_the_browser_goes():
     assert "sent back to <strong>com.example.app:</strong>" in html
     _, html = _consent(fields={"client_id": "c"})
     assert "sent back to the application" in html
+
+
+# --- /logout ---------------------------------------------------------------------------------
+
+def test_logout_ends_the_session_and_goes_to_the_login_page(env):
+    c = browser(env)
+    assert c.post("/login", data=_form()).status_code == 303
+    sid = c.cookies["sid"]
+    r = c.post("/logout", data={"redirect-to": "/app/todo"})
+    assert r.status_code == 303 and r.headers["location"] == "/login?redirect-to=%2Fapp%2Ftodo"
+    assert c.cookies.get("sid") is None
+    # The session is gone on the server, not only from this browser.
+    r = InProcess(env.app, headers={"Cookie": f"sid={sid}"}).get(WHO)
+    assert r.status_code == 403
+    # Another site's redirect-to is dropped; a Guest logging out just goes to the login page.
+    r = c.post("/logout", data={"redirect-to": "//evil.com"})
+    assert r.status_code == 303 and r.headers["location"] == "/login?redirect-to=%2F"
+    c.close()
+
+
+def test_logout_is_refused_from_another_site_and_without_the_csrf_token(env):
+    c = browser(env)
+    assert c.post("/login", data=_form()).status_code == 303
+    r = c.post("/logout", headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+    assert c.get(WHO).json() == {"message": USER}
+    r = c.post("/api/method/frappe.sessions.get_csrf_token")
+    assert r.status_code == 200, r.text
+    token = r.json()["message"]
+    r = c.post("/logout")  # the session has a CSRF token now: a form must carry it
+    assert r.status_code == 400 and 'role="alert"' in r.text
+    assert c.get(WHO).json() == {"message": USER}
+    r = c.post("/logout", data={"csrf_token": token})
+    assert r.status_code == 303 and c.get(WHO).status_code == 403
+    c.close()
+
+
+def test_logout_is_a_form_not_a_link(env):
+    c = browser(env)
+    assert c.post("/login", data=_form()).status_code == 303
+    assert c.get("/logout").status_code == 405
+    assert c.get(WHO).json() == {"message": USER}
+    c.close()

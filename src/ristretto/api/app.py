@@ -234,7 +234,9 @@ class App:
                     identity = authn.login(call, conn, login)
             else:
                 call.password_work = login
-                identity = authn.resume(call, conn, not self._client_credentials(call, params))
+                # Only a request with an Authorization header asks whether it is a client's.
+                own = "authorization" in req.headers and self._client_credentials(call, params)
+                identity = authn.resume(call, conn, not own)
             info = identity.info
             ctx.user, ctx.roles, ctx.user_type = info.name, info.roles, info.user_type
             req.user = info.name

@@ -26,7 +26,7 @@ from ristretto.auth.oauth.server import Limiter, OAuthServer, Request
 from ristretto.auth.throttle import clear as clear_attempts, reserve as count_attempt
 from ristretto.auth.users import find_login_user
 from ristretto.db.dialects import quote as quote_name
-from ristretto.exceptions import PermissionError
+from ristretto.exceptions import CSRFTokenError, PermissionError
 from ristretto.whitelist import whitelist
 
 _PREFIX = "frappe.integrations.oauth2."
@@ -167,6 +167,11 @@ def approve(call: Call, **kwargs):
     ctx = call.ctx
     if ctx.user == "Guest" or not call.sid:
         raise PermissionError("Not permitted")
+    # The session's CSRF token, minted by the consent page, was checked against the form's by
+    # the pipeline; a session that never saw a consent page has none, and may not approve.
+    session = sessions.resume(ctx.db, call.sid)
+    if session is None or not session.csrf_token:
+        raise CSRFTokenError("Invalid Request", title="Invalid Request")
     server = _server(call)
     request = _request(call)
     request.method = "GET"  # authlib's authorization endpoint is validated as the GET it came from

@@ -14,6 +14,7 @@ from ristretto.apps import app_definition_files
 from ristretto.auth import apikeys
 from ristretto.auth.oauth import keys as oauth_keys
 from ristretto.db import schema
+from ristretto.db.dialects import quote
 from ristretto.db.connection import Database
 from ristretto.meta.core import core_definitions, load_definition_file
 from ristretto.meta.doctype import Meta, normalize_definition
@@ -143,6 +144,7 @@ def migrate(site: Site) -> list[str]:
         for d in core_definitions().values():
             done += schema.sync_doctype(conn, Meta(d))
         site.registry.load(conn)
+        done += _install_new_builtins(site, ctx)
         for meta in site.registry.all():
             done += schema.sync_doctype(conn, meta)
         _install_app_doctypes(site, ctx)
@@ -152,6 +154,23 @@ def migrate(site: Site) -> list[str]:
         site.registry.bump_version(conn)
         site.registry.version = None
     return done
+
+
+def _install_new_builtins(site: Site, ctx: Context) -> list[str]:
+    """Store the built-in DocTypes a site made by an older version lacks (the OAuth ones came
+    later), so that they are served like the others."""
+    stored = {row[0] for row in ctx.db.sql(f"SELECT name FROM {quote('tabDocType')}")}
+    missing = [d for name, d in core_definitions().items() if name not in stored]
+    if not missing:
+        return []
+    ctx.flags["install"] = True
+    try:
+        for d in missing:
+            _save_definition(ctx, d)
+    finally:
+        ctx.flags.pop("install", None)
+    site.registry.load(ctx.db)
+    return [f"installed built-in DocType {d['name']}" for d in missing]
 
 
 def _encrypt_password_values(site: Site, ctx: Context) -> list[str]:

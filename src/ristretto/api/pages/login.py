@@ -1,4 +1,5 @@
-"""The login page: ``GET /login`` shows the form, ``POST /login`` logs in and goes on.
+"""The login page: ``GET /login`` shows the form, ``POST /login`` logs in and goes on;
+``POST /logout`` ends the session (a form's button: a link could log anyone out from another site).
 
 The form is plain HTML (no script): it posts ``usr``, ``pwd`` and ``redirect-to`` to ``/login``,
 a route flagged ``login``, so the request pipeline checks the password (off the event loop) before
@@ -18,9 +19,11 @@ from ristretto import exceptions as exc
 from ristretto.api import authn, proxy
 from ristretto.api.asgi import Response
 from ristretto.api.call import Call
+from ristretto.auth import sessions
 from ristretto.api.pages import layout
 
 LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
 # A longer ``redirect-to`` is no link a person follows: the front page instead.
 MAX_REDIRECT = 2048
 
@@ -45,7 +48,7 @@ def safe_redirect(value: Any) -> str:
     return "".join(c if c.isascii() else quote(c, safe="") for c in value)
 
 
-def login_url(redirect_to: str) -> str:
+def login_url(redirect_to: Any) -> str:
     """The login page's URL that comes back to ``redirect_to`` (a path on this site)."""
     return f"{LOGIN_PATH}?redirect-to={quote(safe_redirect(redirect_to), safe='')}"
 
@@ -103,3 +106,14 @@ def failed(call: Call, error: BaseException) -> Response:
     usr = call.form.get("usr")
     return render(call, error=message, status=status, usr=usr if isinstance(usr, str) else "",
                   redirect_to=safe_redirect(call.form.get("redirect-to")))
+
+
+def logout(call: Call) -> Response:
+    """``POST /logout``: the session ends and the browser goes to the login page, which comes back
+    to ``redirect-to``. The pipeline has checked the session's CSRF token and refused a form sent
+    from another site."""
+    if call.sid:
+        sessions.delete(call.ctx.db, call.sid)
+        call.sid = None
+    authn.clear_session_cookies(call)
+    return layout.redirect(login_url(call.form.get("redirect-to")))
