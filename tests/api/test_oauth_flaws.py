@@ -533,3 +533,31 @@ def test_a_token_whose_scope_the_client_lost_is_401(env):
     narrow = k.issued(k.token(env.anon, tok["client"], {"grant_type": "password", "username": env.email,
                                                         "password": k.PASSWORD, "scope": "all"}))
     k.acts_as(env.anon, narrow["access_token"], env.email)
+
+
+def test_a_reused_code_also_revokes_the_tokens_refreshed_from_its_first_use(env):
+    client = env.oauth(auth=k.PUBLIC)
+    code, verifier = fresh_code(env, client)
+    first = k.issued(k.exchange(env.anon, client, code, verifier))
+    later = k.issued(k.token(env.anon, client, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}))
+    k.acts_as(env.anon, later["access_token"], env.email)
+    k.refused(k.exchange(env.anon, client, code, verifier), "invalid_grant")
+    k.rejected(env.anon, later["access_token"])
+    k.refused(k.token(env.anon, client, {"grant_type": "refresh_token", "refresh_token": later["refresh_token"]}),
+              "invalid_grant")
+
+
+def test_codes_and_tokens_are_kept_as_hashes_and_codes_expire_within_minutes(env):
+    from datetime import datetime
+    client = env.oauth(auth=k.PUBLIC)
+    code, verifier = fresh_code(env, client)
+    flt = {"filters": f'[["client", "=", "{client.client_id}"]]', "fields": '["*"]'}
+    rows = env.admin_c.get("/api/resource/OAuth Authorization Code", params=flt).json()["data"]
+    assert len(rows) == 1 and code not in str(rows), rows
+    assert rows[0]["authorization_code"] == k.hashlib.sha256(code.encode()).hexdigest()
+    made, ends = (datetime.fromisoformat(str(rows[0][f])) for f in ("creation", "expiration_time"))
+    assert 0 < (ends - made).total_seconds() <= 600, (made, ends)
+    tok = k.issued(k.exchange(env.anon, client, code, verifier))
+    rows = env.admin_c.get("/api/resource/OAuth Bearer Token", params=flt).json()["data"]
+    assert len(rows) == 1 and tok["access_token"] not in str(rows) and tok["refresh_token"] not in str(rows), rows
+    assert rows[0]["access_token"] == k.hashlib.sha256(tok["access_token"].encode()).hexdigest()
