@@ -11,7 +11,6 @@ honest request that succeeds, so a refusal for another reason does not pass.
 from __future__ import annotations
 
 import hashlib
-
 import time
 from urllib.parse import urlsplit
 
@@ -554,10 +553,10 @@ def test_codes_and_tokens_are_kept_as_hashes_and_codes_expire_within_minutes(env
     flt = {"filters": f'[["client", "=", "{client.client_id}"]]', "fields": '["*"]'}
     rows = env.admin_c.get("/api/resource/OAuth Authorization Code", params=flt).json()["data"]
     assert len(rows) == 1 and code not in str(rows), rows
-    assert rows[0]["authorization_code"] == k.hashlib.sha256(code.encode()).hexdigest()
+    assert rows[0]["authorization_code"] == hashlib.sha256(code.encode()).hexdigest()
     made, ends = (datetime.fromisoformat(str(rows[0][f])) for f in ("creation", "expiration_time"))
     assert 0 < (ends - made).total_seconds() <= 600, (made, ends)
     tok = k.issued(k.exchange(env.anon, client, code, verifier))
     rows = env.admin_c.get("/api/resource/OAuth Bearer Token", params=flt).json()["data"]
     assert len(rows) == 1 and tok["access_token"] not in str(rows) and tok["refresh_token"] not in str(rows), rows
-    assert rows[0]["access_token"] == k.hashlib.sha256(tok["access_token"].encode()).hexdigest()
+    assert rows[0]["access_token"] == hashlib.sha256(tok["access_token"].encode()).hexdigest()
