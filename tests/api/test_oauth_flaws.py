@@ -127,15 +127,18 @@ def test_basic_at_the_token_endpoint_is_client_credentials_never_an_api_key_pair
     k.issued(k.exchange(env.anon, client, code, verifier, via="basic"))
 
 
-def test_secret_guessing_at_the_token_endpoint_is_throttled(env):
-    client = env.oauth(auth=k.POST)
-    attacker = InProcess(env.app, address="127.0.0.77", keep_cookies=False)
+@pytest.mark.parametrize("via", ["form", "basic"])
+def test_secret_guessing_at_the_token_endpoint_is_throttled(env, via):
+    client = env.oauth(auth=k.POST if via == "form" else k.BASIC)
+    # Each case from its own address: the lock also counts per address.
+    attacker = InProcess(env.app, address=f"127.0.0.{77 if via == 'form' else 78}", keep_cookies=False)
     try:
         statuses, deadline = [], time.monotonic() + 60
         for i in range(40):  # the login lock's default is 10 attempts
-            r = attacker.post(k.TOKEN, data={"grant_type": "authorization_code", "code": "x" * 30,
-                                             "redirect_uri": client.redirect_uri, "client_id": client.client_id,
-                                             "client_secret": f"guess-{i}"})
+            guess = k.Client(client.client_id, f"guess-{i}", client.redirect_uris, client.auth)
+            fields, headers = guess.credentials()
+            r = attacker.post(k.TOKEN, headers=headers, data={
+                "grant_type": "authorization_code", "code": "x" * 30, "redirect_uri": client.redirect_uri, **fields})
             statuses.append(r.status_code)
             assert r.status_code in (400, 401, 429) and "access_token" not in r.text, r.text
             if r.status_code == 429 or time.monotonic() > deadline:
@@ -143,9 +146,10 @@ def test_secret_guessing_at_the_token_endpoint_is_throttled(env):
         assert statuses[-1] == 429, f"40 wrong secrets, never throttled: {statuses}"
         # Locked means locked: the right secret does not get through either, or guessing would go on.
         code, verifier = fresh_code(env, client)
-        fields, _ = client.credentials()
-        r = attacker.post(k.TOKEN, data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                                         "redirect_uri": client.redirect_uri, **fields})
+        fields, headers = client.credentials()
+        r = attacker.post(k.TOKEN, headers=headers, data={
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": client.redirect_uri, **fields})
         assert r.status_code == 429 and "access_token" not in r.text, r.text
     finally:
         attacker.close()
