@@ -21,7 +21,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this
+# thread while it is started, and the in-process clients of the modules that follow need it
+# stopped (they run their own loop).
+@pytest.fixture(scope="module")
 def chromium():
     if not CHROMIUM.exists():
         pytest.skip(f"Debian's chromium is not installed ({CHROMIUM} missing): apt-get install chromium")

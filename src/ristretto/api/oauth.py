@@ -21,12 +21,12 @@ from ristretto.api.asgi import Response
 from ristretto.api.call import Call
 from ristretto.api.routing import Route, route
 from ristretto.auth import sessions
-from ristretto.auth.oauth import claims, keys, records
+from ristretto.auth.oauth import claims, keys, records, registration
 from ristretto.auth.oauth.server import Limiter, OAuthServer, Request
 from ristretto.auth.throttle import clear as clear_attempts, reserve as count_attempt
 from ristretto.auth.users import find_login_user
 from ristretto.db.dialects import quote as quote_name
-from ristretto.exceptions import CSRFTokenError, PermissionError
+from ristretto.exceptions import CSRFTokenError, DoesNotExistError, PermissionError
 from ristretto.whitelist import whitelist
 
 _PREFIX = "frappe.integrations.oauth2."
@@ -46,7 +46,8 @@ def settings(call: Call) -> dict[str, Any]:
     rows = call.ctx.db.sql(f"SELECT field, value FROM {_SINGLES} WHERE doctype = 'OAuth Settings'")
     values = {field: value for field, value in rows}
     return {"skip_authorization": values.get("skip_authorization") or "Force",
-            "password_grant": str(values.get("enable_password_grant", "1")) not in ("0", "", "None")}
+            "password_grant": str(values.get("enable_password_grant", "1")) not in ("0", "", "None"),
+            "registration": str(values.get("enable_dynamic_client_registration", "0")) not in ("0", "", "None")}
 
 
 class _Attempts(Limiter):
@@ -267,6 +268,17 @@ def openid_profile(call: Call, **kwargs):
     return _json(claims.user_claims(call.ctx, call.ctx.user, issuer(call)))
 
 
+@whitelist(_PREFIX + "register_client", methods=["POST"], allow_guest=True, xss_safe=True)
+def register_client(call: Call, **kwargs):
+    """RFC 7591 registration (JSON body), when OAuth Settings enables it; 201 with the client."""
+    if not settings(call)["registration"]:
+        raise DoesNotExistError("Dynamic client registration is not enabled on this site", title="Not found")
+    try:
+        return _json(registration.register(call.ctx, call.form), 201)
+    except registration.RegistrationError as e:
+        return _json({"error": e.error, "error_description": e.description}, 400)
+
+
 # --- discovery ---------------------------------------------------------------------------------------
 
 def _endpoint(call: Call, name: str) -> str:
@@ -295,6 +307,7 @@ def openid_configuration(call: Call) -> Response:
         "code_challenge_methods_supported": ["S256", "plain"],
         "claims_supported": ["sub", "name", "given_name", "family_name", "email", "picture", "roles", "iss",
                              "aud", "exp", "iat", "nonce", "at_hash"],
+        **_registration_endpoint(call),
     })
 
 
@@ -318,7 +331,13 @@ def authorization_server(call: Call) -> Response:
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256", "plain"],
+        **_registration_endpoint(call),
     })
+
+
+def _registration_endpoint(call: Call) -> dict[str, str]:
+    # Advertised only when enabled: its presence is what tells clients to register themselves.
+    return {"registration_endpoint": _endpoint(call, "register_client")} if settings(call)["registration"] else {}
 
 
 def jwks(call: Call) -> Response:
