@@ -224,7 +224,8 @@ def test_approve_needs_the_sessions_csrf_token(env):
     client = env.oauth()
     params = k.authorize_params(client, challenge=k.pkce()[1])
     form = k.approve_form(k.consent_page(env.browser, k.AUTHORIZE, params))
-    for forged in ({**form.inputs, "csrf_token": "forged"}, {n: v for n, v in form.inputs.items() if n != "csrf_token"}):
+    without = {n: v for n, v in form.inputs.items() if n != "csrf_token"}
+    for forged in ({**form.inputs, "csrf_token": "forged"}, without):
         r = env.browser.post(form.action or k.APPROVE, data=forged)
         assert r.status_code in (400, 403) and "code=" not in r.headers.get("location", ""), r.text[:500]
     q = k.redirect_query(env.browser.post(form.action or k.APPROVE, data=form.inputs), client.redirect_uri)
@@ -258,7 +259,8 @@ def test_an_expired_code_is_refused(env):
 def test_pkce_verifier_wrong_or_missing_is_refused(env, auth, case):
     client = env.oauth(auth=auth)
     code, verifier = fresh_code(env, client)
-    sent = {"wrong verifier": k.pkce()[0], "missing verifier": None, "the challenge as verifier": k.s256(verifier)}[case]
+    sent = {"wrong verifier": k.pkce()[0], "missing verifier": None,
+            "the challenge as verifier": k.s256(verifier)}[case]
     k.refused(k.exchange(env.anon, client, code, sent), "invalid_grant", "invalid_request")
     if case == "missing verifier":  # a code asked for without its verifier is deleted
         k.refused(k.exchange(env.anon, client, code, verifier), "invalid_grant")
@@ -428,7 +430,8 @@ def _is(*values):
 
 @scenarios(
     Scenario("no grant_type", "POST", k.TOKEN, user=None, before=_client(auth=k.PUBLIC),
-             data={"client_id": "$cid"}, status=400, expect={"error": _is("invalid_request", "unsupported_grant_type")}),
+             data={"client_id": "$cid"}, status=400,
+             expect={"error": _is("invalid_request", "unsupported_grant_type")}),
     Scenario("unknown grant_type", "POST", k.TOKEN, user=None, before=_client(auth=k.PUBLIC),
              data={"client_id": "$cid", "grant_type": "magic"}, status=400,
              expect={"error": "unsupported_grant_type"}),
@@ -542,7 +545,8 @@ def test_a_reused_code_also_revokes_the_tokens_refreshed_from_its_first_use(env)
     client = env.oauth(auth=k.PUBLIC)
     code, verifier = fresh_code(env, client)
     first = k.issued(k.exchange(env.anon, client, code, verifier))
-    later = k.issued(k.token(env.anon, client, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}))
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    later = k.issued(k.token(env.anon, client, refresh))
     k.acts_as(env.anon, later["access_token"], env.email)
     k.refused(k.exchange(env.anon, client, code, verifier), "invalid_grant")
     k.rejected(env.anon, later["access_token"])
