@@ -254,6 +254,7 @@ def issued(r: Any) -> dict[str, Any]:
     body = r.json()
     assert body.get("token_type", "").lower() == "bearer" and body.get("access_token"), body
     assert "message" not in body, "token answers are not wrapped in message"
+    assert "no-store" in r.headers.get("cache-control", ""), "RFC 6749 5.1: token answers are not cached"
     return body
 
 

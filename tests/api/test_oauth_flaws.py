@@ -11,7 +11,6 @@ honest request that succeeds, so a refusal for another reason does not pass.
 from __future__ import annotations
 
 import hashlib
-
 import time
 from urllib.parse import urlsplit
 
@@ -41,8 +40,12 @@ class World(Env):
         return k.new_client(self.admin_c, **kw)
 
     def sql(self, query: str, params: tuple) -> None:
+        """Change rows behind the model's back; cached auth answers are dropped as after any
+        change through the model (the clock cannot be moved for the server)."""
+        from ristretto.db import state
         with self.site.admin() as ctx:
             ctx.db.execute(query, params)
+            state.bump(ctx.db, state.AUTH)
 
     def one(self, query: str, params: tuple):
         with self.site.admin(write=False) as ctx:
@@ -124,15 +127,18 @@ def test_basic_at_the_token_endpoint_is_client_credentials_never_an_api_key_pair
     k.issued(k.exchange(env.anon, client, code, verifier, via="basic"))
 
 
-def test_secret_guessing_at_the_token_endpoint_is_throttled(env):
-    client = env.oauth(auth=k.POST)
-    attacker = InProcess(env.app, address="127.0.0.77", keep_cookies=False)
+@pytest.mark.parametrize("via", ["form", "basic"])
+def test_secret_guessing_at_the_token_endpoint_is_throttled(env, via):
+    client = env.oauth(auth=k.POST if via == "form" else k.BASIC)
+    # Each case from its own address: the lock also counts per address.
+    attacker = InProcess(env.app, address=f"127.0.0.{77 if via == 'form' else 78}", keep_cookies=False)
     try:
         statuses, deadline = [], time.monotonic() + 60
         for i in range(40):  # the login lock's default is 10 attempts
-            r = attacker.post(k.TOKEN, data={"grant_type": "authorization_code", "code": "x" * 30,
-                                             "redirect_uri": client.redirect_uri, "client_id": client.client_id,
-                                             "client_secret": f"guess-{i}"})
+            guess = k.Client(client.client_id, f"guess-{i}", client.redirect_uris, client.auth)
+            fields, headers = guess.credentials()
+            r = attacker.post(k.TOKEN, headers=headers, data={
+                "grant_type": "authorization_code", "code": "x" * 30, "redirect_uri": client.redirect_uri, **fields})
             statuses.append(r.status_code)
             assert r.status_code in (400, 401, 429) and "access_token" not in r.text, r.text
             if r.status_code == 429 or time.monotonic() > deadline:
@@ -140,9 +146,10 @@ def test_secret_guessing_at_the_token_endpoint_is_throttled(env):
         assert statuses[-1] == 429, f"40 wrong secrets, never throttled: {statuses}"
         # Locked means locked: the right secret does not get through either, or guessing would go on.
         code, verifier = fresh_code(env, client)
-        fields, _ = client.credentials()
-        r = attacker.post(k.TOKEN, data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                                         "redirect_uri": client.redirect_uri, **fields})
+        fields, headers = client.credentials()
+        r = attacker.post(k.TOKEN, headers=headers, data={
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": client.redirect_uri, **fields})
         assert r.status_code == 429 and "access_token" not in r.text, r.text
     finally:
         attacker.close()
@@ -217,7 +224,8 @@ def test_approve_needs_the_sessions_csrf_token(env):
     client = env.oauth()
     params = k.authorize_params(client, challenge=k.pkce()[1])
     form = k.approve_form(k.consent_page(env.browser, k.AUTHORIZE, params))
-    for forged in ({**form.inputs, "csrf_token": "forged"}, {n: v for n, v in form.inputs.items() if n != "csrf_token"}):
+    without = {n: v for n, v in form.inputs.items() if n != "csrf_token"}
+    for forged in ({**form.inputs, "csrf_token": "forged"}, without):
         r = env.browser.post(form.action or k.APPROVE, data=forged)
         assert r.status_code in (400, 403) and "code=" not in r.headers.get("location", ""), r.text[:500]
     q = k.redirect_query(env.browser.post(form.action or k.APPROVE, data=form.inputs), client.redirect_uri)
@@ -251,7 +259,8 @@ def test_an_expired_code_is_refused(env):
 def test_pkce_verifier_wrong_or_missing_is_refused(env, auth, case):
     client = env.oauth(auth=auth)
     code, verifier = fresh_code(env, client)
-    sent = {"wrong verifier": k.pkce()[0], "missing verifier": None, "the challenge as verifier": k.s256(verifier)}[case]
+    sent = {"wrong verifier": k.pkce()[0], "missing verifier": None,
+            "the challenge as verifier": k.s256(verifier)}[case]
     k.refused(k.exchange(env.anon, client, code, sent), "invalid_grant", "invalid_request")
     if case == "missing verifier":  # a code asked for without its verifier is deleted
         k.refused(k.exchange(env.anon, client, code, verifier), "invalid_grant")
@@ -332,6 +341,22 @@ def test_an_unknown_bearer_token_is_401(env, credential):
             assert r.status_code == 200 and r.json()["message"] == env.email, r.text[:300]
 
 
+@pytest.mark.parametrize("how", ["deleted", "revoked"])
+def test_a_token_an_administrator_deletes_or_revokes_stops_working(env, how):
+    tok = password_token(env, env.email)
+    k.acts_as(env.anon, tok["access_token"], env.email)
+    url = "/api/resource/OAuth Bearer Token"
+    r = env.admin_c.get(url, params={"filters": f'[["client", "=", "{tok["client"].client_id}"]]'})
+    names = [d["name"] for d in r.json()["data"]]
+    assert len(names) == 1, r.text
+    r = (env.admin_c.delete(f"{url}/{names[0]}") if how == "deleted"
+         else env.admin_c.put(f"{url}/{names[0]}", json={"status": "Revoked"}))
+    assert r.status_code in (200, 202), r.text
+    k.rejected(env.anon, tok["access_token"])
+    r = k.token(env.anon, tok["client"], {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]})
+    k.refused(r, "invalid_grant")
+
+
 def test_a_bearer_token_overrides_the_cookie_session(env):
     other = k.new_user(env.admin_c)
     tok = password_token(env, other["email"])
@@ -405,7 +430,8 @@ def _is(*values):
 
 @scenarios(
     Scenario("no grant_type", "POST", k.TOKEN, user=None, before=_client(auth=k.PUBLIC),
-             data={"client_id": "$cid"}, status=400, expect={"error": _is("invalid_request", "unsupported_grant_type")}),
+             data={"client_id": "$cid"}, status=400,
+             expect={"error": _is("invalid_request", "unsupported_grant_type")}),
     Scenario("unknown grant_type", "POST", k.TOKEN, user=None, before=_client(auth=k.PUBLIC),
              data={"client_id": "$cid", "grant_type": "magic"}, status=400,
              expect={"error": "unsupported_grant_type"}),
@@ -446,3 +472,99 @@ def test_authorize_with_a_scope_beyond_the_clients_issues_no_code(env):
         assert k.redirect_query(r, client.redirect_uri).get("error") == "invalid_scope", r.headers["location"]
     else:
         assert r.status_code == 400 and r.json()["error"] == "invalid_scope", r.text[:500]
+
+
+def test_the_password_grant_switched_off_is_refused_and_no_longer_advertised(env):
+    settings = "/api/resource/OAuth Settings/OAuth Settings"
+    client = env.oauth(auth=k.PUBLIC)
+    fields = {"grant_type": "password", "username": env.email, "password": k.PASSWORD, "scope": "all"}
+    k.issued(k.token(env.anon, client, fields))
+    assert "password" in env.anon.get("/.well-known/oauth-authorization-server").json()["grant_types_supported"]
+    assert env.admin_c.put(settings, json={"enable_password_grant": 0}).status_code == 200
+    try:
+        k.refused(k.token(env.anon, client, fields), "unsupported_grant_type", "unauthorized_client")
+        for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            assert "password" not in env.anon.get(path).json().get("grant_types_supported", []), path
+    finally:
+        assert env.admin_c.put(settings, json={"enable_password_grant": 1}).status_code == 200
+    k.issued(k.token(env.anon, client, fields))
+
+
+def test_revoking_the_refresh_token_ends_the_grant(env):
+    client = env.oauth(auth=k.PUBLIC)
+    tok = k.issued(k.exchange(env.anon, client, *fresh_code(env, client)))
+    r = env.anon.post(k.REVOKE, data={"token": tok["refresh_token"], "token_type_hint": "refresh_token"})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    k.refused(k.token(env.anon, client, {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}),
+              "invalid_grant")
+    k.rejected(env.anon, tok["access_token"])  # one grant, one record: the access token goes with it
+
+
+def test_a_public_client_refreshes_with_the_refresh_token_alone(env):
+    """Frappe's refresh request names only the refresh token (``client_id`` is optional)."""
+    client = env.oauth(auth=k.PUBLIC)
+    tok = k.issued(k.exchange(env.anon, client, *fresh_code(env, client)))
+    new = k.issued(env.anon.post(k.TOKEN, data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}))
+    k.acts_as(env.anon, new["access_token"], env.email)
+
+
+@pytest.mark.parametrize("auth", [k.POST, k.BASIC], ids=["secret-post", "secret-basic"])
+@pytest.mark.parametrize("via", ["form", "basic"])
+def test_a_confidential_client_may_send_its_secret_either_way(env, auth, via):
+    client = env.oauth(auth=auth)
+    code, verifier = fresh_code(env, client)
+    k.acts_as(env.anon, k.issued(k.exchange(env.anon, client, code, verifier, via=via))["access_token"], env.email)
+
+
+def test_a_user_without_an_allowed_role_gets_no_token(env):
+    role = k.new_role(env.admin_c)
+    client = env.oauth(auth=k.PUBLIC)
+    r = env.admin_c.put(f"/api/resource/OAuth Client/{client.client_id}", json={"allowed_roles": [{"role": role}]})
+    assert r.status_code == 200, r.text
+    r = env.browser.get(k.AUTHORIZE, params=k.authorize_params(client, challenge=k.pkce()[1]))
+    assert 400 <= r.status_code < 500 and "location" not in r.headers, (r.status_code, r.text[:500])
+    assert {"error", "description", "status_code"} <= set(r.json()), r.text
+    fields = {"grant_type": "password", "username": env.email, "password": k.PASSWORD, "scope": "all"}
+    k.refused(k.token(env.anon, client, fields), "invalid_grant", "unauthorized_client", "access_denied")
+    holder = k.new_user(env.admin_c, (role,))
+    k.issued(k.token(env.anon, client, {**fields, "username": holder["email"]}))
+
+
+def test_a_token_whose_scope_the_client_lost_is_401(env):
+    tok = password_token(env, env.email)  # scope "all openid"
+    k.acts_as(env.anon, tok["access_token"], env.email)
+    r = env.admin_c.put(f"/api/resource/OAuth Client/{tok['client'].client_id}", json={"scopes": "all"})
+    assert r.status_code == 200, r.text
+    k.rejected(env.anon, tok["access_token"])
+    narrow = k.issued(k.token(env.anon, tok["client"], {"grant_type": "password", "username": env.email,
+                                                        "password": k.PASSWORD, "scope": "all"}))
+    k.acts_as(env.anon, narrow["access_token"], env.email)
+
+
+def test_a_reused_code_also_revokes_the_tokens_refreshed_from_its_first_use(env):
+    client = env.oauth(auth=k.PUBLIC)
+    code, verifier = fresh_code(env, client)
+    first = k.issued(k.exchange(env.anon, client, code, verifier))
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    later = k.issued(k.token(env.anon, client, refresh))
+    k.acts_as(env.anon, later["access_token"], env.email)
+    k.refused(k.exchange(env.anon, client, code, verifier), "invalid_grant")
+    k.rejected(env.anon, later["access_token"])
+    k.refused(k.token(env.anon, client, {"grant_type": "refresh_token", "refresh_token": later["refresh_token"]}),
+              "invalid_grant")
+
+
+def test_codes_and_tokens_are_kept_as_hashes_and_codes_expire_within_minutes(env):
+    from datetime import datetime
+    client = env.oauth(auth=k.PUBLIC)
+    code, verifier = fresh_code(env, client)
+    flt = {"filters": f'[["client", "=", "{client.client_id}"]]', "fields": '["*"]'}
+    rows = env.admin_c.get("/api/resource/OAuth Authorization Code", params=flt).json()["data"]
+    assert len(rows) == 1 and code not in str(rows), rows
+    assert rows[0]["authorization_code"] == hashlib.sha256(code.encode()).hexdigest()
+    made, ends = (datetime.fromisoformat(str(rows[0][f])) for f in ("creation", "expiration_time"))
+    assert 0 < (ends - made).total_seconds() <= 600, (made, ends)
+    tok = k.issued(k.exchange(env.anon, client, code, verifier))
+    rows = env.admin_c.get("/api/resource/OAuth Bearer Token", params=flt).json()["data"]
+    assert len(rows) == 1 and tok["access_token"] not in str(rows) and tok["refresh_token"] not in str(rows), rows
+    assert rows[0]["access_token"] == hashlib.sha256(tok["access_token"].encode()).hexdigest()

@@ -101,7 +101,8 @@ def test_discovery_documents_are_absolute_and_name_the_working_endpoints(world):
     assert "S256" in rfc8414["code_challenge_methods_supported"]
     assert {"authorization_code", "refresh_token"} <= set(rfc8414["grant_types_supported"])
     # Every method the token endpoint accepts is advertised (public, Basic and form secrets).
-    assert {"none", "client_secret_basic", "client_secret_post"} <= set(rfc8414["token_endpoint_auth_methods_supported"])
+    methods = set(rfc8414["token_endpoint_auth_methods_supported"])
+    assert {"none", "client_secret_basic", "client_secret_post"} <= methods
     jwks_uri = oidc["jwks_uri"]
     assert jwks_uri.startswith(base + "/")
     keys = httpx.get(jwks_uri, timeout=30).json()["keys"]
@@ -149,9 +150,11 @@ def test_the_whole_walk_with_authlib_and_an_hs256_id_token(world, tmp_path):
         anon = w["anon"]
         assert anon.get("/api/v2/method/frappe.auth.get_logged_user", headers=k.bearer(access)).json()["data"] == email
         mark = k.uid()
-        r = anon.post("/api/resource/ToDo", json={"description": f"v1 {mark}", "allocated_to": email}, headers=k.bearer(access))
+        r = anon.post("/api/resource/ToDo", json={"description": f"v1 {mark}", "allocated_to": email},
+                      headers=k.bearer(access))
         assert r.status_code == 200 and r.json()["data"]["owner"] == email, r.text
-        r = anon.post("/api/v2/document/ToDo", json={"description": f"v2 {mark}", "allocated_to": email}, headers=k.bearer(access))
+        r = anon.post("/api/v2/document/ToDo", json={"description": f"v2 {mark}", "allocated_to": email},
+                      headers=k.bearer(access))
         assert r.status_code in (200, 201) and r.json()["data"]["owner"] == email, r.text
         listed = anon.get("/api/resource/ToDo", params={"fields": '["description"]', "limit_page_length": 0},
                           headers=k.bearer(access)).json()["data"]
@@ -233,6 +236,21 @@ def test_a_public_client_with_pkce_gets_an_rs256_id_token(world):
     check_claims(w, jwt.decode(tok["id_token"], key.key, algorithms=["RS256"], audience=client.client_id), client,
                  nonce, tok["access_token"])
     k.acts_as(w["anon"], new["access_token"], w["user"]["email"])
+
+
+def test_a_client_made_the_frappe_way_signs_hs256_with_the_secret_an_admin_reads(world):
+    """A client created without an auth method (as every Frappe client is) logs in with its id
+    and PKCE; its id_token verifies, exactly as the seed does, with the secret an administrator
+    reads through ``frappe.client.get_password``."""
+    w = world
+    client = k.new_client(w["admin"], auth="")
+    secret = k.stored_secret(w["admin"], client.client_id)
+    assert secret
+    nonce = k.uid()
+    with oauth_client(w, client) as oc:
+        tok = authorized(w, oc, client, nonce)
+    payload = jwt.decode(tok["id_token"], audience=client.client_id, key=secret, algorithms=["HS256"])
+    check_claims(w, payload, client, nonce, tok["access_token"])
 
 
 def test_password_grant_for_a_public_client(world):

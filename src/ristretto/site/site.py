@@ -52,6 +52,8 @@ class Site:
         self.registry.controllers["Role"] = RoleController()
         self.registry.controllers["User Permission"] = RoleController()
         self.registry.controllers["OAuth Client"] = OAuthClientController()
+        # A token an administrator revokes or deletes stops working at once (cached bearer checks).
+        self.registry.controllers["OAuth Bearer Token"] = RoleController()
         # Apps come last: they may not replace a built-in controller. Loaded from the
         # configuration only, once, when the site is opened.
         try:
