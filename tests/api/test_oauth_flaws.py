@@ -164,6 +164,8 @@ def test_client_b_cannot_redeem_client_a_code(env):
     for redirect_uri in (a.redirect_uri, b.redirect_uri):
         r = k.exchange(env.anon, b, code, verifier, redirect_uri=redirect_uri)
         k.refused(r, "invalid_grant", "invalid_client")
+    # B's attempts did not spend A's code: A still redeems it, once.
+    k.acts_as(env.anon, k.issued(k.exchange(env.anon, a, code, verifier))["access_token"], env.email)
     pub = env.oauth(auth=k.PUBLIC)  # nor by naming A's id as a public client would
     code, verifier = fresh_code(env, pub)
     r = env.anon.post(k.TOKEN, data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,

@@ -257,21 +257,21 @@ def claim_code(ctx: "Context", code: Any, client: Client) -> Code | None:
     if not isinstance(code, str) or not code or len(code) > MAX_CREDENTIAL:
         return None
     hashed = digest(code)
+    # Another client's code is not touched: its owner can still redeem it.
     row = ctx.db.one(
         f"UPDATE {CODES} SET validity = 'Invalid', modified = ? WHERE authorization_code = ? "
-        f"AND validity = 'Valid' RETURNING name, client, \"user\", scopes, "
+        f"AND client = ? AND validity = 'Valid' RETURNING name, client, \"user\", scopes, "
         f"redirect_uri_bound_to_authorization_code, nonce, code_challenge, code_challenge_method, "
-        f"expiration_time", (ctx.now(), hashed))
+        f"expiration_time", (ctx.now(), hashed, client.client_id))
     if row is None:
-        if ctx.db.value(f"SELECT name FROM {CODES} WHERE authorization_code = ?", (hashed,)) is not None:
+        if ctx.db.value(f"SELECT name FROM {CODES} WHERE authorization_code = ? AND client = ?",
+                        (hashed, client.client_id)) is not None:
             # Replayed: whoever holds the tokens of the first exchange may hold a stolen code.
             revoke_where(ctx, "authorization_code = ?", (hashed,))
         return None
     record = Code(row[0], hashed, row[1], row[2], row[3] or "", row[4] or "", row[5], row[6], row[7],
                   _epoch(row[8]))
-    if record.client_id != client.client_id or record.expires_at <= time.time():
-        return None
-    return record
+    return record if record.expires_at > time.time() else None
 
 
 # --- bearer tokens ---------------------------------------------------------------------------------
@@ -285,6 +285,9 @@ class Token(TokenMixin):
     expires_at: float
     expires_in: int
     status: str
+    # The code the first token of this line was issued for (kept through refreshes, so a
+    # replayed code revokes them all).
+    code_hash: str | None = None
 
     def check_client(self, client: Client) -> bool:
         return self.client_id == client.client_id
@@ -308,11 +311,12 @@ class Token(TokenMixin):
         return self.client_id
 
 
-_TOKEN_COLUMNS = "name, client, \"user\", scopes, expiration_time, expires_in, status"
+_TOKEN_COLUMNS = "name, client, \"user\", scopes, expiration_time, expires_in, status, authorization_code"
 
 
 def _token(row) -> Token:
-    return Token(row[0], row[1], row[2], row[3] or "", _epoch(row[4]), int(row[5] or 0), row[6] or "Active")
+    return Token(row[0], row[1], row[2], row[3] or "", _epoch(row[4]), int(row[5] or 0), row[6] or "Active",
+                 row[7])
 
 
 def save_token(ctx: "Context", token: dict, client_id: str, user: str, code_hash: str | None) -> None:

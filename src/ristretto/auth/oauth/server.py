@@ -100,9 +100,10 @@ class OAuthServer(AuthorizationServer):
         return self._clients[client_id]
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
-        code = request.authorization_code
-        records.save_token(self.ctx, token, request.client.client_id, request.user,
-                           code.code_hash if isinstance(code, records.Code) else None)
+        code, old = request.authorization_code, request.refresh_token
+        code_hash = code.code_hash if isinstance(code, records.Code) else \
+            old.code_hash if isinstance(old, records.Token) else None
+        records.save_token(self.ctx, token, request.client.client_id, request.user, code_hash)
 
     def create_oauth2_request(self, request: Request) -> Request:
         return request
@@ -135,6 +136,11 @@ class OAuthServer(AuthorizationServer):
         if basic_secret and form_secret:
             raise errors.InvalidRequestError("More than one client authentication method was used.")
         client_id = basic_id or form_id
+        if not client_id and data.get("grant_type") == "refresh_token":
+            # A public client may refresh with the refresh token alone (Frappe's clients do);
+            # the token names its client, which must then be one that needs no secret.
+            token = records.find_token(self.ctx.db, data.get("refresh_token"), "refresh_token")
+            client_id = token.client_id if token is not None else None
         if not client_id:
             if required:
                 raise errors.InvalidClientError(description="Missing 'client_id' parameter.")
