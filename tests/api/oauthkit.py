@@ -20,6 +20,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.inprocess import InProcess
+from tests.scenario import Env, open_env
+
 M = "/api/method/frappe.integrations.oauth2."
 AUTHORIZE, APPROVE, TOKEN = M + "authorize", M + "approve", M + "get_token"
 REVOKE, INTROSPECT, PROFILE = M + "revoke_token", M + "introspect_token", M + "openid_profile"
@@ -280,3 +283,34 @@ def acts_as(anon: Any, access_token: str, email: str) -> None:
 def rejected(anon: Any, access_token: str) -> None:
     r = who(anon, access_token)
     assert r.status_code == 401, f"Bearer {access_token[:6]}... -> {r.status_code}: {r.text[:500]}"
+
+
+
+# ---------------------------------------------------------------- a site in process
+
+
+class OAuthWorld(Env):
+    """A site in process: Administrator's client, an anonymous one, a user and that user's
+    logged-in browser."""
+
+    def start(self) -> "OAuthWorld":
+        self.admin_c = self.client("Administrator")
+        self.anon = self.client(None)
+        self.user = new_user(self.admin_c)
+        self.email = self.user["email"]
+        self.browser = InProcess(self.app)
+        login(self.browser, self.email)
+        return self
+
+    def oauth(self, **kw: Any) -> Client:
+        return new_client(self.admin_c, **kw)
+
+    def close(self) -> None:
+        self.browser.close()
+        super().close()
+
+
+def open_world(request: Any, tmp_path_factory: Any, name: str, env_class: type[OAuthWorld] = OAuthWorld) -> Any:
+    """An ``env_class`` on ``request.param``'s database, started; ``close()`` it when done."""
+    tmp = tmp_path_factory.mktemp(f"{name}-{request.param}")
+    return open_env(tmp, request.param, request, env_class=env_class).start()

@@ -19,41 +19,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
-import pytest
 
-from tests.api.test_frappectl import FRAPPECTL, UNREACHABLE
 from tests.pg import free_port
 
-# A file keyring for a machine without a desktop session: frappectl keeps its tokens nowhere else.
-KEYRINGS_ALT = "keyrings.alt>=5"
 PASSWORD = "fc-oauth-pw-1"
 PROFILE = "fc-oauth"
 AUTHORIZE = "/api/method/frappe.integrations.oauth2.authorize"
 TOKEN = "/api/method/frappe.integrations.oauth2.get_token"
 WAIT = 60  # seconds for each step of frappectl's login
-
-
-@pytest.fixture(scope="session")
-def fctl_venv(tmp_path_factory) -> Path:
-    """A new venv holding frappectl as published and the file keyring."""
-    venv = tmp_path_factory.mktemp("frappectl-oauth-venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", FRAPPECTL, KEYRINGS_ALT],
-                          capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        out = proc.stdout + proc.stderr
-        unreachable = [line for line in out.splitlines() if any(word in line for word in UNREACHABLE)]
-        if unreachable and "No matching distribution found" in out:
-            pytest.skip("pip cannot reach the package index to install frappectl: " + unreachable[-1][:300])
-        raise AssertionError(f"pip install frappectl failed:\n{out[-4000:]}")
-    return venv
 
 
 class Page(HTMLParser):
@@ -130,7 +109,8 @@ class Frappectl:
                     "COLUMNS": "300", "BROWSER": str(browser),
                     "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
 
-    def login(self, client_id: str, port: int) -> "Login":
+    def login(self, client_id: str | None, port: int) -> "Login":
+        """``auth login --oauth``; with no ``client_id`` frappectl registers itself, if it may."""
         return Login(self, client_id, port)
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
@@ -153,7 +133,7 @@ class Frappectl:
 class Login:
     """``frappectl auth login SITE --oauth`` running with a pseudo-terminal as standard input."""
 
-    def __init__(self, fc: Frappectl, client_id: str, port: int) -> None:
+    def __init__(self, fc: Frappectl, client_id: str | None, port: int) -> None:
         self.fc = fc
         self.out = open(fc.home / "login.out", "w+")
         self.err = open(fc.home / "login.err", "w+")
@@ -161,7 +141,8 @@ class Login:
         try:
             self.proc = subprocess.Popen(
                 [str(fc.venv / "bin" / "frappectl"), "auth", "login", fc.site, "--oauth", "--name", PROFILE,
-                 "--description", "", "--writable", "--client-id", client_id, "--oauth-port", str(port)],
+                 "--description", "", "--writable", *(["--client-id", client_id] if client_id else []),
+                 "--oauth-port", str(port)],
                 stdin=slave, stdout=self.out, stderr=self.err, env=fc.env)
         finally:
             os.close(slave)
@@ -249,13 +230,13 @@ def browser_consent(server, user: str, url: str, choice: str) -> str:
         return target
 
 
-def test_frappectl_oauth_login_then_calls_as_the_user(fctl_venv, server, admin, tmp_path):
+def test_frappectl_oauth_login_then_calls_as_the_user(frappectl_venv, server, admin, tmp_path):
     user = f"fc-oauth-{server.backend}@example.com"
     server.cli("add-user", user, "--password", PASSWORD)
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/callback"
     client_id = public_client(admin, redirect_uri)
-    fc = Frappectl(fctl_venv, tmp_path, server.base_url)
+    fc = Frappectl(frappectl_venv, tmp_path, server.base_url)
 
     login = fc.login(client_id, port)
     try:
@@ -322,12 +303,12 @@ def test_frappectl_oauth_login_then_calls_as_the_user(fctl_venv, server, admin, 
     assert fc.stored() is None
 
 
-def test_frappectl_oauth_login_denied(fctl_venv, server, admin, tmp_path):
+def test_frappectl_oauth_login_denied(frappectl_venv, server, admin, tmp_path):
     user = f"fc-deny-{server.backend}@example.com"
     server.cli("add-user", user, "--password", PASSWORD)
     port = free_port()
     client_id = public_client(admin, f"http://127.0.0.1:{port}/callback")
-    fc = Frappectl(fctl_venv, tmp_path, server.base_url)
+    fc = Frappectl(frappectl_venv, tmp_path, server.base_url)
     login = fc.login(client_id, port)
     try:
         location = browser_consent(server, user, login.authorize_url(), "Deny")
@@ -342,3 +323,35 @@ def test_frappectl_oauth_login_denied(fctl_venv, server, admin, tmp_path):
     assert fc.stored() is None
     proc = fc.run("auth", "list")
     assert proc.returncode == 0 and json.loads(proc.stdout) == [], proc.stdout + proc.stderr
+
+
+def test_frappectl_registers_itself_when_the_site_allows_it(frappectl_venv, server, admin, tmp_path):
+    """No --client-id: with dynamic registration on, frappectl registers a public client (RFC 7591)
+    from the discovery document's registration_endpoint and logs in with it."""
+    user = f"fc-reg-{server.backend}@example.com"
+    server.cli("add-user", user, "--password", PASSWORD)
+    settings = "/api/resource/OAuth Settings/OAuth Settings"
+    assert admin.put(settings, json={"enable_dynamic_client_registration": 1}).status_code == 200
+    try:
+        port = free_port()
+        fc = Frappectl(frappectl_venv, tmp_path, server.base_url)
+        login = fc.login(None, port)
+        try:
+            url = login.authorize_url()
+            client_id = parse_qs(urlsplit(url).query)["client_id"][0]
+            r = admin.get(f"/api/resource/OAuth Client/{client_id}")
+            assert r.status_code == 200, r.text
+            registered = r.json()["data"]
+            assert registered["token_endpoint_auth_method"] == "None", registered
+            assert registered["redirect_uris"].split() == [f"http://127.0.0.1:{port}/callback"], registered
+            location = browser_consent(server, user, url, "Allow")
+            assert httpx.get(location, timeout=30).status_code == 200
+            code, err = login.finish()
+            assert code == 0 and f"logged in as {user}" in err, login.output()
+        finally:
+            login.close()
+        assert fc.stored()["client_id"] == client_id
+        proc = fc.run("auth", "whoami")
+        assert proc.returncode == 0 and json.loads(proc.stdout)["user"] == user, proc.stderr[-3000:]
+    finally:
+        assert admin.put(settings, json={"enable_dynamic_client_registration": 0}).status_code == 200

@@ -8,8 +8,9 @@ Administrator (API token), as an ordinary user with a few roles (API token) and 
 Guest, on SQLite and (smaller budget) PostgreSQL.
 
 Each answer must be a 2xx or 4xx; API answers carry a JSON body, 4xx ones Frappe's
-``exc_type``. Two exceptions, both Frappe's own behaviour: the router's 405 is an HTML
-page (werkzeug's), and file downloads answer the bytes.
+``exc_type``. Exceptions, all Frappe's own behaviour: the router's 405 is an HTML
+page (werkzeug's), file downloads answer the bytes, and the OAuth endpoints answer in
+OAuth's shapes (redirects, the consent page, ``{"error": ...}``).
 
 Budget: an example count and a wall-clock cap per variant (checked between batches of
 100 examples), so the whole fuzz run stays within about a minute and a half. One variant runs with a fixed seed (the
@@ -84,6 +85,8 @@ class Harness(InProcess):
         where = f"{req.short()}\n -> {r.status_code} {r.text[:1500]}"
         assert 200 <= r.status_code < 500, where
         ctype = r.headers.get("content-type", "")
+        if _OAUTH in req.path:
+            return _check_oauth(r, where)
         if r.status_code == 405 and ctype.startswith("text/html"):
             return r  # Frappe's router answers werkzeug's HTML 405 page
         if 200 <= r.status_code < 300 and not ctype.startswith("application/json"):
@@ -96,6 +99,27 @@ class Harness(InProcess):
         if r.status_code >= 400:
             assert isinstance(body, dict) and "exc_type" in body, where
         return r
+
+
+_OAUTH = "/method/frappe.integrations.oauth2."
+
+
+def _check_oauth(r: httpx.Response, where: str) -> httpx.Response:
+    """OAuth's endpoints answer in OAuth's shapes: redirects (to the login page or a registered
+    redirect URI), the consent page, and errors as ``{"error": ...}`` (RFC 6749) or Frappe's
+    ``{"description", "status_code", "error"}``, besides Frappe's own error bodies."""
+    ctype = r.headers.get("content-type", "")
+    if r.status_code in (302, 303):
+        assert r.headers.get("location"), where
+        return r
+    if ctype.startswith("text/html"):
+        assert r.status_code == 200, where
+        return r
+    assert ctype.startswith("application/json"), where
+    body = orjson.loads(r.content)
+    if r.status_code >= 400:
+        assert isinstance(body, dict) and ("exc_type" in body or isinstance(body.get("error"), str)), where
+    return r
 
 
 def _ok(r: httpx.Response) -> dict:

@@ -19,25 +19,13 @@ import pytest
 from tests.api import oauthkit as k
 from tests.conftest import BACKENDS
 from tests.inprocess import InProcess
-from tests.scenario import Env, Scenario, open_env, scenarios
+from tests.scenario import Scenario, scenarios
 
 EVIL = "evil.example"
 
 
-class World(Env):
-    """The site in process, Administrator's client, a user and that user's logged-in browser."""
-
-    def start(self) -> "World":
-        self.admin_c = self.client("Administrator")
-        self.anon = self.client(None)
-        self.user = k.new_user(self.admin_c)
-        self.email = self.user["email"]
-        self.browser = InProcess(self.app)
-        k.login(self.browser, self.email)
-        return self
-
-    def oauth(self, **kw) -> k.Client:
-        return k.new_client(self.admin_c, **kw)
+class World(k.OAuthWorld):
+    """The OAuth world, with SQL behind the model's back."""
 
     def sql(self, query: str, params: tuple) -> None:
         """Change rows behind the model's back; cached auth answers are dropped as after any
@@ -51,15 +39,11 @@ class World(Env):
         with self.site.admin(write=False) as ctx:
             return ctx.db.one(query, params)
 
-    def close(self) -> None:
-        self.browser.close()
-        super().close()
-
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def env(request, tmp_path_factory):
-    w = open_env(tmp_path_factory.mktemp(f"oauth-{request.param}"), request.param, request, env_class=World)
-    yield w.start()
+    w = k.open_world(request, tmp_path_factory, "oauth", World)
+    yield w
     w.close()
 
 

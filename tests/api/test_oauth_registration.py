@@ -13,23 +13,13 @@ import pytest
 
 from tests.api import oauthkit as k
 from tests.conftest import BACKENDS
-from tests.inprocess import InProcess
-from tests.scenario import Env, open_env
 
 REGISTER = k.M + "register_client"
 DOCS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
 CALLBACK = "http://127.0.0.1:9876/callback"
 
 
-class World(Env):
-    def start(self) -> "World":
-        self.admin_c = self.client("Administrator")
-        self.anon = self.client(None)
-        self.email = k.new_user(self.admin_c)["email"]
-        self.browser = InProcess(self.app)
-        k.login(self.browser, self.email)
-        return self
-
+class World(k.OAuthWorld):
     def switch(self, on: bool) -> None:
         r = self.admin_c.put("/api/resource/OAuth Settings/OAuth Settings",
                              json={"enable_dynamic_client_registration": int(on)})
@@ -39,15 +29,11 @@ class World(Env):
         r = self.admin_c.get("/api/method/frappe.client.get_count", params={"doctype": "OAuth Client"})
         return r.json()["message"]
 
-    def close(self) -> None:
-        self.browser.close()
-        super().close()
-
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def env(request, tmp_path_factory):
-    w = open_env(tmp_path_factory.mktemp(f"oauth-reg-{request.param}"), request.param, request, env_class=World)
-    yield w.start()
+    w = k.open_world(request, tmp_path_factory, "oauth-reg", World)
+    yield w
     w.close()
 
 

@@ -17,19 +17,13 @@ import pytest
 
 from tests.api import oauthkit as k
 from tests.conftest import BACKENDS
-from tests.inprocess import InProcess
-from tests.scenario import Env, open_env
 
 SECRET = "response-types-secret-0123456789-abcdef"
 
 
-class World(Env):
+class World(k.OAuthWorld):
     def start(self) -> "World":
-        self.admin_c = self.client("Administrator")
-        self.anon = self.client(None)
-        self.email = k.new_user(self.admin_c)["email"]
-        self.browser = InProcess(self.app)
-        k.login(self.browser, self.email)
+        super().start()
         self.clients = {kind: self._client(kind) for kind in ("Code", "Token")}
         return self
 
@@ -43,15 +37,11 @@ class World(Env):
         assert r.status_code == 200, r.text
         return k.Client(r.json()["data"]["name"], SECRET, [uri], k.POST)
 
-    def close(self) -> None:
-        self.browser.close()
-        super().close()
-
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def env(request, tmp_path_factory):
-    w = open_env(tmp_path_factory.mktemp(f"oauth-rt-{request.param}"), request.param, request, env_class=World)
-    yield w.start()
+    w = k.open_world(request, tmp_path_factory, "oauth-rt", World)
+    yield w
     w.close()
 
 

@@ -106,9 +106,12 @@ def redirect(location: str, status: int = 302) -> Response:
 def _authorize_error(error: OAuth2Error) -> Response:
     if error.redirect_uri:  # authlib sets it only for a redirect URI registered for the client
         return _answer(error())
-    return _json({"description": error.get_error_description() if hasattr(error, "get_error_description")
-                  else error.description or error.error, "status_code": error.status_code,
+    return _json({"description": error.description or error.error, "status_code": error.status_code,
                   "error": error.error}, error.status_code)
+
+
+def _missing(name: str) -> Response:
+    return _json({"description": f"Missing '{name}' parameter.", "status_code": 400, "error": "invalid_request"}, 400)
 
 
 # --- authorization -----------------------------------------------------------------------------------
@@ -125,6 +128,9 @@ def authorize(call: Call, **kwargs):
     if ctx.user == "Guest":
         back = f"/api/method/{_PREFIX}authorize?{_authorize_query(call)}"
         return redirect("/login?" + urlencode({"redirect-to": back}, quote_via=quote))
+    for name in ("client_id", "response_type"):
+        if not isinstance(call.form.get(name), str) or not call.form.get(name):
+            return _missing(name)
     server = _server(call)
     request = _request(call)
     try:
@@ -285,12 +291,13 @@ def _endpoint(call: Call, name: str) -> str:
     return f"{issuer(call)}/api/method/{_PREFIX}{name}"
 
 
-def openid_configuration(call: Call) -> Response:
+def _metadata(call: Call) -> dict[str, Any]:
+    """What both discovery documents say, from the same settings the endpoints enforce."""
     base = issuer(call)
-    grants = ["authorization_code", "refresh_token", "implicit"]
+    grants = ["authorization_code", "refresh_token"]
     if settings(call)["password_grant"]:
         grants.append("password")
-    return Response.json({
+    return {
         "issuer": base,
         "authorization_endpoint": _endpoint(call, "authorize"),
         "token_endpoint": _endpoint(call, "get_token"),
@@ -298,40 +305,33 @@ def openid_configuration(call: Call) -> Response:
         "revocation_endpoint": _endpoint(call, "revoke_token"),
         "introspection_endpoint": _endpoint(call, "introspect_token"),
         "jwks_uri": f"{base}/.well-known/jwks.json",
-        "response_types_supported": RESPONSE_TYPES,
         "grant_types_supported": grants,
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["HS256", "RS256"],
         "scopes_supported": ["all", "openid"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256", "plain"],
+        **_registration_endpoint(call),
+    }
+
+
+def openid_configuration(call: Call) -> Response:
+    meta = _metadata(call)
+    meta["grant_types_supported"] = [*meta["grant_types_supported"], "implicit"]
+    return Response.json({
+        **meta,
+        "response_types_supported": RESPONSE_TYPES,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["HS256", "RS256"],
         "claims_supported": ["sub", "name", "given_name", "family_name", "email", "picture", "roles", "iss",
                              "aud", "exp", "iat", "nonce", "at_hash"],
-        **_registration_endpoint(call),
     })
 
 
 def authorization_server(call: Call) -> Response:
     """RFC 8414 metadata: what OAuth-only clients (frappectl) read before anything else."""
-    base = issuer(call)
-    grants = ["authorization_code", "refresh_token"]
-    if settings(call)["password_grant"]:
-        grants.append("password")
     return Response.json({
-        "issuer": base,
-        "authorization_endpoint": _endpoint(call, "authorize"),
-        "token_endpoint": _endpoint(call, "get_token"),
-        "revocation_endpoint": _endpoint(call, "revoke_token"),
-        "introspection_endpoint": _endpoint(call, "introspect_token"),
-        "userinfo_endpoint": _endpoint(call, "openid_profile"),
-        "jwks_uri": f"{base}/.well-known/jwks.json",
+        **_metadata(call),
         "response_types_supported": ["code"],
-        "grant_types_supported": grants,
-        "scopes_supported": ["all", "openid"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256", "plain"],
-        **_registration_endpoint(call),
     })
 
 
