@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from ristretto.api import authn, proxy
 from ristretto.api.asgi import Response
 from ristretto.api.call import Call
+from ristretto.api.pages import consent
 from ristretto.api.routing import Route, route
 from ristretto.auth import sessions
 from ristretto.auth.oauth import claims, keys, records, registration
@@ -144,7 +145,6 @@ def authorize(call: Call, **kwargs):
     mode = settings(call)["skip_authorization"]
     if client.skip_authorization or (mode == "Auto" and records.has_active_token(ctx, client.client_id, ctx.user)):
         return _answer(server.create_authorization_response(request, grant_user=ctx.user, grant=grant))
-    from ristretto.api.pages import consent
     fields = dict(request.payload.data)
     redirect_uri = request.payload.redirect_uri or client.get_default_redirect_uri()
     deny_params = {"error": "access_denied"}
