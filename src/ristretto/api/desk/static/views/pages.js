@@ -1,2 +1,6 @@
 // The desk's own pages (not DocTypes), by their /app/<page> path: each loads its view module.
-export const PAGES = {};
+export const PAGES = {
+  "permission-manager": () => import("./permissions.js"),
+  "doctype-editor": () => import("./doctype_editor.js"),
+  "user-api-access": () => import("./user_api.js"),
+};

@@ -1,0 +1,239 @@
+"""The desk's admin pages in a real browser (headless Chromium) against a served site, both
+databases: a user's API keys generated in the "API Access" section, the copied secret then
+working with an HTTP client; a role's right changed in the Role Permissions Manager and enforced
+by the API at once (its first change copies the DocType's own rows into Custom DocPerm); a custom
+DocType created in the DocType editor (and a field added to it) then used through
+/api/resource; a user without System Manager sees a permission message on these pages.
+Every page is shot at desktop (1280x800) and phone (390x844) widths."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.conftest import ADMIN_PASSWORD
+
+WHO = "/api/method/frappe.auth.get_logged_user"
+PASSWORD = "desk-admin-user-pw-42"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def _login(context, server, user: str, password: str, path: str):
+    page = context.new_page()
+    page.goto(f"{server.base_url}/login?redirect-to={quote(path, safe='/')}")
+    page.get_by_label("E-mail or user name").fill(user)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    return page
+
+
+def _both_widths(page, shoot, name: str) -> None:
+    # The last action's toast would cover the page in the picture.
+    page.evaluate("document.getElementById('toast')?.classList.remove('show')")
+    page.set_viewport_size(DESKTOP)
+    shoot(page, f"{name}-desktop")
+    page.set_viewport_size(PHONE)
+    shoot(page, f"{name}-phone")
+    page.set_viewport_size(DESKTOP)
+
+
+def _user(admin: httpx.Client, roles: tuple[str, ...] = ()) -> str:
+    user = f"desk-{uuid.uuid4().hex[:8]}@example.com"
+    r = admin.post("/api/resource/User", json={"email": user, "first_name": "Dana", "last_name": "Desk",
+                                               "new_password": PASSWORD,
+                                               "roles": [{"role": role} for role in roles]})
+    assert r.status_code == 200, r.text
+    return user
+
+
+def _token_client(server, admin: httpx.Client, user: str) -> httpx.Client:
+    r = admin.post("/api/method/frappe.core.doctype.user.user.generate_keys", json={"user": user})
+    assert r.status_code == 200, r.text
+    keys = r.json()["message"]
+    return server.client(headers={"Authorization": f"token {keys['api_key']}:{keys['api_secret']}"})
+
+
+def test_generate_keys_and_use_the_copied_secret(server, admin, context_factory, shoot):
+    user = _user(admin)
+    context = context_factory(viewport=DESKTOP)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
+    page = _login(context, server, "Administrator", ADMIN_PASSWORD, f"/app/user-api-access?user={user}")
+    section = page.locator("section.api-access")
+    expect(section.get_by_role("heading", name="API Access")).to_be_visible()
+    expect(section).to_contain_text("No keys yet.")
+    page.get_by_role("button", name="Generate Keys").click()
+
+    secret_box = page.get_by_label("API Secret")
+    expect(secret_box).to_be_visible()
+    expect(section).to_contain_text("it will not be shown again")
+    secret = secret_box.input_value()
+    api_key = section.locator("[data-field=api_key]").inner_text()
+    assert len(secret) >= 15 and len(api_key) >= 15 and secret != api_key
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#toast")).to_have_text("API secret copied")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    _both_widths(page, shoot, f"user-api-access-{server.backend}")
+
+    # The secret read from the page authenticates as that user.
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        r = http.get(WHO, headers={"Authorization": f"token {api_key}:{secret}"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"message": user}
+        assert http.get(WHO, headers={"Authorization": f"token {api_key}:{secret}x"}).status_code == 401
+
+    # Shown once: after a reload only the key is there, and "Regenerate Keys" replaces the secret.
+    page.reload()
+    expect(section.locator("[data-field=api_key]")).to_have_text(api_key)
+    assert secret not in page.content()
+    expect(page.get_by_label("API Secret")).to_have_count(0)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Regenerate Keys").click()
+    expect(page.get_by_label("API Secret")).to_be_visible()
+    new_secret = page.get_by_label("API Secret").input_value()
+    assert new_secret != secret
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        assert http.get(WHO, headers={"Authorization": f"token {api_key}:{secret}"}).status_code == 401
+        assert http.get(WHO, headers={"Authorization": f"token {api_key}:{new_secret}"}).json() == {"message": user}
+
+
+def _custom_doctype(admin: httpx.Client, name: str) -> None:
+    r = admin.post("/api/resource/DocType", json={
+        "name": name, "module": "Custom", "custom": 1,
+        "fields": [{"label": "Title", "fieldname": "title", "fieldtype": "Data"}],
+        "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1}]})
+    assert r.status_code == 200, r.text
+
+
+def _custom_rows(admin: httpx.Client, doctype: str) -> list[dict]:
+    r = admin.get("/api/resource/Custom DocPerm", params={
+        "filters": f'[["parent","=","{doctype}"]]', "fields": '["*"]', "limit_page_length": 0})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def test_permission_matrix_change_is_enforced(server, admin, context_factory, shoot):
+    tag = uuid.uuid4().hex[:6]
+    doctype, role = f"Probe Item {tag}", f"Probe Role {tag}"
+    _custom_doctype(admin, doctype)
+    assert admin.post("/api/resource/Role", json={"role_name": role}).status_code == 200
+    user = _user(admin, roles=(role,))
+    path = f"/api/resource/{doctype}"
+    with _token_client(server, admin, user) as as_user:
+        assert as_user.get(path).status_code == 403
+        page = _login(context_factory(viewport=DESKTOP), server, "Administrator", ADMIN_PASSWORD,
+                      f"/app/permission-manager?doctype={quote(doctype)}")
+        expect(page.get_by_label("DocType")).to_have_value(doctype)
+        expect(page.locator("main")).to_contain_text("uses the permissions of its definition")
+        expect(page.get_by_label("System Manager Read (level 0)")).to_be_checked()
+        assert _custom_rows(admin, doctype) == []
+
+        # Add the role (reading only): the standard row is copied first, then the new one added.
+        page.get_by_label("Role", exact=True).select_option(role)
+        page.get_by_role("button", name="Add role").click()
+        expect(page.get_by_label(f"{role} Read (level 0)")).to_be_checked()
+        expect(page.get_by_label(f"{role} Create (level 0)")).not_to_be_checked()
+        expect(page.locator("main")).to_contain_text("uses custom permissions")
+        rows = {r["role"]: r for r in _custom_rows(admin, doctype)}
+        assert set(rows) == {"System Manager", role}
+        assert (rows["System Manager"]["read"], rows["System Manager"]["create"]) == (1, 1)
+        assert (rows[role]["read"], rows[role]["write"], rows[role]["create"]) == (1, 0, 0)
+        assert as_user.get(path).status_code == 200
+        assert as_user.post(path, json={"title": "not yet"}).status_code == 403
+        _both_widths(page, shoot, f"permissions-{server.backend}")
+
+        # Tick Create: the user may create; untick Read: the user may not list any more.
+        page.get_by_label(f"{role} Create (level 0)").check()
+        expect(page.locator("#toast")).to_have_text(f"{role}: Create granted")
+        r = as_user.post(path, json={"title": "made by the probe role"})
+        assert r.status_code == 200, r.text
+        page.get_by_label(f"{role} Read (level 0)").uncheck()
+        expect(page.locator("#toast")).to_have_text(f"{role}: Read removed")
+        assert as_user.get(path).status_code == 403
+        assert admin.get(path).status_code == 200  # the copied System Manager row still applies
+
+        # Removing the role's row takes its remaining rights away.
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name=f"Remove {role} (level 0)").click()
+        expect(page.get_by_label(f"{role} Create (level 0)")).to_have_count(0)
+        assert [r["role"] for r in _custom_rows(admin, doctype)] == ["System Manager"]
+        assert as_user.post(path, json={"title": "no more"}).status_code == 403
+
+
+def test_doctype_editor_creates_a_doctype_used_through_the_api(server, admin, context_factory, shoot):
+    name = f"Book Loan {uuid.uuid4().hex[:6]}"
+    page = _login(context_factory(viewport=DESKTOP), server, "Administrator", ADMIN_PASSWORD, "/app/doctype-editor")
+    expect(page.get_by_role("heading", name="Custom DocTypes")).to_be_visible()
+    page.get_by_role("link", name="New DocType").click()
+    expect(page.get_by_role("heading", name="New DocType")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Field 1 label").fill("Borrower Name")
+    expect(page.get_by_label("Field 1 fieldname")).to_have_value("borrower_name")
+    page.get_by_label("Field 1 mandatory").check()
+    page.get_by_label("Field 1 in list view").check()
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Field 2 label").fill("Due Date")
+    page.get_by_label("Field 2 type").select_option("Date")
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Field 3 label").fill("Status")
+    page.get_by_label("Field 3 type").select_option("Select")
+    page.get_by_label("Field 3 options").fill("Open, Returned")
+    _both_widths(page, shoot, f"doctype-editor-new-{server.backend}")
+
+    # A reserved fieldname: the server's message is shown and nothing is created.
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Field 4 label").fill("Name")
+    page.get_by_role("button", name="Create DocType").click()
+    expect(page.get_by_role("alert")).to_contain_text("Fieldname name is reserved")
+    assert admin.get(f"/api/resource/DocType/{name}").status_code == 404
+    page.get_by_role("button", name="Remove field 4").click()
+    page.get_by_role("button", name="Create DocType").click()
+
+    page.wait_for_url(f"**/app/doctype-editor/{quote(name)}")
+    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    expect(page.locator("table.dt-existing")).to_contain_text("borrower_name")
+    definition = admin.get(f"/api/resource/DocType/{name}").json()["data"]
+    assert definition["custom"] == 1 and definition["module"] == "Custom"
+    assert [(f["fieldname"], f["fieldtype"]) for f in definition["fields"]] == [
+        ("borrower_name", "Data"), ("due_date", "Date"), ("status", "Select")]
+    assert definition["fields"][0]["reqd"] == 1 and definition["fields"][0]["in_list_view"] == 1
+    assert definition["fields"][2]["options"] == "Open\nReturned"
+    path = f"/api/resource/{name}"
+    assert admin.post(path, json={"due_date": "2026-01-02"}).status_code == 417  # borrower_name is mandatory
+    r = admin.post(path, json={"borrower_name": "Ada", "due_date": "2026-01-02", "status": "Open"})
+    assert r.status_code == 200, r.text
+    listed = admin.get(path, params={"fields": '["borrower_name","status"]'}).json()["data"]
+    assert listed == [{"borrower_name": "Ada", "status": "Open"}]
+
+    # Add a field to it in the editor; the existing ones stay.
+    page.get_by_label("Field 1 label").fill("Notes")
+    page.get_by_label("Field 1 type").select_option("Small Text")
+    page.get_by_role("button", name="Save fields").click()
+    expect(page.locator("#toast")).to_have_text(f"1 field added to {name}")
+    expect(page.locator("table.dt-existing")).to_contain_text("notes")
+    fields = [f["fieldname"] for f in admin.get(f"/api/resource/DocType/{name}").json()["data"]["fields"]]
+    assert fields == ["borrower_name", "due_date", "status", "notes"]
+    r = admin.post(path, json={"borrower_name": "Grace", "notes": "second copy"})
+    assert r.status_code == 200 and r.json()["data"]["notes"] == "second copy", r.text
+    _both_widths(page, shoot, f"doctype-editor-edit-{server.backend}")
+
+    page.goto(f"{server.base_url}/app/doctype-editor")
+    expect(page.get_by_role("link", name=name)).to_be_visible()
+    _both_widths(page, shoot, f"doctype-editor-list-{server.backend}")
+
+
+def test_admin_pages_tell_other_users_they_may_not(server, admin, context_factory, shoot):
+    user = _user(admin)
+    page = _login(context_factory(viewport=DESKTOP), server, user, PASSWORD, "/app/permission-manager")
+    expect(page.get_by_role("alert")).to_contain_text("Only a System Manager may manage role permissions")
+    _both_widths(page, shoot, f"permissions-denied-{server.backend}")
+    page.goto(f"{server.base_url}/app/doctype-editor/new")
+    expect(page.get_by_role("alert")).to_contain_text("Only a System Manager may create or change DocTypes")
+    # The API agrees: the same user may not write Custom DocPerm rows.
+    with _token_client(server, admin, user) as as_user:
+        r = as_user.post("/api/resource/Custom DocPerm", json={"parent": "Note", "role": "Guest", "read": 1})
+        assert r.status_code == 403
