@@ -24,6 +24,11 @@ PHONE = {"width": 390, "height": 844}
 
 def _login(context, server, user: str, password: str, path: str):
     page = context.new_page()
+    # Script errors of the page (an expected 4xx answer is logged by the browser too: not one).
+    page.script_errors = []
+    page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+    page.on("console", lambda m: page.script_errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
     page.goto(f"{server.base_url}/login?redirect-to={quote(path, safe='/')}")
     page.get_by_label("E-mail or user name").fill(user)
     page.get_by_label("Password").fill(password)
@@ -99,6 +104,7 @@ def test_generate_keys_and_use_the_copied_secret(server, admin, context_factory,
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         assert http.get(WHO, headers={"Authorization": f"token {api_key}:{secret}"}).status_code == 401
         assert http.get(WHO, headers={"Authorization": f"token {api_key}:{new_secret}"}).json() == {"message": user}
+    assert page.script_errors == []
 
 
 def _custom_doctype(admin: httpx.Client, name: str) -> None:
@@ -163,6 +169,15 @@ def test_permission_matrix_change_is_enforced(server, admin, context_factory, sh
         assert [r["role"] for r in _custom_rows(admin, doctype)] == ["System Manager"]
         assert as_user.post(path, json={"title": "no more"}).status_code == 403
 
+    # A built-in DocType with rows at several levels, shown from its definition.
+    page.get_by_label("DocType").select_option("Note")
+    expect(page.locator("main")).to_contain_text("Note uses the permissions of its definition")
+    for level in (0, 1, 2):
+        expect(page.get_by_role("heading", name=f"Level {level} ")).to_be_visible()
+    expect(page.get_by_label("System Manager Write (level 2)")).to_be_checked()
+    assert page.url.endswith("/app/permission-manager?doctype=Note")
+    assert page.script_errors == []
+
 
 def test_doctype_editor_creates_a_doctype_used_through_the_api(server, admin, context_factory, shoot):
     name = f"Book Loan {uuid.uuid4().hex[:6]}"
@@ -224,6 +239,7 @@ def test_doctype_editor_creates_a_doctype_used_through_the_api(server, admin, co
     page.goto(f"{server.base_url}/app/doctype-editor")
     expect(page.get_by_role("link", name=name)).to_be_visible()
     _both_widths(page, shoot, f"doctype-editor-list-{server.backend}")
+    assert page.script_errors == []
 
 
 def test_admin_pages_tell_other_users_they_may_not(server, admin, context_factory, shoot):
