@@ -168,6 +168,10 @@ def test_permission_matrix_change_is_enforced(server, admin, context_factory, sh
         expect(page.get_by_label(f"{role} Create (level 0)")).to_have_count(0)
         assert [r["role"] for r in _custom_rows(admin, doctype)] == ["System Manager"]
         assert as_user.post(path, json={"title": "no more"}).status_code == 403
+        # The last rule stays (without one the DocType's own rows would apply again unnoticed).
+        page.get_by_role("button", name="Remove System Manager (level 0)").click()
+        expect(page.locator("#toast")).to_have_text("There must be at least one permission rule.")
+        assert [r["role"] for r in _custom_rows(admin, doctype)] == ["System Manager"]
 
     # A built-in DocType with rows at several levels, shown from its definition.
     page.get_by_label("DocType").select_option("Note")

@@ -30,7 +30,9 @@ export async function render(container) {
     get(resource("Role"), { fields: ["name"], order_by: "name asc", limit_page_length: 0 }),
   ]);
   const state = { doctype: new URLSearchParams(location.search).get("doctype") || "",
-    doctypes: doctypes.data, roles: roles.data.map((r) => r.name), rows: [], custom: false };
+    doctypes: doctypes.data,
+    // Administrator has every right whatever the rows say: a row for it would mean nothing.
+    roles: roles.data.map((r) => r.name).filter((r) => r !== "Administrator"), rows: [], custom: false };
   const picker = h("select", { id: "perm-doctype", onchange: () => choose(picker.value) },
     h("option", { value: "" }, "Select a DocType…"),
     state.doctypes.map((d) => h("option", { value: d.name, selected: d.name === state.doctype }, d.name)));
@@ -139,9 +141,9 @@ async function change(state, body, row, right, box) {
 }
 
 async function removeRow(state, body, row) {
-  const last = state.rows.length === 1;
-  if (!confirm(last ? `Remove ${row.role}? With no custom rows left, the DocType's own permissions apply again.`
-    : `Remove all rights of ${row.role} at level ${row.permlevel || 0}?`)) return;
+  // As in Frappe: with no rule left the DocType's own rows would silently apply again.
+  if (state.rows.length === 1) return toast("There must be at least one permission rule.", "error");
+  if (!confirm(`Remove all rights of ${row.role} at level ${row.permlevel || 0}?`)) return;
   try {
     await makeCustom(state);
     await del(resource("Custom DocPerm", row.name));
