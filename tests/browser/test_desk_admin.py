@@ -257,3 +257,19 @@ def test_admin_pages_tell_other_users_they_may_not(server, admin, context_factor
     with _token_client(server, admin, user) as as_user:
         r = as_user.post("/api/resource/Custom DocPerm", json={"parent": "Note", "role": "Guest", "read": 1})
         assert r.status_code == 403
+
+    # Another user's keys: the server's refusal is shown; their own keys they may make.
+    page.goto(f"{server.base_url}/app/user-api-access?user=Administrator")
+    # (Administrator's key is not theirs to read: the section offers new keys.)
+    page.get_by_role("button", name="Generate Keys").click()
+    expect(page.get_by_role("alert")).to_contain_text("Not permitted")
+    expect(page.get_by_label("API Secret")).to_have_count(0)
+    page.goto(f"{server.base_url}/app/user-api-access")
+    expect(page.get_by_role("heading", level=1)).to_have_text(user)
+    page.get_by_role("button", name="Generate Keys").click()
+    key = page.locator("[data-field=api_key]").inner_text()
+    secret = page.get_by_label("API Secret").input_value()
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        r = http.get(WHO, headers={"Authorization": f"token {key}:{secret}"})
+        assert r.json() == {"message": user}, r.text
+    assert page.script_errors == []
