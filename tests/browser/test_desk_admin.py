@@ -231,13 +231,21 @@ def test_doctype_editor_creates_a_doctype_used_through_the_api(server, admin, co
     # Add a field to it in the editor; the existing ones stay.
     page.get_by_label("Field 1 label").fill("Notes")
     page.get_by_label("Field 1 type").select_option("Small Text")
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Field 2 label").fill("Lender")
+    page.get_by_label("Field 2 type").select_option("Link")
     page.get_by_role("button", name="Save fields").click()
-    expect(page.locator("#toast")).to_have_text(f"1 field added to {name}")
+    expect(page.get_by_role("alert")).to_contain_text('Field "Lender" (Link) needs a DocType in Options.')
+    page.get_by_label("Field 2 options").fill("User")
+    page.get_by_role("button", name="Save fields").click()
+    expect(page.locator("#toast")).to_have_text(f"2 fields added to {name}")
     expect(page.locator("table.dt-existing")).to_contain_text("notes")
-    fields = [f["fieldname"] for f in admin.get(f"/api/resource/DocType/{name}").json()["data"]["fields"]]
-    assert fields == ["borrower_name", "due_date", "status", "notes"]
-    r = admin.post(path, json={"borrower_name": "Grace", "notes": "second copy"})
+    fields = [(f["fieldname"], f.get("options")) for f in admin.get(f"/api/resource/DocType/{name}").json()["data"]["fields"]]
+    assert fields == [("borrower_name", None), ("due_date", None), ("status", "Open\nReturned"), ("notes", None),
+                      ("lender", "User")]
+    r = admin.post(path, json={"borrower_name": "Grace", "notes": "second copy", "lender": "Administrator"})
     assert r.status_code == 200 and r.json()["data"]["notes"] == "second copy", r.text
+    assert admin.post(path, json={"borrower_name": "Ed", "lender": "nobody@example.com"}).status_code == 417
     _both_widths(page, shoot, f"doctype-editor-edit-{server.backend}")
 
     page.goto(f"{server.base_url}/app/doctype-editor")

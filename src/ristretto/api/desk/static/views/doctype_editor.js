@@ -161,8 +161,9 @@ function fieldsGrid(taken) {
     nameIn.addEventListener("input", () => { edited = nameIn.value !== ""; });
     const type = h("select", { "aria-label": `Field ${i} type`, class: "f-type" },
       FIELDTYPES.map((t) => h("option", { value: t }, t)));
+    // Suggestions of DocType names (for Link and Table); Select takes its choices, comma separated.
     const options = h("input", { "aria-label": `Field ${i} options`, class: "f-options",
-      placeholder: "DocType, or choices" });
+      placeholder: "DocType, or choices", list: "dt-doctypes" });
     const reqd = h("input", { type: "checkbox", "aria-label": `Field ${i} mandatory`, class: "f-reqd" });
     const inList = h("input", { type: "checkbox", "aria-label": `Field ${i} in list view`, class: "f-list" });
     const tr = h("tr", { class: "field-row" },
@@ -183,7 +184,11 @@ function fieldsGrid(taken) {
       : tr.querySelector(".f-options").value.trim(),
     reqd: tr.querySelector(".f-reqd").checked ? 1 : 0, in_list_view: tr.querySelector(".f-list").checked ? 1 : 0,
   })).filter((f) => f.label || f.fieldname);
-  const el = h("div", {},
+  const doctypes = h("datalist", { id: "dt-doctypes" });
+  get(resource("DocType"), { fields: ["name"], order_by: "name asc", limit_page_length: 0 })
+    .then((data) => doctypes.append(...data.data.map((d) => h("option", { value: d.name }))))
+    .catch(() => {});  // only suggestions: typing the name works without them
+  const el = h("div", {}, doctypes,
     h("div", { class: "table-wrap" }, h("table", { class: "dt-grid" },
       h("thead", {}, h("tr", {}, ["Label", "Fieldname", "Type", "Options", "Mandatory", "In list"].map((t) => h("th", {}, t)),
         h("th", {}, h("span", { class: "sr-only" }, "Remove")))),
