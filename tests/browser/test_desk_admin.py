@@ -39,7 +39,7 @@ def _login(context, server, user: str, password: str, path: str):
 
 def _both_widths(page, shoot, name: str) -> None:
     # The last action's toast would cover the page in the picture.
-    page.evaluate("document.getElementById('toast')?.classList.remove('show')")
+    page.evaluate("document.getElementById('toast')?.remove()")  # (made again by the next toast)
     page.set_viewport_size(DESKTOP)
     shoot(page, f"{name}-desktop")
     page.set_viewport_size(PHONE)
