@@ -6,13 +6,14 @@ first page of a 2,000-row list timed from navigation to rows visible."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from bench.run import load_rows
+from bench.run import count_rows, load_rows
 from tests.conftest import ADMIN_PASSWORD
 
 PASSWORD = "list-view-pw-9"
@@ -95,7 +96,9 @@ def test_filter_sort_page_group_and_bulk_delete(server, admin, context_factory, 
     expect(rows(page).first).to_contain_text(f"{tag} item 00")
     first = column(page, "Description")
     assert first == sorted(first) and first[0] == f"{tag} item 00"
-    page.get_by_role("button", name="Description").click()
+    # The focus stays on the column's button: Enter sorts the other way.
+    expect(page.get_by_role("button", name="Description")).to_be_focused()
+    page.keyboard.press("Enter")
     page.wait_for_url("**order_by=description+desc**")
     expect(rows(page).first).to_contain_text(f"{tag} item 24")
     assert column(page, "Description")[0] == f"{tag} item 24"
@@ -123,6 +126,15 @@ def test_filter_sort_page_group_and_bulk_delete(server, admin, context_factory, 
     page.get_by_text("Showing 1–9 of 9").wait_for()
     assert query(page)["priority"] == ["High"] and set(column(page, "Priority")) == {"High"}
     assert sidebar.locator("details[data-field=priority] .group-value.active").inner_text().startswith("High")
+    # A closed group loads its counts when opened; the empty group filters by "is not set".
+    sidebar.get_by_text("Reference Type").click()
+    unset = sidebar.locator("details[data-field=reference_type] .group-value", has_text="(not set)")
+    expect(unset.locator(".count")).to_have_text("9")
+    unset.click()
+    page.wait_for_url("**reference_type=**")
+    assert json.loads(query(page)["reference_type"][0]) == ["is", "not set"]
+    page.get_by_text("Showing 1–9 of 9").wait_for()
+    expect(page.get_by_label("Operator").nth(3)).to_have_value("is not set")
 
     # Bulk delete two rows after confirming; they are gone from the list and the API.
     doomed = [page.locator("table.list td.name").nth(i).inner_text() for i in (0, 1)]
@@ -190,7 +202,7 @@ def test_permission_denial_is_a_message(server, admin, context_factory, shoot):
     role_link.click()
     alert = page.get_by_role("alert")
     alert.wait_for()
-    assert "You do not have permission to read Role" in alert.inner_text()
+    assert alert.inner_text() == "You do not have permission to read Role. Back to Home"
     assert page.get_by_role("heading", name="Role").is_visible()
     shoot(page, f"desk-list-denied-{server.backend}")
     # Opened afresh, the desk no longer offers Role and says so.
@@ -199,18 +211,26 @@ def test_permission_denial_is_a_message(server, admin, context_factory, shoot):
     assert page.locator("table.list").count() == 0
 
 
-def test_first_page_of_2000_rows(server, context_factory):
-    """Navigation to rows visible on a list of (at least) 2,000 ToDos, timed in the browser."""
-    load_rows(server.site_dir, 2000)
+# The 100,000-row measurement takes minutes to load: run it on request
+# (RISTRETTO_DESK_100K=1); CI times the 2,000-row list.
+@pytest.mark.parametrize("n", [2000, pytest.param(100_000, marks=pytest.mark.skipif(
+    not os.environ.get("RISTRETTO_DESK_100K"), reason="set RISTRETTO_DESK_100K=1 to time 100,000 rows"))])
+def test_first_page_is_quick(server, context_factory, n):
+    """Navigation to rows visible on a list of (at least) ``n`` ToDos, timed in the browser."""
+    have = count_rows(server.site_dir)
+    if have < n:
+        load_rows(server.site_dir, n - have)
     page = context_factory(viewport=DESKTOP).new_page()
     login(page, server, "Administrator", ADMIN_PASSWORD, "/app")
     page.locator("a[href='/app/todo']").wait_for()
-    t0 = time.monotonic()
-    page.goto(f"{server.base_url}/app/todo")
-    rows(page).nth(19).wait_for()
-    seconds = time.monotonic() - t0
+    times = []
+    for _ in range(3):  # the first visit also fetches the list view's module
+        t0 = time.monotonic()
+        page.goto(f"{server.base_url}/app/todo")
+        rows(page).nth(19).wait_for()
+        times.append(time.monotonic() - t0)
     total = int(page.locator(".list-count").inner_text().replace(",", ""))
-    assert total >= 2000
+    assert total >= n
     assert page.get_by_text(f"Showing 1–20 of {page.locator('.list-count').inner_text()}").is_visible()
-    print(f"\nfirst page of {total} ToDos ({server.backend}): {seconds * 1000:.0f} ms")
-    assert seconds < 10, seconds  # loopback: well under a second when all is well
+    print(f"\nfirst page of {total} ToDos ({server.backend}): " + ", ".join(f"{t * 1000:.0f}" for t in times) + " ms")
+    assert min(times) < 10, times  # loopback: well under a second when all is well

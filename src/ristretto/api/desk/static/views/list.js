@@ -100,13 +100,14 @@ export async function render(container, { doctype }) {
     dir: (meta.sort_order || "desc").toLowerCase() === "asc" ? "asc" : "desc" };
 
   const state = stateFromQuery(location.search, new Set(byName.keys()));
-  const view = new ListView(container, doctype, meta, { fields, byName, columns, defaultSort, state });
+  const view = new ListView(container, doctype, meta, { fields, byName, columns, defaultSort, state, titleField: title });
   await view.load();
 }
 
 function failure(error, doctype) {
   if (error instanceof ApiError && error.status === 403) {
-    return notice(`You do not have permission to read ${doctype}.${error.message ? "\n" + error.message : ""}`, "error");
+    return h("div", { class: "notice error", role: "alert" }, `You do not have permission to read ${doctype}. `,
+      link("/app", "Back to Home"));
   }
   return notice(error.message || String(error), "error");
 }
@@ -196,18 +197,25 @@ class ListView {
     this.change();
   }
 
+  // A group-by click: one filter on that field (an empty group is "is not set", as NULLs are).
   setFilter(field, value) {
-    this.state.filters = this.state.filters.filter((f) => !(f.field === field && f.op === "="));
-    this.state.filters.push({ field, op: "=", value });
+    this.state.filters = this.state.filters.filter((f) => f.field !== field);
+    this.state.filters.push(value === "" ? { field, op: "is not set", value: "" } : { field, op: "=", value });
     this.change();
   }
 
   // Filters or sort changed: back to page 1 unless the page itself changed.
+  // The control that was used is drawn anew: the focus goes back to its successor (by its
+  // data-key), or to the table when that is gone or disabled.
   change({ keepPage = false } = {}) {
     if (!keepPage) this.state.page = 1;
+    const key = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.key;
     history.pushState(null, "", this.base + queryOf(this.state));
     this.drawFilters();
-    this.load().then(() => this.tableWrap.focus({ preventScroll: true }));
+    this.load().then(() => {
+      const again = key && this.container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+      (again && !again.disabled ? again : this.tableWrap).focus({ preventScroll: true });
+    });
   }
 
   // --- loading -------------------------------------------------------------------------------
@@ -260,7 +268,7 @@ class ListView {
       const active = sort.field === c.fieldname;
       const next = active && sort.dir === "desc" ? "asc" : "desc";
       return h("th", { scope: "col", "aria-sort": active ? (sort.dir === "asc" ? "ascending" : "descending") : "none" },
-        h("button", { type: "button", class: "sort", title: `Sort by ${c.label || c.fieldname}`,
+        h("button", { type: "button", class: "sort", dataset: { key: `sort:${c.fieldname}` }, title: `Sort by ${c.label || c.fieldname}`,
           onclick: () => { this.state.sort = { field: c.fieldname, dir: active ? next : "asc" }; this.change(); } },
         c.label || c.fieldname, h("span", { class: "arrow", "aria-hidden": "true" }, active ? (sort.dir === "asc" ? " ▲" : " ▼") : "")));
     }));
@@ -288,9 +296,9 @@ class ListView {
       h("span", { class: "showing" }, shown
         ? `Showing ${formatCount(start + 1)}–${formatCount(start + shown)} of ${formatCount(count)}`
         : `Showing 0 of ${formatCount(count)}`),
-      button("Previous", () => go(this.state.page - 1), { disabled: this.state.page <= 1 }),
+      button("Previous", () => go(this.state.page - 1), { disabled: this.state.page <= 1, dataset: { key: "previous" } }),
       h("span", { class: "page-no" }, `Page ${this.state.page} of ${formatCount(last)}`),
-      button("Next", () => go(this.state.page + 1), { disabled: start + shown >= count }));
+      button("Next", () => go(this.state.page + 1), { disabled: start + shown >= count, dataset: { key: "next" } }));
   }
 
   updateDelete() {
@@ -331,10 +339,10 @@ class ListView {
         filters: this.apiFilters(), group_by: field.fieldname, order_by: "count desc", limit_page_length: 10,
       });
       if (token !== this.token) return;
-      const active = this.state.filters.find((f) => f.field === field.fieldname && f.op === "=");
+      const active = this.state.filters.find((f) => f.field === field.fieldname && (f.op === "=" || f.op === "is not set"));
       list.replaceChildren(...(rows.length ? rows.map((r) => {
         const value = r.value === null || r.value === undefined ? "" : String(r.value);
-        const on = active && active.value === value;
+        const on = Boolean(active) && (active.op === "=" ? active.value === value : value === "");
         return h("li", {}, h("button", { type: "button", class: `group-value${on ? " active" : ""}`, "aria-pressed": on ? "true" : "false",
           onclick: () => this.setFilter(field.fieldname, value) },
         h("span", { class: "label" }, value || "(not set)"), h("span", { class: "count" }, formatCount(r.count))));
