@@ -49,10 +49,11 @@ def page(title: str, body: str, *, status: int = 200, site_name: str = "Ristrett
     return page_response(html, status, headers)
 
 
-def page_response(html: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
-    """A complete HTML document as a response: never cached, under the pages' policy."""
+def page_response(html: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None,
+                  csp: bytes = CSP) -> Response:
+    """A complete HTML document as a response: never cached, under the pages' policy (or ``csp``)."""
     return Response(html.encode(), status, HTML, [(b"cache-control", NO_CACHE),
-                                                  (b"content-security-policy", CSP), *(headers or ())])
+                                                  (b"content-security-policy", csp), *(headers or ())])
 
 
 def error_page(status: int, title: str, message: str) -> Response:
