@@ -15,6 +15,12 @@ and a form's extra data comes from ``model.deskviews``. Shapes follow Frappe v15
   out null fields, ``savedocs`` keeps them (Frappe's ``as_dict`` there), and a document
   saved from a new form carries its form name in ``localname``.
 
+``reportview.get`` takes ``view`` as Frappe does but without effect (Frappe uses it only to
+drop ``report_hide`` fields in the Report view); ``with_comment_count`` counts the Comment
+records of each row (Frappe reads a ``_comments`` cache column Ristretto does not keep).
+``get_group_by_count`` answers to Frappe v15's name (``frappe.desk.listview``) and to the
+``reportview`` one.
+
 One difference: ``getdoc`` of a missing document is the API's 404 (after the 403 that hides
 existence from who may not read the DocType), where Frappe answers an empty ``message``.
 """
