@@ -5,7 +5,8 @@
 // The URL holds the view, so reloading or sharing it shows the same rows. As in Frappe's desk,
 // an "=" filter is `?field=value` and any other operator is `?field=["op", value]` (JSON);
 // `order_by=field desc` and `page=N` (from 1) are the sort and the page. Everything goes
-// through the public API: the meta, /api/resource, frappe.client.get_count / get_list.
+// through the public API: the meta, /api/resource, frappe.client.get_count and
+// frappe.desk.reportview.get_group_by_count.
 
 import { get, del, rpc, resource, ApiError } from "../api.js";
 import { h, clear, link, notice, button, slug, formatCount } from "../ui.js";
@@ -334,10 +335,10 @@ class ListView {
     const token = this.token;
     list.replaceChildren(h("li", { class: "muted" }, "Loading…"));
     try {
-      const rows = await rpc("frappe.client.get_list", {
-        doctype: this.doctype, fields: [`${field.fieldname} as value`, "count(name) as count"],
-        filters: this.apiFilters(), group_by: field.fieldname, order_by: "count desc", limit_page_length: 10,
-      });
+      // Frappe's sidebar method: [{name: value, count}], largest groups first.
+      const groups = await rpc("frappe.desk.reportview.get_group_by_count", {
+        doctype: this.doctype, field: field.fieldname, current_filters: this.apiFilters() }, "GET");
+      const rows = groups.slice(0, 10).map((g) => ({ value: g.name, count: g.count }));
       if (token !== this.token) return;
       const active = this.state.filters.find((f) => f.field === field.fieldname && (f.op === "=" || f.op === "is not set"));
       list.replaceChildren(...(rows.length ? rows.map((r) => {
