@@ -44,6 +44,7 @@ def server(request, tmp_path_factory):
                  {"fieldname": "col", "fieldtype": "Column Break"},
                  {"fieldname": "due", "fieldtype": "Date", "label": "Due"},
                  {"fieldname": "urgent", "fieldtype": "Check", "label": "Urgent"},
+                 {"fieldname": "spec_sheet", "fieldtype": "Attach", "label": "Spec Sheet"},
                  {"fieldname": "items_tab", "fieldtype": "Tab Break", "label": "Items"},
                  {"fieldname": "items", "fieldtype": "Table", "options": "Desk Order Item", "label": "Items"}]},
         ):
@@ -69,6 +70,11 @@ def _accept_dialogs(page):
     page.on("dialog", lambda dialog: dialog.accept())
 
 
+def _snap(shoot, page, name: str):
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of a full-page shot
+    shoot(page, name)
+
+
 def _fits(page, width: int):
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
@@ -87,7 +93,7 @@ def test_create_a_todo_through_the_form(server, context_factory, shoot):
     who.press("ArrowDown")
     who.press("Enter")
     assert who.input_value() == "Administrator"
-    shoot(page, "form-todo-new-desktop")
+    _snap(shoot, page, "form-todo-new-desktop")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r"/app/todo/[^/n][^/]*$"))
     name = page.url.rsplit("/", 1)[1]
@@ -98,7 +104,7 @@ def test_create_a_todo_through_the_form(server, context_factory, shoot):
     assert (doc["description"], doc["priority"], doc["date"], doc["allocated_to"]) == \
         ("Write the form view", "High", "2026-12-24", "Administrator")
     assert page.get_by_label("Description").input_value() == "Write the form view"
-    shoot(page, "form-todo-saved-desktop")
+    _snap(shoot, page, "form-todo-saved-desktop")
 
 
 def test_edit_save_comment_and_history(server, context_factory, shoot):
@@ -109,7 +115,7 @@ def test_edit_save_comment_and_history(server, context_factory, shoot):
     assert save.is_disabled()  # nothing changed yet
     page.get_by_label("Status").select_option("Closed")
     assert page.locator(".status-badge").inner_text() == "Not saved"
-    save.click()
+    page.get_by_label("Status").press("Control+s")  # saved from the keyboard
     page.get_by_role("status").filter(has_text=f"Saved {name}").wait_for()
     page.locator(".versions").get_by_text("Status: Open → Closed").wait_for()
     with server.admin() as admin:
@@ -118,7 +124,7 @@ def test_edit_save_comment_and_history(server, context_factory, shoot):
     page.get_by_role("button", name="Comment", exact=True).click()
     page.locator(".comments").get_by_text("Looks done to me").wait_for()
     _fits(page, PHONE["width"])
-    shoot(page, "form-todo-phone")
+    _snap(shoot, page, "form-todo-phone")
 
 
 def test_a_stale_form_is_refused(server, context_factory):
@@ -139,14 +145,14 @@ def test_mandatory_missing_shown_beside_the_field(server, context_factory, shoot
     page.get_by_role("button", name="Save").click()
     alert = page.locator(".form-notices .notice.error")
     alert.wait_for()
-    assert "Value missing for ToDo: Description" in alert.inner_text()
+    assert alert.inner_text() == "Value missing for ToDo: Description"
     description = page.get_by_label("Description")
     assert description.get_attribute("aria-invalid") == "true"
     beside = page.locator(".field[data-fieldname=description] .field-error")
     assert beside.inner_text() == "Value missing" and beside.is_visible()
     assert page.evaluate("document.activeElement.name") == "description"  # the cursor is where the fix goes
     assert page.url.endswith("/app/todo/new")
-    shoot(page, "form-todo-mandatory-desktop")
+    _snap(shoot, page, "form-todo-mandatory-desktop")
 
 
 def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
@@ -154,6 +160,9 @@ def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
     _accept_dialogs(page)
     page.get_by_label("Title").fill("Coffee beans")
     page.get_by_label("Urgent").check()
+    page.get_by_label("Spec Sheet").set_input_files(
+        files=[{"name": "spec.txt", "mimeType": "text/plain", "buffer": b"grind fine"}])
+    page.locator(".attach-status", has_text="Uploaded").wait_for()
     page.get_by_role("tab", name="Items").click()
     add = page.get_by_role("button", name="Add row to Items")
     add.click()
@@ -169,7 +178,7 @@ def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
     assert code2.get_attribute("aria-invalid") == "true"
     assert page.locator("tr[data-idx='2'] td[data-fieldname=code] .field-error").inner_text() == "Value missing for: Code"
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Code, row 2"
-    shoot(page, "form-grid-error-desktop")
+    _snap(shoot, page, "form-grid-error-desktop")
     code2.fill("ROBUSTA")
     page.get_by_role("button", name="All fields of row 2").click()
     page.get_by_label("Note").fill("fresh roast")
@@ -182,13 +191,16 @@ def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
         doc = admin.get(f"/api/resource/Desk Order/{name}").json()["data"]
     assert [(r["code"], r["qty"]) for r in doc["items"]] == [("ARABICA", 3), ("ROBUSTA", 5)]
     assert doc["items"][1]["note"] == "fresh roast" and doc["urgent"] == 1
+    assert doc["spec_sheet"].startswith("/files/spec") and doc["spec_sheet"].endswith(".txt")
+    with server.client() as anon:
+        assert anon.get(doc["spec_sheet"]).content == b"grind fine"
 
     page.get_by_role("button", name="Submit").click()
     page.locator(".status-badge", has_text="Submitted").wait_for()
     assert page.get_by_role("button", name="Save").count() == 0  # nothing may change on submit
     page.get_by_role("tab", name="Items").click()
     assert page.get_by_label("Code, row 1").count() == 0  # cells read-only now
-    shoot(page, "form-submitted-desktop")
+    _snap(shoot, page, "form-submitted-desktop")
     page.get_by_role("button", name="Cancel").click()
     page.locator(".status-badge", has_text="Cancelled").wait_for()
     page.get_by_role("button", name="Amend").click()
@@ -202,7 +214,7 @@ def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
         assert admin.get(f"/api/resource/Desk Order/{name}").json()["data"]["docstatus"] == 2
         amended = admin.get(f"/api/resource/Desk Order/{name}-1").json()["data"]
     assert amended["amended_from"] == name and amended["docstatus"] == 0 and len(amended["items"]) == 2
-    shoot(page, "form-amended-desktop")
+    _snap(shoot, page, "form-amended-desktop")
 
 
 def test_grid_at_phone_width(server, context_factory, shoot):
@@ -217,7 +229,7 @@ def test_grid_at_phone_width(server, context_factory, shoot):
     with server.admin() as admin:
         assert [r["code"] for r in admin.get(f"/api/resource/Desk Order/{name}").json()["data"]["items"]] == ["B"]
     _fits(page, PHONE["width"])
-    shoot(page, "form-grid-phone")
+    _snap(shoot, page, "form-grid-phone")
 
 
 def test_delete_a_document(server, context_factory):
@@ -245,10 +257,10 @@ def test_a_reader_sees_read_only_and_a_denial_message(server, context_factory, s
     page.get_by_role("tab", name="Items").click()
     assert page.locator(".grid td[data-fieldname=qty]").inner_text() == "7"
     _fits(page, PHONE["width"])
-    shoot(page, "form-read-only-phone")
+    _snap(shoot, page, "form-read-only-phone")
     # Another user's ToDo: refused by the server, shown as a message.
     page.goto(f"{server.base_url}/app/todo/{todo}")
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "You do not have permission to open ToDo" in alert.inner_text()
-    shoot(page, "form-denied-phone")
+    _snap(shoot, page, "form-denied-phone")

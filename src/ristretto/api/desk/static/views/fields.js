@@ -69,7 +69,8 @@ export function control(df, value, opts = {}) {
   const id = opts.id || uid(`f-${df.fieldname}`);
   const errorId = `${id}-error`;
   const error = h("p", { class: "field-error", id: errorId, hidden: true });
-  const wrap = h("div", { class: `field ft-${slug(df.fieldtype)}`, dataset: { fieldname: df.fieldname } });
+  const wide = TEXTS.has(df.fieldtype) || df.fieldtype === "HTML" ? " wide" : "";
+  const wrap = h("div", { class: `field ft-${slug(df.fieldtype)}${wide}`, dataset: { fieldname: df.fieldname } });
   const readOnly = opts.readOnly || DISPLAY_ONLY.has(df.fieldtype);
   let current = value;
   const changed = (v) => { current = v; if (opts.onChange) opts.onChange(v); };

@@ -25,6 +25,8 @@ function go(href, replace = false) {
 }
 
 const level = (df) => Number(df.permlevel || 0);
+// The tab last shown for a document, kept when the form redraws after a save or a submit.
+let shownTab = { key: null, index: 0 };
 
 // What the user's roles grant on this document by the meta's permission rules (if_owner rules
 // only on their own documents); writeLevels are the permlevels whose fields they may change.
@@ -59,7 +61,7 @@ function ordered(meta) {
 }
 
 // Tabs of sections of columns of fields, empty ones dropped.
-function layout(meta) {
+function layout(meta, doc) {
   const tabs = [{ label: "Details", sections: [] }];
   let section = null;
   const newSection = (df) => { section = { label: df ? df.label : null, columns: [[]] }; tabs.at(-1).sections.push(section); };
@@ -68,7 +70,9 @@ function layout(meta) {
     if (df.fieldtype === "Tab Break") { tabs.push({ label: df.label || "Details", sections: [] }); newSection(null); }
     else if (df.fieldtype === "Section Break") newSection(df);
     else if (df.fieldtype === "Column Break") section.columns.push([]);
-    else if (!LAYOUT.has(df.fieldtype) && !Number(df.hidden)) section.columns.at(-1).push(df);
+    else if (!LAYOUT.has(df.fieldtype) && !Number(df.hidden) && !((Number(df.read_only) || df.fieldtype === "Read Only") && isEmpty(doc[df.fieldname]))) {
+      section.columns.at(-1).push(df);
+    }
   }
   for (const tab of tabs) {
     for (const s of tab.sections) s.columns = s.columns.filter((c) => c.length);
@@ -217,7 +221,7 @@ async function draw(container, meta, childMetas, doc, isNew) {
   if (docstatus === 2) notices.append(notice("This document is cancelled. Amend it to make a corrected copy.", "info"));
 
   // --- fields -------------------------------------------------------------------------------
-  const tabs = layout(meta);
+  const tabs = layout(meta, doc);
   const panels = [];
   const tabButtons = [];
   const fieldNode = (df) => {
@@ -246,7 +250,12 @@ async function draw(container, meta, childMetas, doc, isNew) {
     }
     panels.push(panel);
   });
+  const tabKey = isNew ? null : `${doctype}\n${doc.name}`;
+  let currentTab = 0;
+  const keepTab = (next) => { shownTab = { key: `${doctype}\n${next}`, index: currentTab }; };
   const select = (t, focus = false) => {
+    currentTab = t;
+    shownTab = { key: tabKey, index: t };
     panels.forEach((p, i) => { p.hidden = i !== t; });
     tabButtons.forEach((b, i) => { b.setAttribute("aria-selected", i === t ? "true" : "false"); b.tabIndex = i === t ? 0 : -1; });
     if (focus) tabButtons[t].focus();
@@ -266,6 +275,7 @@ async function draw(container, meta, childMetas, doc, isNew) {
         return b;
       }));
   }
+  if (tabKey && shownTab.key === tabKey && shownTab.index < tabs.length) select(shownTab.index);
   const form = h("form", { class: "form-body panel", novalidate: true, "aria-label": title,
     onsubmit: (e) => { e.preventDefault(); if (saveBtn) saveBtn.click(); } }, tabList, panels);
   form.addEventListener("keydown", (e) => {
@@ -303,9 +313,11 @@ async function draw(container, meta, childMetas, doc, isNew) {
     const fields = meta.fields.filter((f) => !LAYOUT.has(f.fieldtype));
     const childFields = Object.fromEntries(Object.entries(childMetas).map(([k, m]) => [k, m.fields || []]));
     const found = locate(error, fields, childFields);
-    const text = error.status === 403 ? `Not permitted to ${action}: ${error.message}`
+    // MandatoryError's own text ("[ToDo, new]: description") repeats the messages for programs.
+    const said = messagesOf(error).filter((m) => !/^\[[^\]]*\]: /.test(m)).map((m) => m.replace(/^Error:\s*/, "")).join("\n") || error.message;
+    const text = error.status === 403 ? `Not permitted to ${action}: ${said}`
       : error.body && error.body.exc_type === "TimestampMismatchError"
-        ? `${error.message}\nThe document changed since you opened it: reload to see the new version.` : error.message;
+        ? `${said}\nThe document changed since you opened it: reload to see the new version.` : said;
     const box = notice(text || `Could not ${action}`, "error");
     notices.prepend(box);
     let first = null;
@@ -342,7 +354,7 @@ async function draw(container, meta, childMetas, doc, isNew) {
     try {
       const data = isNew ? (await post(resource(doctype), payload())).data : (await put(resource(doctype, doc.name), payload())).data;
       toast(`Saved ${data.name}`);
-      if (isNew) go(`${listHref}/${encodeURIComponent(data.name)}`, true);
+      if (isNew) { keepTab(data.name); go(`${listHref}/${encodeURIComponent(data.name)}`, true); }
       else await reload(data);
       return data;
     } catch (error) {
@@ -366,6 +378,7 @@ async function draw(container, meta, childMetas, doc, isNew) {
     try {
       const data = (await post(resource(doctype, doc.name), { run_method: method })).data;
       toast({ submit: "Submitted", cancel: "Cancelled", amend: `Amended as ${data && data.name}` }[method]);
+      if (method === "amend") keepTab(data.name);
       if (method === "amend") go(`${listHref}/${encodeURIComponent(data.name)}`);
       else await reload(data);
     } catch (error) {

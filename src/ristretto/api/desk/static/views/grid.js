@@ -30,7 +30,7 @@ export function grid(df, initial, childMeta, opts = {}) {
       opts.readOnly && !others.length ? null : h("th", { scope: "col", class: "actions" }, h("span", { class: "visually-hidden" }, "Actions")))),
     body);
   const errorBox = h("p", { class: "field-error", hidden: true });
-  const el = h("div", { class: "field grid-field", dataset: { fieldname: df.fieldname }, role: "group", "aria-label": label },
+  const el = h("div", { class: "field grid-field wide", dataset: { fieldname: df.fieldname }, role: "group", "aria-label": label },
     h("div", { class: "grid-head" }, h("span", { class: "label" }, label, df.reqd ? h("span", { class: "reqd", "aria-hidden": "true" }, " *") : null)),
     h("div", { class: "table-wrap" }, table), empty, errorBox,
     opts.readOnly ? null : h("div", { class: "grid-actions" }, button("Add row", () => add(), { kind: "secondary", "aria-label": `Add row to ${label}` })));
@@ -72,7 +72,7 @@ export function grid(df, initial, childMeta, opts = {}) {
       }
       const actions = h("td", { class: "actions" });
       if (others.length) {
-        actions.append(button(open.has(i) ? "Close" : "Edit", () => { open.has(i) ? open.delete(i) : open.add(i); draw(); },
+        actions.append(button(open.has(i) ? "Close" : opts.readOnly ? "View" : "Edit", () => { open.has(i) ? open.delete(i) : open.add(i); draw(); },
           { kind: "link", "aria-expanded": open.has(i) ? "true" : "false", "aria-label": `All fields of row ${n}` }));
       }
       if (!opts.readOnly) actions.append(button("Delete", () => remove(i), { kind: "link danger", "aria-label": `Delete row ${n}` }));
