@@ -328,7 +328,7 @@ def test_validate_link(server, admin, doctypes):
     assert ask(docname="alpha target") == {"name": "Alpha Target"}  # stored case, as MariaDB finds it
     assert ask(docname="Alpha Target", fields='["label"]') == {"name": "Alpha Target", "label": "first"}
     assert ask("POST", docname="Alpha Target") == {"name": "Alpha Target"}
-    assert ask(docname="No Such Target") == {}
+    assert ask(docname="No Such Target") == {"name": None}  # Frappe sets values.name either way
     fails(rpc(admin, "validate_link", "PUT", params={"doctype": TARGET, "docname": "Alpha Target"}),
           403, "PermissionError")
     with server.client() as guest:

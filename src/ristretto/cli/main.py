@@ -260,6 +260,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, header_timeout
     _run(_prepare_to_serve, site_dir)
     os.environ["RISTRETTO_SITE"] = str(site_dir)
     click.echo(f"Serving {site_dir} on http://{host}:{port} with {workers} worker(s)")
+    click.echo(f"  Admin UI: http://{host}:{port}/app")
     click.echo(f"  curl -X POST http://{host}:{port}/api/method/login "
                "-H 'Content-Type: application/json' -d '{\"usr\":\"Administrator\",\"pwd\":\"<password>\"}'")
     sys.stdout.flush()

@@ -217,11 +217,11 @@ def validate_link(call: Call, doctype: str, docname: str, fields=None):
     ctx = call.ctx
     meta = ctx.get_meta(doctype)
     lookups.check_link_target(ctx, meta, docname)
-    values: dict[str, Any] = {}
+    # Frappe answers {"name": null} for a missing document (``values.name`` is set either way).
     name = lookups.stored_name(ctx, meta, docname)
+    values: dict[str, Any] = {"name": name}
     if name is None:
         return values
-    values["name"] = name
     wanted = jsonargs.json_arg(fields, "fields") if fields not in (None, "") else None
     if not wanted:
         return values

@@ -1,7 +1,7 @@
 // The desk: the frame (top bar, navigation) and the router that maps /app/... to a view.
 //
 // Routes: /app -> home; /app/<page> -> a page of views/pages.js (permission manager, DocType
-// editor, ...); /app/<doctype-slug> -> the list view; /app/<doctype-slug>/new and
+// editor, ...); /app/<doctype-slug> -> the list view (a Single's form); /app/<doctype-slug>/new and
 // /app/<doctype-slug>/<name> -> the form view. A view module exports
 // `render(main, params) -> Promise`; links marked data-link are followed without a reload.
 
@@ -10,6 +10,7 @@ import { PAGES } from "./views/pages.js";
 import { h, clear, link, notice, slug } from "./ui.js";
 
 const bySlug = new Map(boot.doctypes.map((d) => [slug(d.name), d.name]));
+const singles = new Set(boot.doctypes.filter((d) => d.issingle).map((d) => d.name));
 
 export function doctypeOf(part) {
   const text = decodeURIComponent(part);
@@ -61,6 +62,9 @@ export async function route() {
       if (!doctype) {
         if (PAGES[parts[0]]) [view, params] = [await PAGES[parts[0]](), { rest: parts.slice(1).map(decodeURIComponent) }];
         else return show(token, notice(`No DocType "${decodeURIComponent(parts[0])}" that you may read.`, "error"));
+      } else if (parts.length === 1 && singles.has(doctype)) {
+        // A Single has one document, named after its DocType: its form is its page.
+        [view, params] = [await import("./views/form.js"), { doctype, name: doctype }];
       } else if (parts.length === 1) {
         [view, params] = [await import("./views/list.js"), { doctype }];
       } else {
