@@ -57,6 +57,9 @@ def server(request, tmp_path_factory):
 
 def _login(context, server, to: str, user: str = "Administrator", pwd: str = ADMIN_PASSWORD):
     page = context.new_page()
+    page.csp_errors = []  # the desk's CSP allows no inline script or style: nothing may be refused
+    page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_errors.append(m.text))
+    page.on("pageerror", lambda e: page.csp_errors.append(str(e)))
     page.goto(f"{server.base_url}/login?redirect-to={to}")
     page.get_by_label("E-mail or user name").fill(user)
     page.get_by_label("Password").fill(pwd)
@@ -104,6 +107,7 @@ def test_create_a_todo_through_the_form(server, context_factory, shoot):
     assert (doc["description"], doc["priority"], doc["date"], doc["allocated_to"]) == \
         ("Write the form view", "High", "2026-12-24", "Administrator")
     assert page.get_by_label("Description").input_value() == "Write the form view"
+    assert page.csp_errors == []
     _snap(shoot, page, "form-todo-saved-desktop")
 
 
@@ -214,6 +218,7 @@ def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
         assert admin.get(f"/api/resource/Desk Order/{name}").json()["data"]["docstatus"] == 2
         amended = admin.get(f"/api/resource/Desk Order/{name}-1").json()["data"]
     assert amended["amended_from"] == name and amended["docstatus"] == 0 and len(amended["items"]) == 2
+    assert page.csp_errors == []
     _snap(shoot, page, "form-amended-desktop")
 
 
@@ -230,6 +235,17 @@ def test_grid_at_phone_width(server, context_factory, shoot):
         assert [r["code"] for r in admin.get(f"/api/resource/Desk Order/{name}").json()["data"]["items"]] == ["B"]
     _fits(page, PHONE["width"])
     _snap(shoot, page, "form-grid-phone")
+
+
+def test_a_single_doctype_is_its_own_form(server, context_factory):
+    page = _login(context_factory(viewport=DESKTOP), server, "/app/oauth-settings")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("OAuth Settings")
+    assert page.get_by_role("button", name="Delete").count() == 0
+    page.get_by_label("Enable Password Grant").check()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").filter(has_text="Saved").wait_for()
+    with server.admin() as admin:
+        assert admin.get("/api/resource/OAuth Settings/OAuth Settings").json()["data"]["enable_password_grant"] == 1
 
 
 def test_delete_a_document(server, context_factory):

@@ -208,9 +208,10 @@ async function draw(container, meta, childMetas, doc, isNew) {
   if (!isNew && submittable && docstatus === 0 && rights.submit) actions.append(button("Submit", (e) => busy(e.target, submit), { kind: "primary" }));
   if (!isNew && docstatus === 1 && rights.cancel) actions.append(button("Cancel", (e) => busy(e.target, () => lifecycle("cancel")), { kind: "danger" }));
   if (!isNew && docstatus === 2 && rights.amend) actions.append(button("Amend", (e) => busy(e.target, () => lifecycle("amend")), { kind: "primary" }));
-  if (!isNew && docstatus !== 1 && rights.delete) actions.append(button("Delete", (e) => busy(e.target, remove), { kind: "danger" }));
+  const single = !!Number(meta.issingle);
+  if (!isNew && !single && docstatus !== 1 && rights.delete) actions.append(button("Delete", (e) => busy(e.target, remove), { kind: "danger" }));
 
-  const title = isNew ? `New ${doctype}` : String((meta.title_field && doc[meta.title_field]) || doc.name);
+  const title = isNew ? `New ${doctype}` : single ? doctype : String((meta.title_field && doc[meta.title_field]) || doc.name);
   const head = h("div", { class: "toolbar form-toolbar" },
     h("h1", {}, h("span", { class: "title" }, title), !isNew && title !== String(doc.name) ? h("span", { class: "docname" }, doc.name) : null),
     status, actions);
@@ -283,7 +284,7 @@ async function draw(container, meta, childMetas, doc, isNew) {
   });
 
   container.append(h("div", { class: "form-view" },
-    h("nav", { class: "breadcrumb", "aria-label": "Breadcrumb" }, link("/app", "Home"), " / ", link(listHref, doctype)),
+    h("nav", { class: "breadcrumb", "aria-label": "Breadcrumb" }, link("/app", "Home"), single ? null : [" / ", link(listHref, doctype)]),
     head, notices, form));
 
   // --- actions ------------------------------------------------------------------------------
