@@ -19,6 +19,7 @@ from tests.conftest import ADMIN_PASSWORD, make_site, start_server, stop_server
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 READER, READER_PW = "reader@form.test", "reader-pw-123"
+CLERK, CLERK_PW = "clerk@form.test", "clerk-pw-123"
 _NONE = {"read": 0, "write": 0, "create": 0, "delete": 0, "submit": 0, "cancel": 0, "amend": 0}
 
 
@@ -27,7 +28,8 @@ def server(request, tmp_path_factory):
     site_dir = make_site(tmp_path_factory.mktemp("desk-form"), "sqlite", request)
     srv = start_server(site_dir, "sqlite")
     with srv.admin() as admin:
-        assert admin.post("/api/resource/Role", json={"role_name": "Form Reader"}).status_code == 200
+        for role in ("Form Reader", "Form Clerk"):
+            assert admin.post("/api/resource/Role", json={"role_name": role}).status_code == 200
         for body in (
             {"name": "Desk Order Item", "istable": 1, "fields": [
                 {"fieldname": "code", "fieldtype": "Data", "label": "Code", "in_list_view": 1, "reqd": 1},
@@ -36,7 +38,10 @@ def server(request, tmp_path_factory):
             {"name": "Desk Order", "is_submittable": 1, "autoname": "format:DO-{####}", "track_changes": 1,
              "permissions": [{**_NONE, "role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1,
                               "submit": 1, "cancel": 1, "amend": 1},
-                             {**_NONE, "role": "Form Reader", "read": 1}],
+                             {**_NONE, "role": "System Manager", "permlevel": 1, "read": 1, "write": 1},
+                             {**_NONE, "role": "Form Reader", "read": 1},
+                             {**_NONE, "role": "Form Clerk", "read": 1, "write": 1, "create": 1},
+                             {**_NONE, "role": "Form Clerk", "permlevel": 1, "read": 1}],
              "fields": [
                  {"fieldname": "title", "fieldtype": "Data", "label": "Title", "reqd": 1},
                  {"fieldname": "customer_section", "fieldtype": "Section Break", "label": "Customer"},
@@ -45,12 +50,14 @@ def server(request, tmp_path_factory):
                  {"fieldname": "due", "fieldtype": "Date", "label": "Due"},
                  {"fieldname": "urgent", "fieldtype": "Check", "label": "Urgent"},
                  {"fieldname": "spec_sheet", "fieldtype": "Attach", "label": "Spec Sheet"},
+                 {"fieldname": "internal_note", "fieldtype": "Small Text", "label": "Internal Note", "permlevel": 1},
                  {"fieldname": "items_tab", "fieldtype": "Tab Break", "label": "Items"},
                  {"fieldname": "items", "fieldtype": "Table", "options": "Desk Order Item", "label": "Items"}]},
         ):
             r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
             assert r.status_code == 200, r.text
     srv.cli("add-user", READER, "--password", READER_PW, "--roles", "Form Reader")
+    srv.cli("add-user", CLERK, "--password", CLERK_PW, "--roles", "Form Clerk")
     yield srv
     stop_server(srv.proc)
 
@@ -185,7 +192,7 @@ def test_submit_cancel_amend_with_child_rows(server, context_factory, shoot):
     _snap(shoot, page, "form-grid-error-desktop")
     code2.fill("ROBUSTA")
     page.get_by_role("button", name="All fields of row 2").click()
-    page.get_by_label("Note").fill("fresh roast")
+    page.get_by_label("Note", exact=True).fill("fresh roast")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r"/app/desk-order/DO-\d{4}$"))
     name = page.url.rsplit("/", 1)[1]
@@ -261,7 +268,7 @@ def test_delete_a_document(server, context_factory):
 
 def test_a_reader_sees_read_only_and_a_denial_message(server, context_factory, shoot):
     with server.admin() as admin:
-        name = admin.post("/api/resource/Desk Order", json={"title": "Read me", "items": [{"code": "X", "qty": 7}]}).json()["data"]["name"]
+        name = admin.post("/api/resource/Desk Order", json={"title": "Read me", "internal_note": "not for readers", "items": [{"code": "X", "qty": 7}]}).json()["data"]["name"]
         todo = admin.post("/api/resource/ToDo", json={"description": "admin's own"}).json()["data"]["name"]
     page = _login(context_factory(viewport=PHONE, is_mobile=True, has_touch=True), server,
                   f"/app/desk-order/{name}", READER, READER_PW)
@@ -270,6 +277,7 @@ def test_a_reader_sees_read_only_and_a_denial_message(server, context_factory, s
         assert page.get_by_role("button", name=label).count() == 0
     assert page.locator(".form-body :is(input, textarea, select):not([disabled])").count() == 0
     assert "Read me" in page.locator(".field[data-fieldname=title]").inner_text()
+    assert page.locator(".field[data-fieldname=internal_note]").count() == 0  # a level they may not read
     page.get_by_role("tab", name="Items").click()
     assert page.locator(".grid td[data-fieldname=qty]").inner_text() == "7"
     _fits(page, PHONE["width"])
@@ -280,3 +288,22 @@ def test_a_reader_sees_read_only_and_a_denial_message(server, context_factory, s
     alert.wait_for()
     assert "You do not have permission to open ToDo" in alert.inner_text()
     _snap(shoot, page, "form-denied-phone")
+
+
+def test_a_field_above_the_users_write_level_is_read_only(server, context_factory, shoot):
+    with server.admin() as admin:
+        name = admin.post("/api/resource/Desk Order", json={"title": "Clerk's order", "internal_note": "margin 40%",
+                                                             "items": [{"code": "C", "qty": 1}]}).json()["data"]["name"]
+    page = _login(context_factory(viewport=DESKTOP), server, f"/app/desk-order/{name}", CLERK, CLERK_PW)
+    assert page.get_by_role("button", name="Save").is_disabled()  # just opened: nothing to save
+    note = page.locator(".field[data-fieldname=internal_note]")
+    assert "margin 40%" in note.inner_text() and note.locator("textarea").count() == 0
+    assert page.get_by_role("button", name="Submit").count() == 0  # the clerk may not submit
+    page.get_by_label("Title").fill("Clerk's order, revised")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").filter(has_text=f"Saved {name}").wait_for()
+    with server.admin() as admin:
+        doc = admin.get(f"/api/resource/Desk Order/{name}").json()["data"]
+    assert (doc["title"], doc["internal_note"]) == ("Clerk's order, revised", "margin 40%")
+    assert page.locator(".status-badge").inner_text() == "Draft"  # nothing left unsaved after the redraw
+    _snap(shoot, page, "form-permlevel-desktop")

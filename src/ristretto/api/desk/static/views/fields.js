@@ -234,11 +234,10 @@ function attachInput(df, value, common, opts, changed) {
   const clearBtn = h("button", { type: "button", class: "btn link", onclick: () => show(null) }, "Remove");
   const box = h("div", { class: "attach" }, current, clearBtn, file, status);
   box.control = file;
-  function show(url) {
+  function show(url, initial = false) {
     current.replaceChildren(url ? h("a", { href: url, target: "_blank", rel: "noopener" }, url.split("/").pop()) : "No file");
     clearBtn.hidden = !url;
-    if (url !== value) changed(url);
-    value = url;
+    if (!initial) changed(url);
   }
   file.addEventListener("change", async () => {
     if (!file.files.length) return;
@@ -260,6 +259,6 @@ function attachInput(df, value, common, opts, changed) {
     }
     file.value = "";
   });
-  show(isEmpty(value) ? null : String(value));
+  show(isEmpty(value) ? null : String(value), true);
   return box;
 }
