@@ -296,6 +296,13 @@ def test_a_field_above_the_users_write_level_is_read_only(server, context_factor
                                                              "items": [{"code": "C", "qty": 1}]}).json()["data"]["name"]
     page = _login(context_factory(viewport=DESKTOP), server, f"/app/desk-order/{name}", CLERK, CLERK_PW)
     assert page.get_by_role("button", name="Save").is_disabled()  # just opened: nothing to save
+    # Leaving with unsaved changes asks first; saying no keeps the form and its changes.
+    page.get_by_label("Title").fill("half typed")
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Home").click()
+    assert asked == ["Leave this form? Your changes are not saved."]
+    assert page.url.endswith(f"/app/desk-order/{name}") and page.get_by_label("Title").input_value() == "half typed"
     note = page.locator(".field[data-fieldname=internal_note]")
     assert "margin 40%" in note.inner_text() and note.locator("textarea").count() == 0
     assert page.get_by_role("button", name="Submit").count() == 0  # the clerk may not submit

@@ -25,6 +25,11 @@ function go(href, replace = false) {
 }
 
 const level = (df) => Number(df.permlevel || 0);
+// The form on screen with changes not yet saved: leaving the page asks first.
+let unsaved = null;
+window.addEventListener("beforeunload", (event) => {
+  if (unsaved && unsaved()) event.preventDefault();
+});
 // The tab last shown for a document, kept when the form redraws after a save or a submit.
 let shownTab = { key: null, index: 0 };
 
@@ -195,6 +200,7 @@ async function draw(container, meta, childMetas, doc, isNew) {
     status.textContent = text;
     status.className = `status-badge ${kind}`;
   };
+  unsaved = () => container.isConnected && container.isDirty();
   const touch = () => { dirty = true; showStatus(); if (saveBtn) saveBtn.disabled = false; };
 
   const actions = h("div", { class: "form-actions" });
@@ -283,6 +289,16 @@ async function draw(container, meta, childMetas, doc, isNew) {
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); if (saveBtn && !saveBtn.disabled) saveBtn.click(); }
   });
 
+  // A desk link followed with unsaved changes asks first (the router skips a prevented click).
+  // The container outlives a redraw (after a save): one listener, asking the latest form.
+  container.isDirty = () => dirty;
+  if (!container.guarded) {
+    container.guarded = true;
+    container.addEventListener("click", (event) => {
+      const a = event.target.closest && event.target.closest("a[data-link]");
+      if (a && container.isDirty() && !confirm("Leave this form? Your changes are not saved.")) event.preventDefault();
+    });
+  }
   container.append(h("div", { class: "form-view" },
     h("nav", { class: "breadcrumb", "aria-label": "Breadcrumb" }, link("/app", "Home"), single ? null : [" / ", link(listHref, doctype)]),
     head, notices, form));
