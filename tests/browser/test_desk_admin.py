@@ -3,11 +3,14 @@ databases: a user's API keys generated in the "API Access" section, the copied s
 working with an HTTP client; a role's right changed in the Role Permissions Manager and enforced
 by the API at once (its first change copies the DocType's own rows into Custom DocPerm); a custom
 DocType created in the DocType editor (and a field added to it) then used through
-/api/resource; a user without System Manager sees a permission message on these pages.
-Every page is shot at desktop (1280x800) and phone (390x844) widths."""
+/api/resource; a user without System Manager sees a permission message on these pages; the
+same "API Access" section on the User form (FORM_EXTENSIONS); an OAuth Client made through the
+generic form, then listed and accepted by the authorize endpoint. Every page is shot at desktop
+(1280x800) and phone (390x844) widths, and nothing is wider than the phone."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import quote
 
@@ -43,6 +46,8 @@ def _both_widths(page, shoot, name: str) -> None:
     page.set_viewport_size(DESKTOP)
     shoot(page, f"{name}-desktop")
     page.set_viewport_size(PHONE)
+    # Nothing wider than the phone: wide tables scroll inside their own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shoot(page, f"{name}-phone")
     page.set_viewport_size(DESKTOP)
 
@@ -280,4 +285,47 @@ def test_admin_pages_tell_other_users_they_may_not(server, admin, context_factor
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         r = http.get(WHO, headers={"Authorization": f"token {key}:{secret}"})
         assert r.json() == {"message": user}, r.text
+    assert page.script_errors == []
+
+
+def test_api_access_on_the_user_form(server, admin, context_factory, shoot):
+    user = _user(admin)
+    page = _login(context_factory(viewport=DESKTOP), server, "Administrator", ADMIN_PASSWORD,
+                  f"/app/user/{quote(user)}")
+    section = page.locator(".form-extension section.api-access")
+    expect(section.get_by_role("heading", name="API Access")).to_be_visible()
+    section.get_by_role("button", name="Generate Keys").click()
+    secret = section.get_by_label("API Secret").input_value()
+    key = section.locator("[data-field=api_key]").inner_text()
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        assert http.get(WHO, headers={"Authorization": f"token {key}:{secret}"}).json() == {"message": user}
+    _both_widths(page, shoot, f"user-form-{server.backend}")
+    assert page.script_errors == []
+
+
+def test_oauth_client_list_and_form(server, admin, context_factory, shoot):
+    redirect = "http://127.0.0.1:9/callback"  # never called: only the authorize answer is read
+    app_name = f"Desk App {uuid.uuid4().hex[:6]}"
+    page = _login(context_factory(viewport=DESKTOP), server, "Administrator", ADMIN_PASSWORD, "/app/oauth-client/new")
+    page.wait_for_selector(".form-view")
+    page.get_by_label("App Name").fill(app_name)
+    page.get_by_label("Scopes").fill("all openid")
+    page.get_by_label("Redirect URIs").fill(redirect)
+    page.get_by_label("Default Redirect URI").fill(redirect)
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/app/oauth-client/(?!new)[^/]+$"))
+    name = page.url.rsplit("/", 1)[1]
+    data = admin.get(f"/api/resource/OAuth Client/{name}").json()["data"]
+    assert (data["app_name"], data["client_id"], data["default_redirect_uri"]) == (app_name, name, redirect)
+    _both_widths(page, shoot, f"oauth-client-form-{server.backend}")
+
+    # The client works: authorize sends a Guest to the login page (an unknown client is refused).
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        params = {"client_id": name, "response_type": "code", "redirect_uri": redirect, "scope": "all"}
+        r = http.get("/api/method/frappe.integrations.oauth2.authorize", params=params)
+        assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?"), r.text
+
+    page.goto(f"{server.base_url}/app/oauth-client")
+    expect(page.get_by_role("link", name=app_name)).to_be_visible()
+    _both_widths(page, shoot, f"oauth-client-list-{server.backend}")
     assert page.script_errors == []
