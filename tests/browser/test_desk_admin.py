@@ -246,7 +246,8 @@ def test_doctype_editor_creates_a_doctype_used_through_the_api(server, admin, co
     page.get_by_role("button", name="Save fields").click()
     expect(page.locator("#toast")).to_have_text(f"2 fields added to {name}")
     expect(page.locator("table.dt-existing")).to_contain_text("notes")
-    fields = [(f["fieldname"], f.get("options")) for f in admin.get(f"/api/resource/DocType/{name}").json()["data"]["fields"]]
+    definition = admin.get(f"/api/resource/DocType/{name}").json()["data"]
+    fields = [(f["fieldname"], f.get("options")) for f in definition["fields"]]
     assert fields == [("borrower_name", None), ("due_date", None), ("status", "Open\nReturned"), ("notes", None),
                       ("lender", "User")]
     r = admin.post(path, json={"borrower_name": "Grace", "notes": "second copy", "lender": "Administrator"})

@@ -204,7 +204,9 @@ function fieldsGrid(taken) {
         if (!f.fieldname) out.push(`Field "${f.label}" needs a fieldname.`);
         else if (seen.has(f.fieldname)) out.push(`Fieldname ${f.fieldname} appears more than once.`);
         seen.add(f.fieldname);
-        if (["Link", "Table"].includes(f.fieldtype) && !f.options) out.push(`Field "${f.label || f.fieldname}" (${f.fieldtype}) needs a DocType in Options.`);
+        if (["Link", "Table"].includes(f.fieldtype) && !f.options) {
+          out.push(`Field "${f.label || f.fieldname}" (${f.fieldtype}) needs a DocType in Options.`);
+        }
       }
       return out;
     },
@@ -219,9 +221,11 @@ function permsGrid(roles, initial) {
     const role = h("select", { "aria-label": `Permission ${i} role`, class: "p-role" },
       roles.map((r) => h("option", { value: r, selected: r === row.role }, r)));
     const tr = h("tr", { class: "perm-row" }, h("td", { class: "wide", "data-label": "Role" }, role),
-      PERM_RIGHTS.map((right) => h("td", { class: "c check", "data-label": right[0].toUpperCase() + right.slice(1) }, h("input", { type: "checkbox", dataset: { right },
-        checked: Boolean(row[right]), "aria-label": `Permission ${i} ${right}` }))),
-      h("td", { class: "end" }, button("Remove", () => tr.remove(), { kind: "link", "aria-label": `Remove permission ${i}` })));
+      PERM_RIGHTS.map((right) => h("td", { class: "c check", "data-label": right[0].toUpperCase() + right.slice(1) },
+        h("input", { type: "checkbox", dataset: { right }, checked: Boolean(row[right]),
+          "aria-label": `Permission ${i} ${right}` }))),
+      h("td", { class: "end" },
+        button("Remove", () => tr.remove(), { kind: "link", "aria-label": `Remove permission ${i}` })));
     tbody.append(tr);
     return tr;
   };
