@@ -102,3 +102,15 @@ def test_desk_goes_to_app(env):
     with InProcess(env.app) as guest:
         assert guest.get("/desk").headers["location"] == "/app"
         assert guest.get("/desk/todo").headers["location"] == "/app/todo"
+
+
+def test_the_stylesheet_is_whole():
+    """Every rule block of desk.css is closed (one merge once cut a media query short, and the
+    browser then dropped every rule after it)."""
+    from ristretto.api.desk.assets import STATIC
+    css = (STATIC / "desk.css").read_text()
+    depth = 0
+    for char in css:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0
