@@ -102,3 +102,17 @@ def test_desk_goes_to_app(env):
     with InProcess(env.app) as guest:
         assert guest.get("/desk").headers["location"] == "/app"
         assert guest.get("/desk/todo").headers["location"] == "/app/todo"
+
+
+def test_the_stylesheet_is_whole():
+    """Every rule block of desk.css is closed before the next view's block begins (a merge once
+    cut a media query short: the browser then read every later rule as inside it)."""
+    from ristretto.api.desk.assets import STATIC
+    css = (STATIC / "desk.css").read_text()
+    depth = 0
+    for i, char in enumerate(css):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+        if css.startswith("/* --", i):
+            assert depth == 0, css[i:i + 60]
+    assert depth == 0
