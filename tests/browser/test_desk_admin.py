@@ -307,6 +307,32 @@ def test_api_access_on_the_user_form(server, admin, context_factory, shoot):
     assert page.script_errors == []
 
 
+def test_roles_on_the_user_form(server, admin, context_factory):
+    user = _user(admin)
+    role = f"Desk Role {uuid.uuid4().hex[:6]}"
+    assert admin.post("/api/resource/Role", json={"role_name": role}).status_code == 200
+    page = _login(context_factory(viewport=DESKTOP), server, "Administrator", ADMIN_PASSWORD,
+                  f"/app/user/{quote(user)}")
+    section = page.locator(".form-extension section.user-roles")
+    expect(section.get_by_role("heading", name="Roles")).to_be_visible()
+    box = section.get_by_label(role, exact=True)
+    expect(box).not_to_be_checked()
+    box.check()
+    section.get_by_role("button", name="Save roles").click()
+    expect(page.locator("#toast")).to_have_text("Roles saved")
+    held = {r["role"] for r in admin.get(f"/api/resource/User/{user}").json()["data"]["roles"]}
+    assert role in held, held
+    page.reload()
+    box = page.locator(".form-extension section.user-roles").get_by_label(role, exact=True)
+    expect(box).to_be_checked()
+    box.uncheck()
+    page.locator(".form-extension section.user-roles").get_by_role("button", name="Save roles").click()
+    expect(page.locator("#toast")).to_have_text("Roles saved")
+    held = {r["role"] for r in admin.get(f"/api/resource/User/{user}").json()["data"]["roles"]}
+    assert role not in held, held
+    assert page.script_errors == []
+
+
 def test_oauth_client_list_and_form(server, admin, context_factory, shoot):
     redirect = "http://127.0.0.1:9/callback"  # never called: only the authorize answer is read
     app_name = f"Desk App {uuid.uuid4().hex[:6]}"
