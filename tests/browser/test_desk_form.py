@@ -51,9 +51,14 @@ def server(request, tmp_path_factory):
                  {"fieldname": "urgent", "fieldtype": "Check", "label": "Urgent"},
                  {"fieldname": "spec_sheet", "fieldtype": "Attach", "label": "Spec Sheet"},
                  {"fieldname": "internal_note", "fieldtype": "Small Text", "label": "Internal Note", "permlevel": 1},
-                 {"fieldname": "remarks", "fieldtype": "Small Text", "label": "Remarks", "allow_on_submit": 1},
                  {"fieldname": "items_tab", "fieldtype": "Tab Break", "label": "Items"},
                  {"fieldname": "items", "fieldtype": "Table", "options": "Desk Order Item", "label": "Items"}]},
+            {"name": "Desk Memo", "is_submittable": 1, "autoname": "format:DM-{####}",
+             "permissions": [{**_NONE, "role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1,
+                              "submit": 1, "cancel": 1, "amend": 1}],
+             "fields": [
+                 {"fieldname": "title", "fieldtype": "Data", "label": "Title", "reqd": 1},
+                 {"fieldname": "remarks", "fieldtype": "Small Text", "label": "Remarks", "allow_on_submit": 1}]},
         ):
             r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
             assert r.status_code == 200, r.text
@@ -355,12 +360,12 @@ def test_the_timeline_comes_from_docinfo(server, context_factory, shoot):
 
 
 def test_save_submit_update_cancel_go_through_savedocs(server, context_factory):
-    page = _login(context_factory(viewport=DESKTOP), server, "/app/desk-order/new")
+    page = _login(context_factory(viewport=DESKTOP), server, "/app/desk-memo/new")
     _accept_dialogs(page)
     calls = _desk_calls(page)
     page.get_by_label("Title").fill("Through savedocs")
     page.get_by_role("button", name="Save").click()
-    page.wait_for_url(re.compile(r"/app/desk-order/DO-\d{4}$"))
+    page.wait_for_url(re.compile(r"/app/desk-memo/DM-\d{4}$"))
     name = page.url.rsplit("/", 1)[1]
     page.wait_for_selector(f"h1:has-text('{name}')")
     page.get_by_label("Title").fill("Through savedocs, submitted")  # saved with the submission
@@ -373,12 +378,12 @@ def test_save_submit_update_cancel_go_through_savedocs(server, context_factory):
     page.get_by_role("status").filter(has_text=f"Saved {name}").wait_for()
     page.locator(".status-badge", has_text="Submitted").wait_for()
     with server.admin() as admin:
-        doc = admin.get(f"/api/resource/Desk Order/{name}").json()["data"]
+        doc = admin.get(f"/api/resource/Desk Memo/{name}").json()["data"]
     assert (doc["title"], doc["remarks"], doc["docstatus"]) == ("Through savedocs, submitted", "delivered late", 1)
     page.get_by_role("button", name="Cancel").click()
     page.locator(".status-badge", has_text="Cancelled").wait_for()
     with server.admin() as admin:
-        assert admin.get(f"/api/resource/Desk Order/{name}").json()["data"]["docstatus"] == 2
+        assert admin.get(f"/api/resource/Desk Memo/{name}").json()["data"]["docstatus"] == 2
     writes = [c for c in calls if c[0] != "GET"]
     assert writes and all(c == ("POST", "method/frappe.desk.form.save.savedocs") for c in writes), writes
     assert len(writes) == 4  # save (new), submit, update, cancel
