@@ -53,6 +53,12 @@ def server(request, tmp_path_factory):
                  {"fieldname": "internal_note", "fieldtype": "Small Text", "label": "Internal Note", "permlevel": 1},
                  {"fieldname": "items_tab", "fieldtype": "Tab Break", "label": "Items"},
                  {"fieldname": "items", "fieldtype": "Table", "options": "Desk Order Item", "label": "Items"}]},
+            {"name": "Desk Memo", "is_submittable": 1, "autoname": "format:DM-{####}",
+             "permissions": [{**_NONE, "role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1,
+                              "submit": 1, "cancel": 1, "amend": 1}],
+             "fields": [
+                 {"fieldname": "title", "fieldtype": "Data", "label": "Title", "reqd": 1},
+                 {"fieldname": "remarks", "fieldtype": "Small Text", "label": "Remarks", "allow_on_submit": 1}]},
         ):
             r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
             assert r.status_code == 200, r.text
@@ -314,3 +320,71 @@ def test_a_field_above_the_users_write_level_is_read_only(server, context_factor
     assert (doc["title"], doc["internal_note"]) == ("Clerk's order, revised", "margin 40%")
     assert page.locator(".status-badge").inner_text() == "Draft"  # nothing left unsaved after the redraw
     _snap(shoot, page, "form-permlevel-desktop")
+
+
+def _desk_calls(page) -> list[tuple[str, str]]:
+    """(verb, path) of every API request the page makes from now on."""
+    calls: list[tuple[str, str]] = []
+    page.on("request", lambda r: "/api/" in r.url and calls.append((r.method, r.url.split("/api/", 1)[1].split("?")[0])))
+    return calls
+
+
+def test_the_timeline_comes_from_docinfo(server, context_factory, shoot):
+    """A user who may read the document but not the Comment, Version and File DocTypes sees its
+    comments, history and attachments: the form draws them from getdoc's docinfo."""
+    with server.admin() as admin:
+        name = admin.post("/api/resource/Desk Order", json={"title": "Timeline order"}).json()["data"]["name"]
+        assert admin.post(f"/api/resource/Desk Order/{name}",
+                          json={"run_method": "add_comment", "text": "Ship on Monday"}).status_code == 200
+        assert admin.put(f"/api/resource/Desk Order/{name}", json={"title": "Timeline order 2"}).status_code == 200
+        r = admin.post("/api/method/upload_file", files={"file": ("terms.txt", b"terms", "text/plain")},
+                       data={"doctype": "Desk Order", "docname": name, "is_private": "0"})
+        assert r.status_code == 200, r.text
+    with server.client() as reader:  # the reader's own rights on the timeline's DocTypes: none
+        reader.post("/api/method/login", json={"usr": READER, "pwd": READER_PW})
+        for doctype in ("Comment", "Version"):
+            assert reader.get(f"/api/resource/{doctype}").status_code == 403
+    page = context_factory(viewport=DESKTOP).new_page()
+    calls = _desk_calls(page)
+    page.goto(f"{server.base_url}/login?redirect-to=/app/desk-order/{name}")
+    page.get_by_label("E-mail or user name").fill(READER)
+    page.get_by_label("Password").fill(READER_PW)
+    page.get_by_role("button", name="Log in").click()
+    page.locator(".comments").get_by_text("Ship on Monday").wait_for()
+    page.locator(".versions").get_by_text("Title: Timeline order → Timeline order 2").wait_for()
+    assert page.locator(".attachments a", has_text="terms").count() == 1
+    assert "You may not read" not in page.locator(".form-below").inner_text()
+    assert ("GET", "method/frappe.desk.form.load.getdoc") in calls
+    assert not [c for c in calls if c[1].startswith("resource/")]  # nothing read around getdoc
+    _snap(shoot, page, "form-timeline-reader-desktop")
+
+
+def test_save_submit_update_cancel_go_through_savedocs(server, context_factory):
+    page = _login(context_factory(viewport=DESKTOP), server, "/app/desk-memo/new")
+    _accept_dialogs(page)
+    calls = _desk_calls(page)
+    page.get_by_label("Title").fill("Through savedocs")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/app/desk-memo/DM-\d{4}$"))
+    name = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector(f"h1:has-text('{name}')")
+    page.get_by_label("Title").fill("Through savedocs, submitted")  # saved with the submission
+    page.get_by_role("button", name="Submit").click()
+    page.locator(".status-badge", has_text="Submitted").wait_for()
+    # A submitted document: only its allow-on-submit field may change (savedocs' "Update").
+    assert page.locator(".field[data-fieldname=title] :is(input, textarea, select):not([disabled])").count() == 0
+    page.get_by_label("Remarks").fill("delivered late")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").filter(has_text=f"Saved {name}").wait_for()
+    page.locator(".status-badge", has_text="Submitted").wait_for()
+    with server.admin() as admin:
+        doc = admin.get(f"/api/resource/Desk Memo/{name}").json()["data"]
+    assert (doc["title"], doc["remarks"], doc["docstatus"]) == ("Through savedocs, submitted", "delivered late", 1)
+    page.get_by_role("button", name="Cancel").click()
+    page.locator(".status-badge", has_text="Cancelled").wait_for()
+    with server.admin() as admin:
+        assert admin.get(f"/api/resource/Desk Memo/{name}").json()["data"]["docstatus"] == 2
+    writes = [c for c in calls if c[0] != "GET"]
+    assert writes and all(c == ("POST", "method/frappe.desk.form.save.savedocs") for c in writes), writes
+    assert len(writes) == 4  # save (new), submit, update, cancel
+    assert not [c for c in calls if c[1].startswith("resource/")]

@@ -63,6 +63,8 @@ def todos(server, admin):
 def test_filter_sort_page_group_and_bulk_delete(server, admin, context_factory, shoot, todos):
     tag, names = todos
     page = context_factory(viewport=DESKTOP).new_page()
+    calls = []  # the list's reads, as Frappe's desk makes them: reportview.get and get_count
+    page.on("request", lambda r: "/api/" in r.url and calls.append(urlsplit(r.url)))
     login(page, server, "Administrator", ADMIN_PASSWORD, "/app/todo")
     # Only this test's rows: a "like" filter typed into the filter bar.
     page.get_by_role("button", name="Add filter").click()
@@ -115,6 +117,18 @@ def test_filter_sort_page_group_and_bulk_delete(server, admin, context_factory, 
     page.get_by_role("button", name="Previous").click()
     page.get_by_text("Showing 1–20 of 25").wait_for()
     assert "page" not in query(page)
+    reads = [parse_qs(c.query) for c in calls if c.path == "/api/method/frappe.desk.reportview.get"]
+    last = reads[-1]
+    assert (json.loads(last["filters"][0]), last["order_by"], last["start"], last["page_length"]) == (
+        [["description", "like", f"%{tag}%"], ["status", "=", "Open"]], ["description desc"], ["0"], ["20"])
+    counted = [parse_qs(c.query) for c in calls if c.path == "/api/method/frappe.desk.reportview.get_count"]
+    assert json.loads(counted[-1]["filters"][0]) == json.loads(last["filters"][0])
+    assert not [c for c in calls if c.path.startswith("/api/resource/")]
+    # No row matches: reportview.get answers [] and the list says so.
+    page.goto(f"{server.base_url}/app/todo?description=no-such-{tag}")
+    page.get_by_text("No rows match these filters.").wait_for()
+    page.go_back()
+    page.get_by_text("Showing 1–20 of 25").wait_for()
 
     # Group by: Priority counts under the current filters; a click filters by the value.
     sidebar = page.get_by_role("complementary", name="Group by")

@@ -1,20 +1,22 @@
 // The form view: one document of any DocType, drawn from its meta (GET /api/v2/doctype/<dt>/meta)
-// in field_order with its tab, section and column breaks, saved and moved through its lifecycle
-// with the public API only: POST/PUT/DELETE /api/resource and the document methods submit,
-// cancel and amend. The server decides: the rights computed here from the meta's permissions
-// only choose which buttons and inputs to offer; every refusal the server sends is shown.
-// Server validation messages go to the top of the form and beside the fields they name.
+// in field_order with its tab, section and column breaks. As Frappe's own desk does, it loads
+// the document with frappe.desk.form.load.getdoc (the document and its docinfo: comments,
+// versions, attachments) and saves, submits, cancels and updates it with
+// frappe.desk.form.save.savedocs (the whole document and an action); amend is the document
+// method, delete DELETE /api/resource. The server decides: the rights computed here from the
+// meta's permissions only choose which buttons and inputs to offer; every refusal the server
+// sends is shown. Server validation messages go to the top of the form and beside the fields
+// they name.
 
-import { boot, get, post, put, del, resource } from "../api.js";
+import { boot, call, get, post, del, resource } from "../api.js";
 import { h, link, notice, toast, button, slug } from "../ui.js";
 import { FORM_EXTENSIONS } from "./extensions.js";
 import { control, isEmpty, LAYOUT } from "./fields.js";
 import { grid } from "./grid.js";
-import { comments, versions } from "./timeline.js";
+import { attachments, comments, versions } from "./timeline.js";
 
 const RIGHTS = ["read", "write", "create", "delete", "submit", "cancel", "amend"];
 const TABLES = new Set(["Table", "Table MultiSelect"]);
-const NOT_SENT = new Set(["Read Only", "HTML", "Image", "Button"]);
 
 // The app's router follows history changes (popstate); the view does not import app.js, whose
 // URL carries a version and would load a second router.
@@ -86,8 +88,12 @@ function layout(meta, doc) {
   return tabs.filter((t) => t.sections.length);
 }
 
+// A new form's temporary name, as Frappe's desk makes it ("new-todo-1"): dropped by savedocs,
+// which answers with the real name.
+let newCount = 0;
+
 function newDoc(meta) {
-  const doc = { doctype: meta.name, docstatus: 0, __islocal: 1 };
+  const doc = { doctype: meta.name, docstatus: 0, __islocal: 1, name: `new-${slug(meta.name)}-${++newCount}` };
   for (const f of meta.fields || []) {
     if (LAYOUT.has(f.fieldtype) || isEmpty(f.default) || String(f.default).startsWith("__") || /^(Today|now)$/i.test(f.default)) continue;
     doc[f.fieldname] = ["Int", "Check", "Float", "Currency", "Percent"].includes(f.fieldtype) ? Number(f.default) : f.default;
@@ -154,18 +160,32 @@ export async function render(container, { doctype, name }) {
   await Promise.all((meta.fields || []).filter((f) => TABLES.has(f.fieldtype) && f.options).map(async (f) => {
     try { childMetas[f.fieldname] = (await get(`/api/v2/doctype/${encodeURIComponent(f.options)}/meta`)).data; } catch { /* shown read-only below */ }
   }));
-  let doc;
+  let loaded = { doc: null, docinfo: null };
   if (isNew) {
-    doc = newDoc(meta);
+    loaded.doc = newDoc(meta);
   } else {
     try {
-      doc = (await get(resource(doctype, name))).data;
+      loaded = await getdoc(doctype, name);
     } catch (error) {
       container.append(denial(error, doctype, name));
       return;
     }
   }
-  await draw(container, meta, childMetas, doc, isNew);
+  await draw(container, meta, childMetas, loaded.doc, isNew, loaded.docinfo);
+}
+
+// frappe.desk.form.load.getdoc: `docs` (the document, child rows included) and `docinfo` at
+// the top of the body, not in `message`.
+async function getdoc(doctype, name) {
+  const body = await get("/api/method/frappe.desk.form.load.getdoc", { doctype, name });
+  return { doc: body.docs[0], docinfo: body.docinfo || {} };
+}
+
+// frappe.desk.form.save.savedocs: the whole document (fields left out are cleared, `modified`
+// is compared with the stored one) and the action; the saved document is `docs[0]`.
+async function savedocs(doc, action) {
+  const body = await call("POST", "/api/method/frappe.desk.form.save.savedocs", { json: { doc: JSON.stringify(doc), action } });
+  return { doc: body.docs[0], docinfo: body.docinfo || {} };
 }
 
 function denial(error, doctype, name) {
@@ -178,7 +198,7 @@ function denial(error, doctype, name) {
     notice(error.message && error.message !== text ? `${text}\n${error.message}` : text, "error"));
 }
 
-async function draw(container, meta, childMetas, doc, isNew) {
+async function draw(container, meta, childMetas, doc, isNew, docinfo) {
   const doctype = meta.name;
   const rights = rightsOf(meta, doc);
   const submittable = !!Number(meta.is_submittable);
@@ -304,18 +324,13 @@ async function draw(container, meta, childMetas, doc, isNew) {
     head, notices, form));
 
   // --- actions ------------------------------------------------------------------------------
-  function payload() {
-    const out = {};
-    for (const df of meta.fields) {
-      if (LAYOUT.has(df.fieldtype) || NOT_SENT.has(df.fieldtype) || !editable(df)) continue;
-      if (TABLES.has(df.fieldtype)) {
-        const g = grids.get(df.fieldname);
-        if (g) out[df.fieldname] = g.rows().map((r) => { const row = { ...r }; delete row.__islocal; return row; });
-      } else if (values[df.fieldname] !== undefined) {
-        out[df.fieldname] = values[df.fieldname];
-      }
-    }
-    if (!isNew) out.modified = doc.modified;
+  // The whole document as savedocs takes it (a field left out is cleared; the server puts back
+  // what the user may not write): the loaded one with the form's values and grid rows, its
+  // `modified` for the timestamp check, and for a new one `__islocal` and its temporary name.
+  function wholeDoc() {
+    const out = { ...values, doctype };
+    for (const [fieldname, g] of grids) out[fieldname] = g.rows().map((r) => ({ ...r }));
+    if (isNew) { out.__islocal = 1; out.name = doc.name; } else out.modified = doc.modified;
     return out;
   }
 
@@ -361,18 +376,20 @@ async function draw(container, meta, childMetas, doc, isNew) {
     }
   }
 
-  async function reload(next) {
+  async function reload(next, nextInfo) {
     container.replaceChildren();
-    await draw(container, meta, childMetas, next, false);
+    await draw(container, meta, childMetas, next, false, nextInfo);
   }
 
+  // Save (a submitted document's allow-on-submit fields: Update), with the form's changes.
   async function save() {
     clearErrors();
     try {
-      const data = isNew ? (await post(resource(doctype), payload())).data : (await put(resource(doctype, doc.name), payload())).data;
+      const saved = await savedocs(wholeDoc(), docstatus === 1 ? "Update" : "Save");
+      const data = saved.doc;
       toast(`Saved ${data.name}`);
       if (isNew) { keepTab(data.name); go(`${listHref}/${encodeURIComponent(data.name)}`, true); }
-      else await reload(data);
+      else await reload(data, saved.docinfo);
       return data;
     } catch (error) {
       showError(error, "save");
@@ -380,12 +397,9 @@ async function draw(container, meta, childMetas, doc, isNew) {
     }
   }
 
+  // Submit saves the form's changes with the submission (one savedocs call, as in Frappe).
   async function submit() {
     if (!confirm(`Permanently submit ${doc.name}?`)) return;
-    if (dirty) {
-      clearErrors();
-      try { await put(resource(doctype, doc.name), payload()); } catch (error) { showError(error, "save"); return; }
-    }
     await lifecycle("submit", false);
   }
 
@@ -393,11 +407,16 @@ async function draw(container, meta, childMetas, doc, isNew) {
     if (ask && method === "cancel" && !confirm(`Permanently cancel ${doc.name}?`)) return;
     clearErrors();
     try {
-      const data = (await post(resource(doctype, doc.name), { run_method: method })).data;
-      toast({ submit: "Submitted", cancel: "Cancelled", amend: `Amended as ${data && data.name}` }[method]);
-      if (method === "amend") keepTab(data.name);
-      if (method === "amend") go(`${listHref}/${encodeURIComponent(data.name)}`);
-      else await reload(data);
+      if (method === "amend") {
+        const data = (await post(resource(doctype, doc.name), { run_method: "amend" })).data;
+        toast(`Amended as ${data && data.name}`);
+        keepTab(data.name);
+        go(`${listHref}/${encodeURIComponent(data.name)}`);
+        return;
+      }
+      const saved = await savedocs(wholeDoc(), method === "submit" ? "Submit" : "Cancel");
+      toast(method === "submit" ? "Submitted" : "Cancelled");
+      await reload(saved.doc, saved.docinfo);
     } catch (error) {
       showError(error, method);
     }
@@ -421,20 +440,21 @@ async function draw(container, meta, childMetas, doc, isNew) {
     return;
   }
 
-  // --- below a saved document: comments, history, extensions -------------------------------
+  // --- below a saved document: its docinfo (comments, history, attachments), extensions -----
+  const info = docinfo || {};
   const below = h("div", { class: "form-below" });
   container.append(below);
-  const parts = await Promise.all([
-    comments(doctype, doc.name, { canComment: rights.write }),
-    Number(meta.track_changes) ? versions(doctype, doc.name, meta) : null,
-  ]);
-  below.append(...parts.filter(Boolean));
+  below.append(...[
+    comments(doctype, doc.name, info, { canComment: rights.write, refresh: async () => (await getdoc(doctype, doc.name)).docinfo }),
+    Number(meta.track_changes) ? versions(info, meta) : null,
+    attachments(info),
+  ].filter(Boolean));
   const extension = FORM_EXTENSIONS[doctype];
   if (extension) {
     const box = h("div", { class: "form-extension" });
     container.append(box);
     try {
-      await extension(box, { doctype, name: doc.name, doc, reload: async () => reload((await get(resource(doctype, doc.name))).data) });
+      await extension(box, { doctype, name: doc.name, doc, reload: async () => { const l = await getdoc(doctype, doc.name); await reload(l.doc, l.docinfo); } });
     } catch (error) {
       box.append(notice(error.message || String(error), "error"));
     }

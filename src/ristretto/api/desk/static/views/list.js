@@ -5,13 +5,20 @@
 // The URL holds the view, so reloading or sharing it shows the same rows. As in Frappe's desk,
 // an "=" filter is `?field=value` and any other operator is `?field=["op", value]` (JSON);
 // `order_by=field desc` and `page=N` (from 1) are the sort and the page. Everything goes
-// through the public API: the meta, /api/resource, frappe.client.get_count and
-// frappe.desk.reportview.get_group_by_count.
+// through the public API: the meta and, as Frappe's own desk does, the RPC methods
+// frappe.desk.reportview.get (rows), get_count and get_group_by_count.
 
 import { get, del, rpc, resource, ApiError } from "../api.js";
 import { h, clear, link, notice, button, slug, formatCount } from "../ui.js";
 
 const PAGE = 20;
+
+// reportview.get's compressed answer ({keys, values: [[...]]}, or [] when no row matched) as
+// one object per row.
+export function uncompress(message) {
+  if (!message || !Array.isArray(message.keys) || !Array.isArray(message.values)) return [];
+  return message.values.map((row) => Object.fromEntries(message.keys.map((k, i) => [k, row[i]])));
+}
 const RESERVED = new Set(["order_by", "page"]);
 // What a filter may compare: the API's operators. "is set" / "is not set" are ["is", "set"].
 const OPERATORS = [
@@ -234,9 +241,9 @@ class ListView {
     const fields = this.columns.map((c) => c.fieldname);
     try {
       const [rows, count] = await Promise.all([
-        get(resource(this.doctype), { fields, filters, order_by: `${this.sort.field} ${this.sort.dir}`,
-          limit_start: start, limit_page_length: PAGE }).then((r) => r.data),
-        rpc("frappe.client.get_count", { doctype: this.doctype, filters }, "GET"),
+        rpc("frappe.desk.reportview.get", { doctype: this.doctype, fields, filters,
+          order_by: `${this.sort.field} ${this.sort.dir}`, start, page_length: PAGE }, "GET").then(uncompress),
+        rpc("frappe.desk.reportview.get_count", { doctype: this.doctype, filters }, "GET"),
       ]);
       if (token !== this.token) return;
       this.count = count;

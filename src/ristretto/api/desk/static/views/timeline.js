@@ -1,9 +1,9 @@
-// Below a saved document: its comments (Comment records, added with the add_comment document
-// method) and, when the DocType tracks changes, its version history (Version records).
-// Both lists are read through the API with the user's own rights: a user who may not read
-// Comment or Version records is told so instead of seeing an empty list.
+// Below a saved document: its comments (added with the add_comment document method), its
+// version history when the DocType tracks changes, and its attachments, all drawn from the
+// form's docinfo (frappe.desk.form.load.getdoc / savedocs): as in Frappe, whoever may read the
+// document sees them, without needing to read the Comment, Version or File DocTypes.
 
-import { get, post, resource } from "../api.js";
+import { post, resource } from "../api.js";
 import { h, button, toast } from "../ui.js";
 import { plainText } from "./fields.js";
 
@@ -13,27 +13,20 @@ const when = (ts) => {
   return Number.isNaN(d.getTime()) ? String(ts) : d.toLocaleString();
 };
 
-function denied(error, what) {
-  return h("p", { class: "muted" }, error.status === 403 ? `You may not read ${what}.` : `${what} could not be loaded: ${error.message}`);
-}
-
-export async function comments(doctype, name, { canComment }) {
+// docinfo.comments: newest first (Frappe's order); shown oldest first, as a conversation.
+// `refresh()` answers the document's docinfo again, after a comment is added.
+export function comments(doctype, name, docinfo, { canComment, refresh }) {
   const list = h("ol", { class: "comments" });
   const box = h("section", { class: "panel timeline", "aria-labelledby": "comments-h" },
     h("h2", { id: "comments-h" }, "Comments"), list);
-  async function load() {
-    try {
-      const rows = (await get(resource("Comment"), {
-        filters: [["reference_doctype", "=", doctype], ["reference_name", "=", name], ["comment_type", "=", "Comment"]],
-        fields: ["name", "content", "comment_by", "owner", "creation"], order_by: "creation asc", limit_page_length: 100,
-      })).data;
-      list.replaceChildren(...rows.map((c) => h("li", {},
-        h("div", { class: "meta" }, h("strong", {}, c.comment_by || c.owner), " · ", h("time", { datetime: c.creation }, when(c.creation))),
-        h("div", { class: "content" }, plainText(c.content)))));
-      if (!rows.length) list.replaceChildren(h("li", { class: "muted none" }, "No comments yet."));
-    } catch (error) {
-      list.replaceChildren(h("li", {}, denied(error, "comments")));
-    }
+  function show(info) {
+    const rows = [...(info.comments || [])].reverse();
+    list.replaceChildren(...rows.map((c) => h("li", {},
+      h("div", { class: "meta" }, h("strong", {}, c.comment_by || c.owner), " · ", h("time", { datetime: c.creation }, when(c.creation))),
+      h("div", { class: "content" }, plainText(c.content)))));
+    if (!rows.length) list.replaceChildren(h("li", { class: "muted none" }, "No comments yet."));
+    const more = Number(info.total_comments || 0) - rows.length;
+    if (more > 0) list.append(h("li", { class: "muted" }, `${more} older comments not shown.`));
   }
   if (canComment) {
     const text = h("textarea", { id: "new-comment", rows: 3, placeholder: "Add a comment" });
@@ -43,7 +36,7 @@ export async function comments(doctype, name, { canComment }) {
       try {
         await post(resource(doctype, name), { run_method: "add_comment", text: text.value });
         text.value = "";
-        await load();
+        show(await refresh());
         toast("Comment added");
       } catch (error) {
         toast(error.message, "error");
@@ -53,7 +46,7 @@ export async function comments(doctype, name, { canComment }) {
     }, { kind: "secondary" });
     box.append(h("div", { class: "add-comment" }, h("label", { for: "new-comment" }, "New comment"), text, add));
   }
-  await load();
+  show(docinfo);
   return box;
 }
 
@@ -72,21 +65,25 @@ function describe(data, labels) {
   return out.length ? out : ["(no field changes)"];
 }
 
-export async function versions(doctype, name, meta) {
+// docinfo.versions: newest first.
+export function versions(docinfo, meta) {
   const labels = Object.fromEntries((meta.fields || []).map((f) => [f.fieldname, f.label || f.fieldname]));
   const list = h("ol", { class: "versions" });
   const box = h("section", { class: "panel timeline", "aria-labelledby": "versions-h" }, h("h2", { id: "versions-h" }, "History"), list);
-  try {
-    const rows = (await get(resource("Version"), {
-      filters: [["ref_doctype", "=", doctype], ["docname", "=", name]],
-      fields: ["name", "owner", "creation", "data"], order_by: "creation desc", limit_page_length: 50,
-    })).data;
-    list.replaceChildren(...rows.map((v) => h("li", {},
-      h("div", { class: "meta" }, h("strong", {}, v.owner), " · ", h("time", { datetime: v.creation }, when(v.creation))),
-      h("ul", { class: "changes" }, describe(v.data, labels).map((line) => h("li", {}, line))))));
-    if (!rows.length) list.replaceChildren(h("li", { class: "muted none" }, "No changes since it was created."));
-  } catch (error) {
-    list.replaceChildren(h("li", {}, denied(error, "the version history")));
-  }
+  const rows = docinfo.versions || [];
+  list.replaceChildren(...rows.map((v) => h("li", {},
+    h("div", { class: "meta" }, h("strong", {}, v.owner), " · ", h("time", { datetime: v.creation }, when(v.creation))),
+    h("ul", { class: "changes" }, describe(v.data, labels).map((line) => h("li", {}, line))))));
+  if (!rows.length) list.replaceChildren(h("li", { class: "muted none" }, "No changes since it was created."));
   return box;
+}
+
+// docinfo.attachments: the File records attached to the document, as links.
+export function attachments(docinfo) {
+  const rows = docinfo.attachments || [];
+  const list = h("ul", { class: "attachments" }, rows.map((f) => h("li", {},
+    f.file_url ? h("a", { href: f.file_url, target: "_blank", rel: "noopener" }, f.file_name || f.file_url) : (f.file_name || f.name),
+    Number(f.is_private) ? h("span", { class: "muted" }, " (private)") : null)));
+  if (!rows.length) list.append(h("li", { class: "muted none" }, "No attachments."));
+  return h("section", { class: "panel timeline", "aria-labelledby": "attachments-h" }, h("h2", { id: "attachments-h" }, "Attachments"), list);
 }
