@@ -152,3 +152,47 @@ def test_added_rule_is_enforced_and_reset_takes_it_back(world):
     assert auditor.put("/api/resource/Gadget/g-1", json={"qty": 7}).status_code == 200
     world.admin("POST", f"{PM}.reset", json={"doctype": "Gadget"})
     assert auditor.get("/api/resource/Gadget/g-1").status_code == 403
+
+
+# --- no input is a 500 ------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_junk = st.none() | st.booleans() | st.integers(-3, 12) | st.text(max_size=12) | \
+    st.lists(st.integers(0, 2), max_size=2) | st.dictionaries(st.text(max_size=3), st.integers(0, 1), max_size=1)
+_ARGS = {
+    "doctype": st.sampled_from(["Gadget", "Gadget Order", "Gadget Part", "DocType", "No Such"]) | _junk,
+    "role": st.sampled_from(["Gadget User", "Gadget Reader", "Gadget Auditor", "Administrator", "Nope"]) | _junk,
+    "permlevel": st.sampled_from([0, 1, "0", "2", "x", "99999"]) | _junk,
+    "ptype": st.sampled_from(["read", "write", "if_owner", "submit", "name", "read`"]) | _junk,
+    "value": st.sampled_from([0, 1, "1", "0", "yes"]) | _junk,
+    "if_owner": st.sampled_from([0, 1, "1"]) | _junk,
+}
+_CALLS = {"get_permissions": ("doctype", "role"), "add": ("parent", "role", "permlevel"),
+          "update": ("doctype", "role", "permlevel", "ptype", "value", "if_owner"),
+          "remove": ("doctype", "role", "permlevel", "if_owner"), "reset": ("doctype",),
+          "get_roles_and_doctypes": ()}
+
+
+@st.composite
+def _calls(draw):
+    method = draw(st.sampled_from(sorted(_CALLS)))
+    args = {p: draw(_ARGS["doctype" if p == "parent" else p]) for p in _CALLS[method]
+            if draw(st.integers(0, 5))}
+    return method, args, draw(st.sampled_from(["json", "form"]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(call=_calls())
+def test_no_argument_is_a_500(world, call):
+    method, args, how = call
+    client = world.client("admin")
+    if how == "json":
+        r = client.post(f"{PM}.{method}", json=args)
+    else:
+        r = client.post(f"{PM}.{method}", data={k: v if isinstance(v, str) else json.dumps(v)
+                                                 for k, v in args.items()})
+    assert r.status_code < 500, f"{method} {args} -> {r.status_code} {r.text[:1000]}"
+    if r.status_code >= 400:
+        assert "exc_type" in r.json(), r.text
