@@ -35,6 +35,7 @@ from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
 from ristretto.api.methods import client as client_methods
 from ristretto.api.methods import desk as desk_methods
+from ristretto.api.methods import permission_manager as permission_manager_methods
 from ristretto.api.methods import search as search_methods
 from ristretto.api.methods import session as session_methods
 from ristretto.api.pages import envelope as page_envelope
@@ -67,7 +68,7 @@ class App:
         self.access_log = access_log
         self.methods = MethodRegistry()
         for module in (session_methods, client_methods, comment_methods, docmethods, file_methods, search_methods,
-                       oauth, desk_methods):
+                       oauth, desk_methods, permission_manager_methods):
             self.methods.add_module(module)
         site.registry.controllers["File"] = files.FileController(site)
         # Apps last: their functions may not take a built-in name (apps.register_methods).

@@ -1,18 +1,17 @@
 // The Role Permissions Manager (/app/permission-manager?doctype=<name>, System Managers): a
 // matrix of roles x rights per permlevel for one DocType. It shows the effective rows: the
 // DocType's Custom DocPerm rows if it has any (they replace its own rows wholesale), else the
-// DocPerm rows of its definition. The first change copies those standard rows into Custom
-// DocPerm (as Frappe does), so the change applies to a complete set; later changes update,
-// add or delete Custom DocPerm rows through the resource API.
+// DocPerm rows of its definition. Every change is one call of Frappe's permission_manager
+// methods, which copy the standard rows into Custom DocPerm first when needed, in the same
+// transaction as the change (a failure leaves no partial set), and keep the last rule.
 
-import { boot, get, post, put, del, resource } from "../api.js";
+import { boot, get, rpc, resource } from "../api.js";
 import { h, clear, button, notice, toast } from "../ui.js";
 
 export const RIGHTS = ["read", "write", "create", "delete", "submit", "cancel", "amend", "report", "export",
   "share", "print", "email", "if_owner"];
-// Copied with a row too, though the matrix does not show them.
-const KEPT = ["select", "import"];
 const LABELS = { if_owner: "Only if creator" };
+const PM = "frappe.core.page.permission_manager.permission_manager";
 const SUBMIT_ONLY = new Set(["submit", "cancel", "amend"]);
 
 const label = (right) => LABELS[right] || right[0].toUpperCase() + right.slice(1);
@@ -24,15 +23,17 @@ export async function render(container) {
       "Ask one to give you the System Manager role.", "error"));
     return;
   }
-  const [doctypes, roles] = await Promise.all([
+  const [doctypes, names] = await Promise.all([
     get(resource("DocType"), { fields: ["name", "is_submittable"], filters: [["istable", "=", 0]],
       order_by: "name asc", limit_page_length: 0 }),
-    get(resource("Role"), { fields: ["name"], order_by: "name asc", limit_page_length: 0 }),
+    // The DocTypes a rule may be set on and the enabled roles (never Administrator, who has
+    // every right whatever the rows say).
+    rpc(`${PM}.get_roles_and_doctypes`, {}, "GET"),
   ]);
+  const settable = new Set(names.doctypes);
   const state = { doctype: new URLSearchParams(location.search).get("doctype") || "",
-    doctypes: doctypes.data,
-    // Administrator has every right whatever the rows say: a row for it would mean nothing.
-    roles: roles.data.map((r) => r.name).filter((r) => r !== "Administrator"), rows: [], custom: false };
+    doctypes: doctypes.data.filter((d) => settable.has(d.name)),
+    roles: [...names.roles].sort(), rows: [], custom: false };
   const picker = h("select", { id: "perm-doctype", onchange: () => choose(picker.value) },
     h("option", { value: "" }, "Select a DocType…"),
     state.doctypes.map((d) => h("option", { value: d.name, selected: d.name === state.doctype }, d.name)));
@@ -53,16 +54,13 @@ async function load(state, body) {
   clear(body).append(h("p", { class: "loading" }, "Loading…"));
   if (!state.doctype) return clear(body);
   try {
-    const custom = await get(resource("Custom DocPerm"), { filters: [["parent", "=", state.doctype]],
-      fields: ["*"], order_by: "permlevel asc, idx asc", limit_page_length: 0 });
-    if (custom.data.length) {
-      state.rows = custom.data;
-      state.custom = true;
-    } else {
-      const def = await get(resource("DocType", state.doctype));
-      state.rows = (def.data.permissions || []).map((r) => ({ ...r, name: undefined }));
-      state.custom = false;
-    }
+    const [rows, custom] = await Promise.all([
+      rpc(`${PM}.get_permissions`, { doctype: state.doctype }, "GET"),
+      get(resource("Custom DocPerm"), { filters: [["parent", "=", state.doctype]], fields: ["name"],
+        limit_page_length: 1 }),
+    ]);
+    state.rows = rows || [];
+    state.custom = custom.data.length > 0;
     const meta = state.doctypes.find((d) => d.name === state.doctype);
     state.submittable = Boolean(meta && meta.is_submittable);
     draw(state, body);
@@ -71,17 +69,9 @@ async function load(state, body) {
   }
 }
 
-// The standard rows become Custom DocPerm rows, in order; each row then knows its record name.
-async function makeCustom(state) {
-  if (state.custom) return;
-  for (const row of state.rows) {
-    const values = { parent: state.doctype, role: row.role, permlevel: row.permlevel || 0 };
-    for (const right of [...RIGHTS, ...KEPT]) values[right] = row[right] ? 1 : 0;
-    const saved = await post(resource("Custom DocPerm"), values);
-    row.name = saved.data.name;
-  }
-  state.custom = true;
-}
+// The rule a call names: Frappe identifies a row by its role, level and "only if creator".
+const ruleOf = (state, row) => ({ doctype: state.doctype, role: row.role, permlevel: Number(row.permlevel || 0),
+  if_owner: row.if_owner ? 1 : 0 });
 
 function draw(state, body) {
   const levels = [...new Set(state.rows.map((r) => Number(r.permlevel || 0)))].sort((a, b) => a - b);
@@ -122,9 +112,10 @@ async function change(state, body, row, right, box) {
   const wasCustom = state.custom;
   box.disabled = true;
   try {
-    await makeCustom(state);
-    await put(resource("Custom DocPerm", row.name), { [right]: value });
+    const answer = await rpc(`${PM}.update`, { ...ruleOf(state, row), ptype: right, value });
     row[right] = value;
+    // "refresh": the standard rows were copied into Custom DocPerm first.
+    if (answer === "refresh") state.custom = true;
     toast(`${row.role}: ${label(right)} ${value ? "granted" : "removed"}`);
   } catch (error) {
     box.checked = !value;
@@ -145,8 +136,7 @@ async function removeRow(state, body, row) {
   if (state.rows.length === 1) return toast("There must be at least one permission rule.", "error");
   if (!confirm(`Remove all rights of ${row.role} at level ${row.permlevel || 0}?`)) return;
   try {
-    await makeCustom(state);
-    await del(resource("Custom DocPerm", row.name));
+    await rpc(`${PM}.remove`, ruleOf(state, row));
     toast(`${row.role} removed`);
   } catch (error) {
     toast(error.message, "error");
@@ -168,11 +158,8 @@ function addRowForm(state, body) {
       return error.append(notice(`${role.value} already has a row at level ${permlevel}.`, "error"));
     }
     try {
-      await makeCustom(state);
       // A new row grants reading only; tick the other rights in the matrix.
-      const values = { parent: state.doctype, role: role.value, permlevel, if_owner: 0 };
-      for (const right of [...RIGHTS, ...KEPT]) values[right] = right === "read" ? 1 : values[right] || 0;
-      await post(resource("Custom DocPerm"), values);
+      await rpc(`${PM}.add`, { parent: state.doctype, role: role.value, permlevel });
       toast(`${role.value} added at level ${permlevel}`);
       await load(state, body);
     } catch (e) {
@@ -191,7 +178,7 @@ function addRowForm(state, body) {
 async function restore(state, body) {
   if (!confirm(`Delete every Custom DocPerm row of ${state.doctype}? Its own permissions apply again.`)) return;
   try {
-    for (const row of state.rows) await del(resource("Custom DocPerm", row.name));
+    await rpc(`${PM}.reset`, { doctype: state.doctype });
     toast("Standard permissions restored");
   } catch (error) {
     toast(error.message, "error");
