@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ADMIN_PASSWORD, make_site, start_server, stop_server
 
@@ -122,6 +123,21 @@ def test_create_a_todo_through_the_form(server, context_factory, shoot):
     assert page.get_by_label("Description").input_value() == "Write the form view"
     assert page.csp_errors == []
     _snap(shoot, page, "form-todo-saved-desktop")
+
+
+def test_a_link_to_nothing_is_said_on_leaving_the_field(server, context_factory):
+    page = _login(context_factory(viewport=DESKTOP), server, "/app/todo/new")
+    who = page.get_by_role("combobox", name="Allocated To")
+    who.fill("nobody-here@example.com")
+    who.press("Tab")  # leaving the field checks it (frappe.client.validate_link)
+    field = page.locator(".field", has=who)
+    expect(field.locator(".field-error")).to_have_text("nobody-here@example.com is not a User that exists")
+    assert who.get_attribute("aria-invalid") == "true"
+    who.fill("Administrator")
+    who.press("Tab")
+    expect(field.locator(".field-error")).to_be_hidden()
+    assert who.get_attribute("aria-invalid") == "false"
+    assert page.csp_errors == []
 
 
 def test_edit_save_comment_and_history(server, context_factory, shoot):

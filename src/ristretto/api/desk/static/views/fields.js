@@ -123,7 +123,7 @@ export function control(df, value, opts = {}) {
       placeholder: isEmpty(value) ? "" : "unchanged", oninput: () => changed(input.value || undefined) });
     current = undefined;
   } else if (ft === "Link" || ft === "Dynamic Link") {
-    input = linkInput(df, value, common, opts, changed);
+    input = linkInput(df, value, common, opts, changed, (text) => setErr(text));
   } else if (ft === "Attach" || ft === "Attach Image") {
     input = attachInput(df, value, common, opts, changed);
   } else {
@@ -157,8 +157,9 @@ export function control(df, value, opts = {}) {
 }
 
 // Link and Dynamic Link: a combobox whose list fills from frappe.desk.search.search_link as one
-// types; arrow keys move through it, Enter picks, Escape closes.
-function linkInput(df, value, common, opts, changed) {
+// types; arrow keys move through it, Enter picks, Escape closes. Leaving it checks the value with
+// frappe.client.validate_link and says so beside the field when no such document exists.
+function linkInput(df, value, common, opts, changed, report) {
   const listId = `${common.id}-list`;
   const list = h("ul", { class: "link-options", role: "listbox", id: listId, hidden: true,
     "aria-label": `${df.label || df.fieldname} suggestions` });
@@ -207,7 +208,18 @@ function linkInput(df, value, common, opts, changed) {
     timer = setTimeout(search, 150);
   });
   input.addEventListener("focus", () => { clearTimeout(timer); timer = setTimeout(search, 50); });
-  input.addEventListener("blur", () => { clearTimeout(timer); asked++; close(); });
+  input.addEventListener("blur", () => { clearTimeout(timer); asked++; close(); check(); });
+  async function check() {
+    const doctype = target();
+    const text = input.value;
+    if (!doctype || !text) { report(null); return; }
+    let found;
+    try {
+      found = await rpc("frappe.client.validate_link", { doctype, docname: text }, "GET");
+    } catch { return; }  // the save reports what the server refuses
+    if (input.value !== text) return;  // typed on since
+    report(found && found.name ? null : `${text} is not a ${doctype} that exists`);
+  }
   input.addEventListener("keydown", (e) => {
     if (e.key === "ArrowDown" || e.key === "ArrowUp") {
       e.preventDefault();
