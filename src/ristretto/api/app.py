@@ -236,8 +236,10 @@ class App:
                     identity = authn.login(call, conn, login)
             else:
                 call.password_work = login
-                # Only a request with an Authorization header asks whether it is a client's.
-                own = "authorization" in req.headers and self._client_credentials(call, params)
+                # Only a method route (or cmd=) with an Authorization header asks whether the
+                # header is an OAuth client's: two attribute checks on every other request.
+                own = route is not None and (route.method_param is not None or route is COMMAND) \
+                    and "authorization" in req.headers and self._client_credentials(call, params)
                 identity = authn.resume(call, conn, not own)
             info = identity.info
             ctx.user, ctx.roles, ctx.user_type = info.name, info.roles, info.user_type
@@ -294,7 +296,7 @@ class App:
     def _client_credentials(self, call: Call, params: dict[str, str]) -> bool:
         """Whether the method called takes OAuth client credentials in ``Authorization``."""
         route = call.route
-        name = call.form.get("cmd") if route is COMMAND else params.get(route.method_param or "") if route else None
+        name = call.form.get("cmd") if route is COMMAND else params.get(route.method_param)
         method = self.methods.get(name) if isinstance(name, str) else None
         return method is not None and method.client_credentials
 
