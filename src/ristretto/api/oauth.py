@@ -10,7 +10,6 @@ the JWKS are plain routes (:data:`ROUTES`).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -158,13 +157,9 @@ def authorize(call: Call, **kwargs):
 
 def _csrf_token(call: Call) -> str:
     """The session's CSRF token (made now if it has none): the consent form posts it back."""
-    session = sessions.resume(call.ctx.db, call.sid) if call.sid else None
-    if session is None:
+    token = sessions.ensure_csrf_token(call.ctx.db, call.sid)
+    if token is None:
         raise PermissionError("Not permitted")
-    if session.csrf_token:
-        return session.csrf_token
-    token = secrets.token_urlsafe(24)
-    sessions.set_csrf_token(call.ctx.db, call.sid, token)
     return token
 
 

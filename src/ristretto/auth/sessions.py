@@ -83,6 +83,19 @@ def set_csrf_token(conn: Connection, sid: str, token: str) -> None:
     state.bump(conn, state.AUTH)
 
 
+def ensure_csrf_token(conn: Connection, sid: str | None) -> str | None:
+    """The CSRF token of the live session ``sid``, minted now if it has none (what a
+    server-rendered page embeds); None when there is no such session. The caller commits."""
+    session = resume(conn, sid) if sid else None
+    if session is None:
+        return None
+    if session.csrf_token:
+        return session.csrf_token
+    token = secrets.token_urlsafe(24)
+    set_csrf_token(conn, sid, token)
+    return token
+
+
 def delete(conn: Connection, sid: str) -> None:
     conn.execute(f"DELETE FROM {_T} WHERE sid = ?", (sid,))
     state.bump(conn, state.AUTH)

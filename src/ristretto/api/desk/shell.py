@@ -9,7 +9,6 @@ send it) and the DocTypes the user may read, grouped by module.
 from __future__ import annotations
 
 import json
-import secrets
 from html import escape
 from urllib.parse import quote
 
@@ -45,20 +44,16 @@ def _full_name(call: Call) -> str:
 
 
 def _csrf_token(call: Call) -> str:
-    """The session's CSRF token, minted in its own committed transaction if it has none yet."""
+    """The session's CSRF token, minted in its own committed transaction if it has none yet
+    (this GET's own transaction is rolled back)."""
     conn = call.ctx.db
-    session = sessions.resume(conn, call.sid) if call.sid else None
-    if session is not None and session.csrf_token:
-        return session.csrf_token
-    token = secrets.token_urlsafe(24)
-    if call.sid:
-        in_tx = conn.in_transaction
-        conn.rollback()
-        with conn.transaction():
-            sessions.set_csrf_token(conn, call.sid, token)
-        if in_tx:
-            conn.begin(write=False)
-    return token
+    in_tx = conn.in_transaction
+    conn.rollback()
+    with conn.transaction():
+        token = sessions.ensure_csrf_token(conn, call.sid)
+    if in_tx:
+        conn.begin(write=False)
+    return token or ""
 
 
 def app(call: Call, rest: str = "") -> Response:
