@@ -148,6 +148,39 @@ def test_temporary_file_of_a_live_request_stays(site):
     assert filestore.sweep(site).temporary == 1 and _listing(d) == []
 
 
+def test_a_process_killed_before_naming_its_bytes_leaves_nothing(site):
+    """The bytes are an unnamed file until the marker names them: kill -9 at that point
+    leaves no file at all for the sweep to find (the CI once caught a ``.new`` name here)."""
+    d = _files(site)
+    code = ("import os, sys; from pathlib import Path; from ristretto.api import filestore;"
+            "fd, tmp = filestore._new_unnamed_file(Path(sys.argv[1])); os.write(fd, b'x' * 4096);"
+            "print(tmp, flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(d)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "None"
+        assert _listing(d) == []  # written and locked, yet nothing to see
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert _listing(d) == [] and filestore.sweep(site).temporary == 0
+
+
+def test_named_temporary_files_still_work_where_unnamed_ones_cannot(site):
+    """File systems without O_TMPFILE (or without /proc) use a locked ``.tmp`` name instead."""
+    d = _files(site)
+    filestore._write(d, ["n.txt"], b"n", anonymous=False).committed()
+    filestore._write(d, ["r.txt"], b"r", anonymous=False).rolled_back()
+    assert _listing(d) == ["n.txt"] and (d / "n.txt").read_bytes() == b"n"
+    assert oct((d / "n.txt").stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_unnamed_uploads_are_readable_like_named_ones(site):
+    d = _files(site)
+    filestore.write(d, ["u.txt"], b"u").committed()
+    assert oct((d / "u.txt").stat().st_mode & 0o777) == oct(0o644)
+
+
 def test_orphans_are_removed_only_when_asked_and_old_enough(site):
     d = _files(site)
     for name in ("orphan-old.txt", "orphan-new.txt", "recorded.txt"):

@@ -4,10 +4,12 @@ The database commit decides whether stored bytes exist; the disk follows it, and
 :func:`sweep` (run when a worker starts, and by ``ristretto sweep-files``) finishes
 whatever a crash interrupted.
 
-* **Upload.** The bytes go to a temporary file ``.upload-*.tmp``, locked with ``flock``
-  before it takes that name, and fsynced; then that inode takes two names, each claimed
-  atomically with a hard link (never replacing a name): first the pending marker
-  ``.pending-<name>``, then ``<name>``; the folder is fsynced before the row commits.
+* **Upload.** The bytes go to a file with no name at all (``O_TMPFILE``, so a crash leaves
+  nothing behind), locked with ``flock`` and fsynced; then that inode takes two names, each
+  claimed atomically with a hard link (never replacing a name): first the pending marker
+  ``.pending-<name>``, then ``<name>``; the folder is fsynced before the row commits. Where
+  the file system has no unnamed files, a temporary file ``.upload-*.tmp`` stands in, locked
+  before it takes that name.
   After the File row commits, the marker goes; after a rollback, both names go.
 * **Delete.** A File delete whose bytes must go links the file to its pending
   marker before the commit; after the commit the bytes and the marker go, after a
@@ -20,8 +22,8 @@ whatever a crash interrupted.
   beside busy ones sweeps at once, without a grace period to wait out.
 
 Crash windows (both databases; the row and its commit are the only truth):
-before the marker exists, the temporary file goes (a ``.new`` one, from the instant
-between creating and locking it, once it is a minute old); marker without
+before the marker exists, an unnamed file vanishes with its process, a temporary file goes
+(a ``.new`` one, from the instant between creating and locking it, once it is a minute old); marker without
 ``<name>``: the marker goes; ``<name>`` before the commit: no row, both go; after the
 commit, before the marker is removed: the row exists, the marker goes; a delete's
 marker: no row any more, the bytes go too, else only the marker.
@@ -99,7 +101,19 @@ class Pending:
 def write(directory: Path, candidates: Iterable[str], data: bytes) -> Pending | None:
     """Durably store ``data`` under the first free name of ``candidates``, pending until the
     commit; None when every name is taken."""
-    fd, tmp = _new_file(directory)
+    candidates = list(candidates)
+    try:
+        return _write(directory, candidates, data, anonymous=True)
+    except _NoUnnamedFiles:
+        return _write(directory, candidates, data, anonymous=False)
+
+
+class _NoUnnamedFiles(Exception):
+    """This file system cannot create or link unnamed files: use a named temporary file."""
+
+
+def _write(directory: Path, candidates: list[str], data: bytes, *, anonymous: bool) -> Pending | None:
+    fd, tmp = _new_unnamed_file(directory) if anonymous else _new_file(directory)
     pending = None
     try:
         view = memoryview(data)
@@ -114,11 +128,25 @@ def write(directory: Path, candidates: Iterable[str], data: bytes) -> Pending | 
     finally:
         if pending is None or pending.fd != fd:
             os.close(fd)
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     if pending is not None:
         _fsync_dir(directory)
     return pending
+
+
+def _new_unnamed_file(directory: Path) -> tuple[int, None]:
+    """A locked file without a name in ``directory``: a crash before it is linked leaves nothing."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        raise _NoUnnamedFiles
+    try:
+        fd = os.open(directory, flag | os.O_RDWR, 0o644)
+    except OSError as exc:  # EOPNOTSUPP, EISDIR (kernel without it), EINVAL
+        raise _NoUnnamedFiles from exc
+    fcntl.flock(fd, fcntl.LOCK_EX)  # for the sweep: a marker of a request still in flight
+    os.fchmod(fd, 0o644)  # O_TMPFILE applies the umask; stored files are world-readable as before
+    return fd, None
 
 
 def _new_file(directory: Path) -> tuple[int, str]:
@@ -137,13 +165,17 @@ def _new_file(directory: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _claim(directory: Path, candidate: str, tmp: str, fd: int, ident: tuple[int, int]) -> Pending | None:
-    """Name the bytes ``candidate`` behind its marker; None when the name is taken."""
+def _claim(directory: Path, candidate: str, tmp: str | None, fd: int,
+           ident: tuple[int, int]) -> Pending | None:
+    """Name the bytes ``candidate`` behind its marker; None when the name is taken.
+    ``tmp`` None: the bytes are the unnamed file ``fd``."""
     marker = directory / (PENDING_PREFIX + candidate)
     try:
-        if not _link(tmp, marker):
+        if not (_link(tmp, marker) if tmp is not None else _link_unnamed(fd, marker)):
             return None
-    except OSError:
+    except OSError as exc:
+        if tmp is None:
+            raise _NoUnnamedFiles from exc
         return _claim_without_links(directory, candidate, tmp, ident)
     # No fsync between the two links (one costs ~2 ms): a killed process loses nothing from
     # the page cache, and journaling file systems (ext4, xfs) persist directory changes in
@@ -152,6 +184,20 @@ def _claim(directory: Path, candidate: str, tmp: str, fd: int, ident: tuple[int,
         return Pending(directory, candidate, fd, ident, delete=False)
     marker.unlink()
     return None
+
+
+def _link_unnamed(fd: int, dst: Path) -> bool:
+    """Give the unnamed file ``fd`` the name ``dst`` unless that name exists. linkat() through
+    /proc/self/fd with AT_SYMLINK_FOLLOW (what os.link does when given a source folder fd)
+    needs no privilege, unlike AT_EMPTY_PATH."""
+    proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(str(fd), dst, src_dir_fd=proc, follow_symlinks=True)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.close(proc)
 
 
 def _claim_without_links(directory: Path, candidate: str, tmp: str, ident: tuple[int, int]) -> Pending | None:
