@@ -12,7 +12,7 @@ from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import DuplicateEntryError, ValidationError
 from ristretto.meta.doctype import Meta
-from ristretto.model import document, naming, passwords
+from ristretto.model import changelog, document, naming, passwords
 from ristretto.model.base import Document
 
 if TYPE_CHECKING:
@@ -53,9 +53,13 @@ def rename(ctx: "Context", doctype: str, old_name: Any, new_name: Any, merge: bo
     if merge:
         _delete_rows(ctx, meta, old.name)
         passwords.remove(ctx, old)
+        # For a reader of the change log a merge is the old document's deletion.
+        changelog.record(ctx, "delete", old)
     else:
         _rename_rows(ctx, meta, old.name, new)
         passwords.rename(ctx, doctype, old.name, new)
+        renamed = document.load(ctx, doctype, new)
+        changelog.record(ctx, "rename", renamed, old_name=old.name)
     if changed & _DEFINITION_DOCTYPES:
         # A DocType definition changed (e.g. its module): every worker reloads metadata.
         ctx.registry.bump_version(ctx.db)
