@@ -30,6 +30,7 @@ from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, 
 from ristretto.api.call import Call
 from ristretto.api.cors import Cors
 from ristretto.api.errors import error_response, may_see_tracebacks
+from ristretto.api.events import ChangeStreams, EventStream
 from ristretto.api.headers import security_headers
 from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
@@ -96,6 +97,7 @@ class App:
         site.db.set_query_timeout(_site_limits(site.config))
         self.router = routes.router()
         self.streamer = Streamer(site.db, self.inline)
+        self.changes = ChangeStreams(site, self.policy, self.inline)
 
     # --- ASGI ------------------------------------------------------------------------
 
@@ -175,6 +177,8 @@ class App:
         security_headers(response, req.path)
         if isinstance(response, StreamingResponse):
             await self.streamer.send(response, receive, send)
+        elif isinstance(response, EventStream):
+            await self.changes.send(response, receive, send)
         else:
             await response.send(send)
         if access:
@@ -295,6 +299,8 @@ class App:
         if write:
             conn.commit()
             ctx.run_callbacks(committed=True)
+            if ctx.flags.get("changes_written"):
+                self.changes.notify()  # live streams of this worker read the new changes now
         elif transactional:
             conn.rollback()
             ctx.run_callbacks(committed=False)

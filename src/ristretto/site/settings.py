@@ -39,6 +39,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
     Setting("change_log_retention_days", 30, "days changes stay in the change log (delta sync, stream replay, "
                                              "webhooks); 0 keeps them forever"),
+    Setting("change_stream_max_open", 100, "live change streams (/api/v2/stream) one worker keeps open; 503 beyond"),
+    Setting("change_stream_max_seconds", 3600, "seconds a live change stream stays open before it ends (clients "
+                                               "reconnect with Last-Event-ID)"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )

@@ -1,0 +1,201 @@
+"""Delta sync (``GET /api/v2/changes``) on both databases, in process.
+
+``Feed Note`` is readable by ``Feed Reader`` only on their own documents (``if_owner``) and its
+``secret`` field only at permlevel 1 (not theirs); ``Feed Hidden`` is not readable by them at
+all. The reader must get, in order and page by page, exactly the changes of documents they may
+read now, the tombstones of every deleted Feed Note, nothing of Feed Hidden, and ``fields``
+without ``secret``; a page may come back short after filtering but its cursor always advances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.inprocess import InProcess, open_site, token_for
+
+READER = "feed-reader@example.com"
+NOTE, HIDDEN = "Feed Note", "Feed Hidden"
+
+
+def make_doctypes(admin) -> None:
+    assert admin.post("/api/resource/Role", json={"role_name": "Feed Reader"}).status_code == 200
+    for body in (
+        {"name": NOTE, "autoname": "field:title", "permissions": [
+            {"role": "Feed Reader", "read": 1, "write": 1, "create": 1, "delete": 1, "if_owner": 1}],
+         "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title"},
+                    {"fieldname": "body", "fieldtype": "Data", "label": "Body"},
+                    {"fieldname": "secret", "fieldtype": "Data", "label": "Secret", "permlevel": 1}]},
+        {"name": HIDDEN, "autoname": "field:title", "permissions": [],
+         "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title"}]},
+    ):
+        r = admin.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
+        assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def feed(request, tmp_path_factory):
+    from ristretto.api.app import App
+    from ristretto.site.install import add_user
+    site = open_site(tmp_path_factory.mktemp(f"feed-{request.param}"), request.param, request)
+    app = App(site)
+    admin = InProcess(app, headers=token_for(site, "Administrator"))
+    make_doctypes(admin)
+    add_user(site, READER, None, ["Feed Reader"])
+    reader = InProcess(app, headers=token_for(site, READER))
+    yield site, admin, reader
+    admin.close()
+    reader.close()
+    site.close()
+
+
+def head(site) -> int:
+    from ristretto.model import changelog
+    with site.db.connect() as conn:
+        changelog.sequence(conn)
+        return changelog.head(conn)
+
+
+def pages(client, since: int, limit: int, **params) -> tuple[list[dict], list[dict]]:
+    """Every change after ``since`` through pages of ``limit``; (changes, page bodies)."""
+    out, bodies, cursor = [], [], since
+    for _ in range(500):  # bounded: a cursor that did not advance would loop here
+        r = client.get("/api/v2/changes", params={"since": str(cursor), "limit": str(limit), **params})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        bodies.append(body)
+        assert len(body["data"]) <= limit
+        out.extend(body["data"])
+        assert int(body["next_cursor"]) >= cursor
+        if not body["has_next_page"]:
+            return out, bodies
+        assert int(body["next_cursor"]) > cursor, "a page with more to come must move the cursor"
+        cursor = int(body["next_cursor"])
+    raise AssertionError("paging did not end")
+
+
+def test_delta_sync_after_deletes_reports_tombstones_and_pages_correctly(feed):
+    site, admin, reader = feed
+    start = head(site)
+    # Admin's notes (unreadable by the reader: if_owner) come between the reader's own.
+    for i in range(4):
+        assert admin.post(f"/api/v2/document/{NOTE}", json={"title": f"a{i}", "secret": "s"}).status_code == 200
+        assert reader.post(f"/api/v2/document/{NOTE}", json={"title": f"r{i}"}).status_code == 200
+        assert admin.post(f"/api/v2/document/{HIDDEN}", json={"title": f"h{i}"}).status_code == 200
+    assert reader.patch(f"/api/v2/document/{NOTE}/r1", json={"body": "edited"}).status_code == 200
+    assert admin.patch(f"/api/v2/document/{NOTE}/r1", json={"secret": "top"}).status_code == 200
+    assert admin.patch(f"/api/v2/document/{NOTE}/a0", json={"body": "x"}).status_code == 200
+    for path in (f"{NOTE}/r2", f"{NOTE}/a1", f"{HIDDEN}/h0"):
+        assert admin.delete(f"/api/v2/document/{path}").status_code == 202
+    # r3 stays, then is deleted: its insert is no longer readable, its tombstone is.
+    assert reader.delete(f"/api/v2/document/{NOTE}/r3").status_code == 202
+
+    everything, _ = pages(admin, start, 1000)
+    got = [(c["doctype"], c["name"], c["action"]) for c in everything]
+    assert (NOTE, "a1", "insert") not in got  # deleted since: not readable now, even by Administrator
+    assert got[-4:] == [(NOTE, "r2", "delete"), (NOTE, "a1", "delete"), (HIDDEN, "h0", "delete"),
+                        (NOTE, "r3", "delete")]
+    assert [c["seq"] for c in everything] == sorted({c["seq"] for c in everything})
+
+    expected = [(NOTE, "r0", "insert"), (NOTE, "r1", "insert"), (NOTE, "r1", "update"), (NOTE, "r1", "update"),
+                (NOTE, "r2", "delete"), (NOTE, "a1", "delete"), (NOTE, "r3", "delete")]
+    whole, _ = pages(reader, start, 1000)
+    assert [(c["doctype"], c["name"], c["action"]) for c in whole] == expected
+    for limit in (1, 2, 3):
+        paged, bodies = pages(reader, start, limit)
+        assert paged == whole, limit
+        # Filtered rows between readable ones: some pages come back short, yet paging ends.
+        assert len(bodies) >= len(expected) // limit
+    updates = [c for c in whole if c["action"] == "update"]
+    assert [u["fields"] for u in updates] == [["body"], []]  # ``secret`` is above the reader's level
+    admin_updates = [c for c in everything if c["name"] == "r1" and c["action"] == "update"]
+    assert [u["fields"] for u in admin_updates] == [["body"], ["secret"]]
+    tomb = whole[-1]
+    assert tomb["user"] == READER and tomb["fields"] is None
+
+
+def test_doctype_filter_and_include_docs(feed):
+    site, admin, reader = feed
+    start = head(site)
+    assert reader.post(f"/api/v2/document/{NOTE}", json={"title": "inc", "secret": "nope"}).status_code == 200
+    assert admin.patch(f"/api/v2/document/{NOTE}/inc", json={"secret": "hidden"}).status_code == 200
+    assert admin.post(f"/api/v2/document/{HIDDEN}", json={"title": "inc-h"}).status_code == 200
+    assert admin.post("/api/v2/document/ToDo", json={"description": "feed todo"}).status_code == 200
+    assert reader.delete(f"/api/v2/document/{NOTE}/inc").status_code == 202
+    assert reader.post(f"/api/v2/document/{NOTE}", json={"title": "inc2"}).status_code == 200
+
+    rows, _ = pages(reader, start, 10, doctype=NOTE, include_docs="1")
+    assert [(c["name"], c["action"]) for c in rows] == [("inc", "delete"), ("inc2", "insert")]
+    assert rows[0]["doc"] is None
+    assert rows[1]["doc"]["title"] == "inc2" and "secret" not in rows[1]["doc"]
+    admin_rows, _ = pages(admin, start, 10, include_docs="1")
+    by_name = {c["name"]: c for c in admin_rows}
+    assert by_name["inc2"]["doc"]["secret"] is None and "secret" in by_name["inc2"]["doc"]
+    # Several DocTypes: repeated in the query string, or a JSON list.
+    repeated = admin.get(f"/api/v2/changes?since={start}&doctype={NOTE}&doctype=ToDo").json()["data"]
+    listed, _ = pages(admin, start, 100, doctype=json.dumps([NOTE, "ToDo"]))
+    assert repeated == listed
+    assert {c["doctype"] for c in listed} == {NOTE, "ToDo"}
+
+
+BAD_REQUESTS = {
+    "cursor not a number": ({"since": "abc"}, 417, "cursor"),
+    "negative cursor": ({"since": "-1"}, 417, "cursor"),
+    "cursor too long": ({"since": "9" * 40}, 417, "cursor"),
+    "limit zero": ({"limit": "0"}, 417, "limit"),
+    "limit above the cap": ({"limit": "1001"}, 417, "limit"),
+    "limit not a number": ({"limit": "ten"}, 417, "limit"),
+    # (Who may not read DocType gets the masked 403 instead, as on every route.)
+    "unknown DocType": ({"doctype": "No Such Thing"}, 404, "No Such Thing"),
+    "DocType not readable": ({"doctype": HIDDEN}, 403, HIDDEN),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_requests_are_clear_4xx(feed, case):
+    site, admin, reader = feed
+    params, status, word = BAD_REQUESTS[case]
+    r = (admin if status == 404 else reader).get("/api/v2/changes", params=params)
+    assert r.status_code == status, r.text
+    assert word in r.text
+
+
+def test_a_cursor_older_than_the_retention_answers_resync(feed):
+    from ristretto.model import changelog
+    site, admin, reader = feed
+    assert admin.post("/api/v2/document/ToDo", json={"description": "before pruning"}).status_code == 200
+    newest = head(site)
+    with site.db.connect() as conn:
+        assert changelog.prune(conn, 1, now=dt.datetime.now() + dt.timedelta(days=2)) > 0
+        horizon = changelog.horizon(conn)
+    assert horizon == newest - 1
+    for client in (admin, reader):
+        r = client.get("/api/v2/changes", params={"since": "0"})
+        assert r.status_code == 410, r.text
+        error = r.json()["errors"][0]
+        assert error["type"] == "ChangeLogExpiredError" and "resync" in error["message"]
+    r = reader.get("/api/v2/changes", params={"since": str(horizon - 1)})
+    assert r.status_code == 410
+    r = admin.get("/api/v2/changes", params={"since": str(horizon)})
+    assert r.status_code == 200 and [c["seq"] for c in r.json()["data"]] == [newest]
+
+
+def test_a_page_of_filtered_rows_ends_early_and_moves_on(feed):
+    """Rows the caller may not read are read but not shown: a page stops after reading
+    ``max_scan`` of them, empty, with a cursor past them and ``has_next_page``."""
+    from ristretto.model import changefeed
+    site, admin, reader = feed
+    start = head(site)
+    for i in range(5):
+        assert admin.post(f"/api/v2/document/{HIDDEN}", json={"title": f"scan{i}"}).status_code == 200
+    assert reader.post(f"/api/v2/document/{NOTE}", json={"title": "after-scan"}).status_code == 200
+    with site.db.connect() as conn:
+        ctx = site.context(conn, user=READER, roles=frozenset({"Feed Reader", "All", "Guest"}),
+                           perms=reader.app.policy)
+        first = changefeed.page(ctx, start, 10, max_scan=3)
+        assert first.data == [] and first.has_next_page and first.next_cursor > start
+        second = changefeed.page(ctx, first.next_cursor, 10, max_scan=3)
+        assert [c["name"] for c in second.data] == ["after-scan"] and not second.has_next_page
