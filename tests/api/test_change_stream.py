@@ -279,3 +279,22 @@ def test_a_stream_ends_after_its_lifetime(single):
         elapsed = time.monotonic() - started
         assert 3.0 < elapsed < 15, elapsed
         assert all(line == "" or line.startswith(":") for line in rest)
+
+
+def test_stopping_the_server_ends_open_streams(tmp_path, request):
+    """A worker asked to stop ends its live streams (a clean end of the response) and exits,
+    instead of waiting for the streams' lifetime."""
+    import signal
+    # (Lifetime and heartbeats bound the wait should the stream not end.)
+    site_dir = prepare(tmp_path, "sqlite", request, change_stream_max_seconds=30)
+    server = start_server(site_dir, "sqlite", workers=1)
+    try:
+        with server.admin() as admin, SSE(admin).ready() as sse:
+            os.killpg(server.proc.pid, signal.SIGTERM)
+            started = time.monotonic()
+            for line in sse._lines:  # until the response ends
+                assert line == "" or line.startswith(":")
+                assert time.monotonic() - started < 10, "the stream outlived the server's shutdown"
+        assert server.proc.wait(10) in (0, -signal.SIGTERM)  # exited (uvicorn re-raises the signal)
+    finally:
+        stop_server(server.proc)

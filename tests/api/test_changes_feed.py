@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 
@@ -181,6 +182,15 @@ def test_a_cursor_older_than_the_retention_answers_resync(feed):
     assert r.status_code == 410
     r = admin.get("/api/v2/changes", params={"since": str(horizon)})
     assert r.status_code == 200 and [c["seq"] for c in r.json()["data"]] == [newest]
+    # The stream's replay likewise (refused before it starts; a stream accepted by mistake would
+    # end after two seconds).
+    reader.app.changes.max_seconds = 2
+    try:
+        for params, headers in (({}, {"Last-Event-ID": "0"}), ({"last_event_id": str(horizon - 1)}, {})):
+            r = reader.get("/api/v2/stream", params=params, headers=headers)
+            assert r.status_code == 410 and r.json()["errors"][0]["type"] == "ChangeLogExpiredError", r.text
+    finally:
+        reader.app.changes.max_seconds = 3600
 
 
 def test_a_page_of_filtered_rows_ends_early_and_moves_on(feed):
@@ -199,3 +209,71 @@ def test_a_page_of_filtered_rows_ends_early_and_moves_on(feed):
         assert first.data == [] and first.has_next_page and first.next_cursor > start
         second = changefeed.page(ctx, first.next_cursor, 10, max_scan=3)
         assert [c["name"] for c in second.data] == ["after-scan"] and not second.has_next_page
+
+
+def test_a_commit_wakes_the_streams_of_its_worker_and_a_disconnect_ends_them(feed, monkeypatch):
+    """In process, with the poll for other workers' changes slowed to a minute: a write through the
+    same App reaches an open stream at once (the commit's own wake-up), and the stream ends as
+    soon as its client disconnects."""
+    import asyncio
+
+    import httpx
+
+    from ristretto.api import events
+    site, admin, reader = feed
+    monkeypatch.setattr(events, "POLL_SECONDS", 60.0)
+    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.3)
+    app = admin.app
+    token = admin.headers["Authorization"]
+
+    async def scenario() -> tuple[bytes, float]:
+        sent: asyncio.Queue = asyncio.Queue()
+        gone = asyncio.Event()
+        requested = False
+
+        async def receive():
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            await sent.put(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/api/v2/stream", "query_string": b"doctype=ToDo",
+                 "headers": [(b"authorization", token.encode())], "client": ("127.0.0.1", 40001),
+                 "scheme": "http", "http_version": "1.1"}
+        stream = asyncio.ensure_future(app(scope, receive, send))
+        try:
+            return await exchange(stream, sent, gone)
+        finally:
+            gone.set()
+            await asyncio.wait_for(asyncio.gather(stream, return_exceptions=True), 5)
+
+    async def exchange(stream, sent, gone) -> tuple[bytes, float]:
+        start = await asyncio.wait_for(sent.get(), 5)
+        assert start["type"] == "http.response.start" and start["status"] == 200
+        assert b"retry:" in (await asyncio.wait_for(sent.get(), 5))["body"]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                     headers={"Authorization": token}) as client:
+            r = await client.post("/api/v2/document/ToDo", json={"description": "wake me"})
+            assert r.status_code == 200, r.text
+            written = time.monotonic()
+            event = await asyncio.wait_for(sent.get(), 2)
+            latency = time.monotonic() - written
+        assert r.json()["data"]["name"].encode() in event["body"]
+        # Nothing more happens: a heartbeat comment keeps the connection alive.
+        assert (await asyncio.wait_for(sent.get(), 2))["body"] == b": heartbeat\n\n"
+        gone.set()
+        await asyncio.wait_for(stream, 5)  # the disconnect ends the stream
+        return event["body"], latency
+
+    loop = asyncio.new_event_loop()
+    try:
+        body, latency = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert body.startswith(b"id: ") and b"\nevent: change\ndata: {" in body
+    assert latency < 1.0

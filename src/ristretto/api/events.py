@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import weakref
 from typing import Any, Callable
 
 from ristretto.api.asgi import NO_CACHE, Response, dumps
@@ -44,6 +45,16 @@ BATCH = 200
 STALL_SECONDS = 30.0
 # How long a client should wait before reconnecting (the SSE ``retry`` field), in ms.
 RETRY_MS = 1000
+
+
+# Every ChangeStreams of this process, for :func:`server_stopping`.
+_ALL: "weakref.WeakSet[ChangeStreams]" = weakref.WeakSet()
+
+
+def server_stopping() -> None:
+    """The HTTP server is shutting down: end every open stream of this process (on its loop)."""
+    for streams in list(_ALL):
+        streams.stop()
 
 
 class TooManyStreamsError(FrappeError):
@@ -138,6 +149,13 @@ class ChangeStreams:
         self.open = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._poller: asyncio.Task | None = None
+        self.stopping = False
+        _ALL.add(self)
+
+    def stop(self) -> None:
+        """End the open streams (they finish their response properly) and refuse new ones."""
+        self.stopping = True
+        self.signal.notify()
 
     def notify(self) -> None:
         """A request of this worker committed changes: wake the streams now."""
@@ -185,10 +203,10 @@ class ChangeStreams:
     # --- sending ---------------------------------------------------------------------------
 
     async def send(self, stream: EventStream, receive, send) -> None:
-        if self.open >= self.max_open:
-            refused = stream.refuse(TooManyStreamsError(
-                f"This server has {self.max_open} change streams open; try again shortly",
-                title="Too many streams"))
+        if self.open >= self.max_open or self.stopping:
+            message = "This server is shutting down; reconnect shortly" if self.stopping else \
+                f"This server has {self.max_open} change streams open; try again shortly"
+            refused = stream.refuse(TooManyStreamsError(message, title="Too many streams"))
             refused.headers.extend(h for h in stream.headers if h[0] not in (b"content-type", b"cache-control",
                                                                               b"x-accel-buffering"))
             refused.headers.append((b"retry-after", b"5"))
@@ -202,6 +220,9 @@ class ChangeStreams:
             await self._stream(stream, receive, send)
         finally:
             self.open -= 1
+            if self.open == 0 and self._poller is not None:
+                self._poller.cancel()  # nothing to wake until the next stream opens
+                self._poller = None
 
     async def _write(self, send, body: bytes) -> bool:
         try:
@@ -223,7 +244,7 @@ class ChangeStreams:
         alive = await self._write(send, b"retry: %d\n: changes after %d\n\n" % (RETRY_MS, cursor))
         beat = loop.time() + HEARTBEAT_SECONDS
         try:
-            while alive:
+            while alive and not self.stopping:
                 generation = self.signal.generation
                 try:
                     page = await self._call(self._read, stream, cursor)

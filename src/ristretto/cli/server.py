@@ -31,7 +31,7 @@ import socket
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ristretto.api import accesslog
+from ristretto.api import accesslog, events
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 60.0
@@ -57,6 +57,12 @@ class Protocol(HttpToolsProtocol):
         self._reading_headers = True
         self._reading_body = False
         self._header_bytes = 0
+
+    def shutdown(self) -> None:
+        # The server is stopping: live change streams end now (clients reconnect elsewhere with
+        # Last-Event-ID) instead of holding the worker's exit for their whole lifetime.
+        events.server_stopping()
+        super().shutdown()
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
