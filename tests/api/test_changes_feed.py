@@ -182,6 +182,10 @@ def test_a_cursor_older_than_the_retention_answers_resync(feed):
     assert r.status_code == 410
     r = admin.get("/api/v2/changes", params={"since": str(horizon)})
     assert r.status_code == 200 and [c["seq"] for c in r.json()["data"]] == [newest]
+    assert admin.get("/api/v2/changes", params={"since": str(newest)}).json()["data"] == []
+    # A cursor this log never handed out (a restored database, another site): resync too.
+    r = admin.get("/api/v2/changes", params={"since": str(newest + 1000)})
+    assert r.status_code == 410 and "ahead" in r.json()["errors"][0]["message"], r.text
     # The stream's replay likewise (refused before it starts; a stream accepted by mistake would
     # end after two seconds).
     reader.app.changes.max_seconds = 2

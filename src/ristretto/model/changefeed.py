@@ -103,6 +103,15 @@ def check_cursor(ctx: "Context", cursor: int) -> None:
             f"The change log no longer holds the changes after cursor {cursor} (it keeps those after "
             f"{horizon}): resync (read the documents again), then follow the changes from the current cursor",
             title="Resync needed")
+    if cursor > horizon:
+        newest = changelog.head(ctx.db)
+        if cursor > newest:
+            # Never handed out by this log (another site's, or a database restored from a backup):
+            # waiting for the numbers to catch up would silently skip every change until then.
+            raise ChangeLogExpiredError(
+                f"Cursor {cursor} is ahead of this change log (its newest change is {newest}): resync "
+                "(read the documents again), then follow the changes from the current cursor",
+                title="Resync needed")
 
 
 def head(ctx: "Context") -> int:
