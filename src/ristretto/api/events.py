@@ -103,8 +103,11 @@ class ChangeSignal:
             running = None
         if running is loop:
             self.fire()
-        else:
+            return
+        try:
             loop.call_soon_threadsafe(self.fire)
+        except RuntimeError:  # the loop closed meanwhile: nobody is waiting
+            pass
 
     def fire(self) -> None:
         self.generation += 1
