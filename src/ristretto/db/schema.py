@@ -46,6 +46,17 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
     # Small key/value state shared by all workers (e.g. the metadata version).
     "__ristretto_state": ([("key", "TEXT NOT NULL", "varchar(140) NOT NULL"),
                            ("value", "TEXT", "text")], ["key"]),
+    # Idempotency-Key claims and the answers they replay (ristretto.api.idempotency); status 0
+    # while the first request runs (until ``lease``), its HTTP status once committed.
+    "__idempotency": ([("owner", "TEXT NOT NULL", "varchar(140) NOT NULL"),
+                       ("idem_key", "TEXT NOT NULL", "varchar(255) NOT NULL"),
+                       ("fingerprint", "TEXT NOT NULL", "varchar(64) NOT NULL"),
+                       ("token", "TEXT NOT NULL", "varchar(32) NOT NULL"),
+                       ("status", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
+                       ("lease", "REAL", "double precision"),
+                       ("created", "REAL NOT NULL", "double precision NOT NULL"),
+                       ("headers", "TEXT", "text"),
+                       ("body", "BLOB", "bytea")], ["owner", "idem_key"]),
 }
 
 
@@ -62,6 +73,8 @@ def ensure_system_tables(conn: Connection) -> None:
                 conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(c)} {pgt if pg else st}")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
                  f"ON {quote('tabSessions')} ({quote('user')})")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('__idempotency', 'created'))} "
+                 f"ON {quote('__idempotency')} ({quote('created')})")
 
 
 def existing_columns(conn: Connection, table: str) -> set[str] | None:

@@ -8,7 +8,7 @@ CSRF check), with its arguments in the body.
 from __future__ import annotations
 
 from ristretto.api.routing import Route, route, with_trailing_slash
-from ristretto.api.v2 import doctypes, documents, methods
+from ristretto.api.v2 import batch, doctypes, documents, methods
 
 _V2 = "/api/v2"
 _LIST = f"{_V2}/document/{{doctype}}"
@@ -47,6 +47,7 @@ ROUTES: list[Route] = [
         _v2(f"{_DOCTYPE}/meta", "GET", doctypes.meta, transaction=False),
         _v2(f"{_DOCTYPE}/count", _READ, doctypes.count, transaction=False),
         _v2(f"{_DOCTYPE}/search", "GET", doctypes.search, transaction=False),
+        _v2(f"{_V2}/batch", "POST", batch.run),  # several document requests in one transaction
     ]),
     *with_trailing_slash([_v2(_V2, "*", methods.not_found, fallback=True)]),
     _v2(f"{_V2}/{{rest:path}}", "*", methods.not_found, fallback=True),
