@@ -145,6 +145,13 @@ def _ok(d: str) -> dict:
     return {"method": "POST", "url": f"{D}/ToDo", "body": {"description": d}}
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {"description": "deep"}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 BAD = [
     # (name, body given the marker, status, words in the message, failed step index or None)
     ("no requests", lambda d: {}, 400, '"requests"', None),
@@ -172,6 +179,8 @@ BAD = [
      400, "does not answer PUT", 1),
     ("listing", lambda d: {"requests": [_ok(d), {"method": "GET", "url": f"{D}/ToDo"}]}, 400,
      "listing is not a batch step", 1),
+    ("body nested too deeply", lambda d: {"requests": [_ok(d), {**_ok(d), "body": _nested(300)}]}, 417,
+     "nests values too deeply", 1),
     ("too many steps", lambda d: {"requests": [_ok(d)] * (CAP + 1)}, 417, f"at most {CAP} requests", None),
     ("URL too long", lambda d: {"requests": [_ok(d), {**_ok(d), "url": f"{D}/ToDo/" + "x" * 5000}]}, 417,
      "longer than", 1),
@@ -207,3 +216,30 @@ def test_idempotency_key_on_a_batch(env):
     assert again.headers["idempotent-replayed"] == "true"
     assert len(todos(c, d)) == 2
     assert c.post(B, headers=headers, json={"requests": [_ok(d)]}).status_code == 422
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory):
+    from tests.api.v2world import build
+    w = build(tmp_path_factory.mktemp(f"batch-world-{request.param}"), request.param, request, gadgets=2)
+    yield w
+    w.close()
+
+
+def test_read_steps_never_write(world):
+    """A GET document method may write (``touch`` sets qty 999): as a step it is undone, as a GET
+    request is rolled back; the writes of the other steps stand."""
+    c = world.client("admin")
+    r = c.post(B, json={"requests": [
+        {"method": "PATCH", "url": f"{D}/Gadget/g-1", "body": {"status": "Closed"}},
+        {"method": "GET", "url": f"{D}/Gadget/g-1/method/touch"},
+        {"method": "GET", "url": f"{D}/Gadget/g-1"},
+        {"method": "POST", "url": f"{D}/Gadget/g-2/method/describe", "body": {"suffix": "!"}}]})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert [s["status"] for s in data] == [200, 200, 200, 200]
+    assert data[1]["body"]["data"] == "touched"
+    assert data[2]["body"]["data"]["qty"] == 1 and data[2]["body"]["data"]["status"] == "Closed"
+    assert data[3]["body"]["data"] == "g-2:Closed!"
+    after = c.get(f"{D}/Gadget/g-1").json()["data"]
+    assert (after["qty"], after["status"]) == (1, "Closed")

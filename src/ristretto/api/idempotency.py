@@ -184,9 +184,12 @@ def claim(conn: Any, owner: str, key: str, digest: str, now: float) -> Claim | R
     if created + TTL <= now or (status == 0 and lease <= now):
         # Forgotten (past 24 hours) or its worker died: take it over, unless another retry
         # did so first (the token changed).
+        # The condition is checked again on the row as it is when the update runs: on PostgreSQL
+        # a first request finishing at this moment has just stored its answer, which must stay.
         if conn.execute(f'UPDATE "{TABLE}" SET fingerprint = ?, token = ?, status = 0, lease = ?, created = ?, '
-                        "headers = NULL, body = NULL WHERE owner = ? AND idem_key = ? AND token = ?",
-                        (digest, token, now + LEASE, now, owner, key, old_token)):
+                        "headers = NULL, body = NULL WHERE owner = ? AND idem_key = ? AND token = ? "
+                        "AND (created <= ? OR (status = 0 AND lease <= ?))",
+                        (digest, token, now + LEASE, now, owner, key, old_token, now - TTL, now)):
             return Claim(owner, key, token)
         raise _in_use()
     if stored_digest != digest:

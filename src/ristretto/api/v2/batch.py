@@ -28,7 +28,7 @@ import orjson
 
 from ristretto import exceptions as exc
 from ristretto.api.args import parse_form
-from ristretto.api.asgi import Request, Response
+from ristretto.api.asgi import Request, Response, dumps
 from ristretto.api.call import Call
 from ristretto.api.routing import MethodNotAllowed, Router
 from ristretto.api.v2 import documents
@@ -134,16 +134,21 @@ def _step(call: Call, step: Any, where: str) -> tuple[str, str, Any, dict[str, s
     if route.handler is documents.list_docs:
         raise BatchRequestError(f"{where}: a listing is not a batch step (it reads from its own snapshot); "
                                 "list with GET on its own", title="Invalid batch")
-    return verb, url, route, params, _sub_call(call, verb, path, query, body, route)
+    return verb, url, route, params, _sub_call(call, verb, path, query, body, route, where)
 
 
-def _sub_call(call: Call, verb: str, path: str, query: str, body: dict | None, route: Any) -> Call:
+def _sub_call(call: Call, verb: str, path: str, query: str, body: dict | None, route: Any, where: str) -> Call:
     """The step as a request of its own: the batch's caller, the step's verb, path and body."""
     parent = call.request
     scope = dict(parent.scope)
     scope["method"], scope["path"], scope["query_string"] = verb, path, query.encode("utf-8")
     scope["headers"] = [h for h in parent.scope.get("headers", ()) if h[0].lower() not in _NOT_INHERITED] + _JSON
-    req = Request(scope, orjson.dumps(body) if body is not None else b"")
+    # Encoded again so that the step's arguments are read exactly as a request of its own.
+    try:
+        raw = dumps(body) if body is not None else b""
+    except exc.ValidationError:  # deeper than JSON is written (254 levels)
+        raise exc.ValidationError(f"{where}.body nests values too deeply", title="Invalid batch") from None
+    req = Request(scope, raw)
     req.user = parent.user
     form, files = parse_form(req)
     return Call(call.ctx, req, form, files, call.site, sid=call.sid, auth_via=call.auth_via,
