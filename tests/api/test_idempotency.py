@@ -250,3 +250,31 @@ def test_longest_key_is_accepted(env):
         assert c.post("/api/v2/document/ToDo", json={"description": d},
                       headers={**c.as_admin, "Idempotency-Key": k}).status_code == 200
     assert len(todos(c, d)) == 1
+
+
+class _FinishesMeanwhile:
+    """A connection on which the first request stores its answer right after a retry read its
+    claim as expired (what PostgreSQL lets happen between the retry's SELECT and UPDATE)."""
+
+    def __init__(self, conn, k):
+        self.conn, self.k = conn, k
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    def one(self, query, params=()):
+        row = self.conn.one(query, params)
+        self.conn.execute('UPDATE "__idempotency" SET status = 201, body = ? WHERE idem_key = ?', (b"{}", self.k))
+        return row
+
+
+def test_a_takeover_never_overwrites_an_answer_stored_meanwhile(env):
+    c, k = env, key()
+    digest = idempotency.fingerprint("POST", "/x", b"", {}, {})
+    with c.site.db.connect() as conn, conn.transaction():
+        assert isinstance(idempotency.claim(conn, "Administrator", k, digest, time.time() - 2 * idempotency.LEASE),
+                          idempotency.Claim)
+    with c.site.db.connect() as conn, conn.transaction():
+        with pytest.raises(idempotency.IdempotencyKeyInUse):
+            idempotency.claim(_FinishesMeanwhile(conn, k), "Administrator", k, digest, time.time())
+    assert stored(c, "Administrator", k)[0] == 201
