@@ -43,9 +43,6 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
     "__login_failures": ([("key", "TEXT NOT NULL", "varchar(255) NOT NULL"),
                           ("failures", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
                           ("last_failure", "REAL NOT NULL", "double precision NOT NULL")], ["key"]),
-    # Small key/value state shared by all workers (e.g. the metadata version).
-    "__ristretto_state": ([("key", "TEXT NOT NULL", "varchar(140) NOT NULL"),
-                           ("value", "TEXT", "text")], ["key"]),
     # Idempotency-Key claims and the answers they replay (ristretto.api.idempotency); status 0
     # while the first request runs (until ``lease``), its HTTP status once committed.
     "__idempotency": ([("owner", "TEXT NOT NULL", "varchar(140) NOT NULL"),
@@ -57,6 +54,9 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
                        ("created", "REAL NOT NULL", "double precision NOT NULL"),
                        ("headers", "TEXT", "text"),
                        ("body", "BLOB", "bytea")], ["owner", "idem_key"]),
+    # Small key/value state shared by all workers (e.g. the metadata version).
+    "__ristretto_state": ([("key", "TEXT NOT NULL", "varchar(140) NOT NULL"),
+                           ("value", "TEXT", "text")], ["key"]),
 }
 
 
@@ -71,10 +71,10 @@ def ensure_system_tables(conn: Connection) -> None:
         for c, st, pgt in cols:
             if c not in have:
                 conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(c)} {pgt if pg else st}")
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
-                 f"ON {quote('tabSessions')} ({quote('user')})")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('__idempotency', 'created'))} "
                  f"ON {quote('__idempotency')} ({quote('created')})")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
+                 f"ON {quote('tabSessions')} ({quote('user')})")
 
 
 def existing_columns(conn: Connection, table: str) -> set[str] | None:

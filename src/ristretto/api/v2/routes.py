@@ -29,6 +29,7 @@ ROUTES: list[Route] = [
         _v2(f"{_V2}/method/upload_file", "POST", methods.upload_file),
         _v2(f"{_V2}/method/bulk_delete", "POST", methods.bulk_delete),
         _v2(f"{_V2}/method/bulk_update", "POST", methods.bulk_update),
+        _v2(f"{_V2}/batch", "POST", batch.run),  # several document requests in one transaction
         _v2(f"{_V2}/method/run_doc_method", _METHOD, methods.run_doc_method),
         _v2(f"{_V2}/method/{{name}}", "*", methods.method, method_param="name"),
         _v2(f"{_V2}/method/{{doctype}}/{{method_name}}", "*", methods.doctype_method),
@@ -47,7 +48,6 @@ ROUTES: list[Route] = [
         _v2(f"{_DOCTYPE}/meta", "GET", doctypes.meta, transaction=False),
         _v2(f"{_DOCTYPE}/count", _READ, doctypes.count, transaction=False),
         _v2(f"{_DOCTYPE}/search", "GET", doctypes.search, transaction=False),
-        _v2(f"{_V2}/batch", "POST", batch.run),  # several document requests in one transaction
     ]),
     *with_trailing_slash([_v2(_V2, "*", methods.not_found, fallback=True)]),
     _v2(f"{_V2}/{{rest:path}}", "*", methods.not_found, fallback=True),
