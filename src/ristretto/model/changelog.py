@@ -4,7 +4,8 @@ Every insert, update, submit, cancel, amend, delete and rename the model perform
 (``__changes``) in the writing transaction, so a change is in the log if and only if it committed.
 Readers (delta sync, the live stream, webhooks) follow it by ``seq``, a cursor that only grows:
 
-* SQLite serialises writers, so the row id (AUTOINCREMENT, never reused) is already in commit order.
+* SQLite serialises writers, so the row id is already in commit order (never reused: pruning always
+  keeps the newest row, and a rolled-back row was never seen).
 * PostgreSQL commits concurrently: numbers handed out at insert time would become visible out of order
   (a reader could see 11 before 10 commits, move past 10 and lose it). Rows are therefore written
   without a number and numbered after their commit by :func:`sequence`, one sequencer at a time (an
@@ -168,8 +169,8 @@ def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None
         last = conn.value(f"SELECT MAX(seq) FROM {_T} WHERE at < ? AND seq IS NOT NULL", (cutoff,))
         if last is None:
             return 0
-        # The newest change always stays: on SQLite an emptied AUTOINCREMENT table keeps its counter,
-        # but a reader's ``head`` should still be a number it has seen.
+        # The newest change always stays: SQLite's next row id is the largest one plus one, so an
+        # emptied table would hand out numbers readers have already seen.
         last = min(int(last), int(conn.value(f"SELECT MAX(seq) FROM {_T}")) - 1)
         if last <= horizon(conn):
             return 0
