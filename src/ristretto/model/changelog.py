@@ -90,10 +90,21 @@ def record(ctx: "Context", action: str, doc: "Document", *, fields: Sequence[str
 
 def record_deleted(ctx: "Context", doctype: str, names: Sequence[Any]) -> None:
     """Tombstones for documents removed without loading them (a deleted document's comments)."""
+    _record_rows(ctx, doctype, names, "delete", None)
+
+
+def record_touched(ctx: "Context", doctype: str, names: Sequence[Any], fields: Sequence[str]) -> None:
+    """Updates the server made in bulk without loading the documents (links repointed by a
+    rename): in the log for readers, no document events (Frappe fires none either)."""
+    _record_rows(ctx, doctype, names, "update", orjson.dumps(list(fields)).decode())
+
+
+def _record_rows(ctx: "Context", doctype: str, names: Sequence[Any], action: str, fields: str | None) -> None:
     if doctype in UNLOGGED or not names:
         return
     at = ctx.now()
-    ctx.db.executemany(_INSERT, [(doctype, str(n), "delete", at, ctx.user, None, None, None) for n in names])
+    ctx.db.executemany(_INSERT, [(doctype, str(n), action, at, ctx.user, fields, None, None)
+                                 for n in dict.fromkeys(names)])
     ctx.flags["changes_written"] = True
 
 
@@ -182,5 +193,5 @@ def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None
         return removed
 
 
-__all__ = ["Change", "ACTIONS", "UNLOGGED", "record", "record_deleted", "changed_fields", "sequence", "read",
+__all__ = ["Change", "ACTIONS", "UNLOGGED", "record", "record_deleted", "record_touched", "changed_fields", "sequence", "read",
            "head", "horizon", "prune"]
