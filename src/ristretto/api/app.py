@@ -48,8 +48,10 @@ from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, permission_rules, register_methods
 from ristretto.auth import passwords
 from ristretto.db import state
+from ristretto.model import changelog
 from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site, SiteError
+from ristretto.site.settings import setting
 
 log = logging.getLogger("ristretto")
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -131,6 +133,11 @@ class App:
                             report.temporary)
         except Exception:  # noqa: BLE001 - serving matters more; the next start sweeps again
             log.exception("file sweep failed")
+        try:
+            with self.site.db.connect() as conn:
+                changelog.prune(conn, float(setting(self.site.config, "change_log_retention_days") or 0))
+        except Exception:  # noqa: BLE001 - a longer log is harmless; the next start prunes again
+            log.exception("change log pruning failed")
         gc.collect()
         gc.freeze()
 

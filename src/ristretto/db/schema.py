@@ -75,6 +75,40 @@ def ensure_system_tables(conn: Connection) -> None:
                  f"ON {quote('__idempotency')} ({quote('created')})")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
                  f"ON {quote('tabSessions')} ({quote('user')})")
+    _ensure_change_log(conn)
+
+
+# The change log (``ristretto.model.changelog``): ``seq`` is the readers' cursor. On SQLite writes are
+# serialised, so the row id is already in commit order; on PostgreSQL rows arrive with ``seq`` NULL
+# and are numbered after their commit (``changelog.sequence``), keyed by ``id`` until then.
+CHANGE_LOG = "__changes"
+_CHANGE_COLUMNS = [("doctype", "TEXT NOT NULL", "varchar(140) NOT NULL"),
+                   ("name", "TEXT NOT NULL", "text NOT NULL"),
+                   ("action", "TEXT NOT NULL", "varchar(16) NOT NULL"),
+                   ("at", "TEXT NOT NULL", "varchar(32) NOT NULL"),
+                   ("user", "TEXT", "varchar(255)"),
+                   ("fields", "TEXT", "text"),
+                   ("old_name", "TEXT", "text"),
+                   ("docstatus", "INTEGER", "smallint")]
+
+
+def _ensure_change_log(conn: Connection) -> None:
+    pg = conn.dialect.name == "postgres"
+    t = quote(CHANGE_LOG)
+    cols = ", ".join(f"{quote(c)} {pgt if pg else st}" for c, st, pgt in _CHANGE_COLUMNS)
+    if pg:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {t} (id bigserial PRIMARY KEY, seq bigint UNIQUE, {cols})")
+        conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {quote(CHANGE_LOG + '_seq')}")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name(CHANGE_LOG, 'pending'))} "
+                     f"ON {t} (id) WHERE seq IS NULL")
+    else:
+        # No AUTOINCREMENT (its counter row is one more page written per commit): a row id is
+        # reused only if the newest row is deleted, and pruning always keeps the newest.
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {t} (seq INTEGER PRIMARY KEY, {cols})")
+    # One index besides the key (each is a page written per commit): readers of some DocTypes
+    # with an old cursor. Pruning by ``at`` scans, once per worker start.
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name(CHANGE_LOG, 'doctype'))} "
+                 f"ON {t} ({quote('doctype')}, seq)")
 
 
 def existing_columns(conn: Connection, table: str) -> set[str] | None:

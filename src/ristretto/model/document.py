@@ -21,7 +21,7 @@ from ristretto.exceptions import (
     TimestampMismatchError, ValidationError,
 )
 from ristretto.meta.doctype import OPTIONAL_FIELDS, Meta
-from ristretto.model import etags, lifecycle, naming, passwords, validation, versions
+from ristretto.model import changelog, etags, lifecycle, naming, passwords, validation, versions
 from ristretto.model.access import child_row, get_doc, locked_row, locked_single
 from ristretto.model.base import Document
 from ristretto.model.clientvalues import SERVER_SET, apply_values, defaults
@@ -185,6 +185,7 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     _hook(ctx, doc, "on_update")
     if doc.docstatus == 1:
         _hook(ctx, doc, "on_submit")
+    changelog.record(ctx, "amend" if doc.d.get("amended_from") not in (None, "") else "insert", doc)
     return doc
 
 
@@ -324,6 +325,8 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
         _hook(ctx, doc, "on_submit")
     elif (old, new) == (1, 2):
         _hook(ctx, doc, "on_cancel")
+    changelog.record(ctx, "submit" if (old, new) == (0, 1) else "cancel" if (old, new) == (1, 2) else "update",
+                     doc, fields=changelog.changed_fields(previous, doc))
     return doc
 
 
@@ -365,6 +368,7 @@ def save_single(ctx: "Context", doctype: str, data: dict) -> Document:
     ctx.db.executemany(f"INSERT INTO {quote('tabSingles')} (doctype, field, value) VALUES (?, ?, ?)", rows)
     write_children(ctx, doc, doc.children.keys())
     _hook(ctx, doc, "on_update")
+    changelog.record(ctx, "update", doc, fields=changelog.changed_fields(previous, doc))
     return doc
 
 
@@ -409,6 +413,7 @@ def delete(ctx: "Context", doctype: str, name: Any, *, expect: etags.Preconditio
     naming.revert_series_if_last(ctx, doc)
     _delete_dependents(ctx, doc)
     _hook(ctx, doc, "after_delete")
+    changelog.record(ctx, "delete", doc)
 
 
 def _delete_dependents(ctx: "Context", doc: Document) -> None:
@@ -418,7 +423,11 @@ def _delete_dependents(ctx: "Context", doc: Document) -> None:
     from ristretto.model.context import AllowAll
     ref = (doc.meta.name, str(doc.name))
     if ctx.find_meta("Comment") is not None and doc.meta.name != "Comment":
-        ctx.db.execute(f"DELETE FROM {quote('tabComment')} WHERE reference_doctype = ? AND reference_name = ?", ref)
+        where = "WHERE reference_doctype = ? AND reference_name = ?"
+        comments = [n for (n,) in ctx.db.sql(f"SELECT name FROM {quote('tabComment')} {where}", ref)]
+        if comments:
+            ctx.db.execute(f"DELETE FROM {quote('tabComment')} {where}", ref)
+            changelog.record_deleted(ctx, "Comment", comments)
     if ctx.find_meta("File") is not None and doc.meta.name != "File":
         rows = ctx.db.sql(f"SELECT name FROM {quote('tabFile')} WHERE attached_to_doctype = ? "
                           f"AND attached_to_name = ?", ref)
@@ -437,6 +446,7 @@ def insert_record(ctx: "Context", doctype: str, data: dict, *, name: Any = None)
     doc.name = name if name is not None else naming.make_hash()
     _stamp(ctx, doc, ctx.now())
     ctx.db.execute(insert_sql(doc.meta), row_values(doc))
+    changelog.record(ctx, "insert", doc)
     return doc
 
 

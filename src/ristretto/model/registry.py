@@ -32,6 +32,9 @@ class MetaRegistry:
         # DocType -> controller object with lifecycle hooks (built-ins and apps).
         from ristretto.model.controllers import builtin_controllers
         self.controllers: dict[str, object] = builtin_controllers()
+        # fn(ctx, change, doc) called for each change-log row, inside the writing transaction
+        # (``ristretto.model.changelog``): webhooks enqueue their deliveries here.
+        self.change_listeners: list = []
 
     def controller(self, doctype: str):
         return self.controllers.get(doctype)

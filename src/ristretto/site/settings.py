@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", (), "reverse proxies whose X-Forwarded-* headers are believed"),
     Setting("time_zone", None, "the site's time zone (frappe.client.get_time_zone); the server's when absent"),
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
+    Setting("change_log_retention_days", 30, "days changes stay in the change log (delta sync, stream replay, "
+                                             "webhooks); 0 keeps them forever"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )
