@@ -55,6 +55,13 @@ def new(c: InProcess, doctype: str, **values) -> dict:
     return r.json()["data"]
 
 
+def log_head(c: InProcess) -> int:
+    from ristretto.model import changelog
+    with c.site.db.connect() as conn:
+        changelog.sequence(conn)
+        return changelog.head(conn)
+
+
 def read(c: InProcess, doctype: str, name: str):
     return c.get(f"{D}/{doctype}/{name}", headers=c.as_admin)
 
@@ -86,6 +93,13 @@ def test_steps_run_in_order_and_answer_in_order(env):
     assert read(c, "Note", note).json()["data"]["content"] == "after"
     assert read(c, "ToDo", doomed).status_code == 404
     assert read(c, ORDER, order).json()["data"]["docstatus"] == 1
+    # Each step is in the change log, in order, as its own request would be.
+    from ristretto.model import changelog
+    with c.site.db.connect() as conn:
+        changelog.sequence(conn)
+        logged = [(ch.doctype, ch.action) for ch in changelog.read(conn, log_head(c) - 5, 5)]
+    assert logged == [("ToDo", "insert"), ("Note", "update"), ("ToDo", "delete"), (ORDER, "insert"),
+                      (ORDER, "submit")]
 
 
 @pytest.mark.parametrize("failing,index,status,kind", [
@@ -101,6 +115,7 @@ def test_one_failing_step_leaves_nothing_written(env, failing, index, status, ki
              {"method": "PATCH", "url": f"{D}/Note/{note}", "body": {"content": "changed"}},
              {"method": "POST", "url": f"{D}/{ORDER}", "body": {"title": order}}]
     steps.insert(index, failing)
+    head = log_head(c)
     r = c.post(B, headers=c.as_admin, json={"requests": steps})
     assert r.status_code == status, r.text
     body = r.json()
@@ -110,6 +125,7 @@ def test_one_failing_step_leaves_nothing_written(env, failing, index, status, ki
     assert todos(c, d) == []
     assert read(c, "Note", note).json()["data"]["content"] == "kept"
     assert read(c, ORDER, order).status_code == 404
+    assert log_head(c) == head  # nor anything in the change log
 
 
 def notes(c: InProcess, title: str) -> list[dict]:
