@@ -5,10 +5,12 @@ the server after a restart, still answers the first answer and writes nothing. B
 from __future__ import annotations
 
 import concurrent.futures
+import time
 import uuid
 
 import pytest
 
+from ristretto.api import idempotency
 from tests.conftest import BACKENDS, make_site, start_server, stop_server
 
 URL = "/api/v2/document/ToDo"
@@ -17,6 +19,17 @@ URL = "/api/v2/document/ToDo"
 @pytest.fixture(params=BACKENDS)
 def site(request, tmp_path):
     return make_site(tmp_path, request.param, request), request.param
+
+
+def hold(site_dir, key: str, body: dict) -> None:
+    from ristretto.site import Site
+    site = Site(site_dir)
+    try:
+        with site.db.connect() as conn, conn.transaction():
+            digest = idempotency.fingerprint("POST", URL, b"", body, {})
+            assert isinstance(idempotency.claim(conn, "Administrator", key, digest, time.time()), idempotency.Claim)
+    finally:
+        site.close()
 
 
 def count(client, description: str) -> int:
@@ -60,6 +73,13 @@ def test_same_key_on_two_workers_and_after_a_restart_writes_once(site):
             assert (r.status_code, r.content, r.headers.get("idempotent-replayed")) == (200, first, "true")
             other = c.post(URL, json={"description": d + "!"}, headers=headers)
             assert other.status_code == 422, other.text
+            # A claim held by another process (as a request running on another worker holds it)
+            # is seen by the server's workers: 409, and nothing written.
+            held = f"held-{uuid.uuid4().hex}"
+            hold(site_dir, held, {"description": d})
+            for _ in range(3):
+                busy = c.post(URL, json={"description": d}, headers={**headers, "Idempotency-Key": held})
+                assert busy.status_code == 409, busy.text
         with srv.admin() as c:
             assert count(c, d) == 1
     finally:
