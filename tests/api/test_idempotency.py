@@ -278,3 +278,19 @@ def test_a_takeover_never_overwrites_an_answer_stored_meanwhile(env):
         with pytest.raises(idempotency.IdempotencyKeyInUse):
             idempotency.claim(_FinishesMeanwhile(conn, k), "Administrator", k, digest, time.time())
     assert stored(c, "Administrator", k)[0] == 201
+
+
+def test_retried_upload_with_a_new_multipart_boundary_is_the_same_request(env):
+    c, k, name = env, key(), f"idem-{uuid.uuid4().hex[:8]}.txt"
+    answers = []
+    for content in (b"hello", b"hello", b"other"):
+        # httpx draws a new boundary for every request: the bodies differ, the arguments do not.
+        answers.append(c.post("/api/method/upload_file", files={"file": (name, content)},
+                              headers={**c.as_admin, "Idempotency-Key": k}))
+    first, again, other = answers
+    assert first.status_code == 200, first.text
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
+    assert other.status_code == 422
+    files = c.get("/api/v2/document/File", headers=c.as_admin,
+                  params={"filters": f'{{"file_name": "{name}"}}', "fields": '["name"]'}).json()["data"]
+    assert len(files) == 1
