@@ -9,9 +9,12 @@ without ``secret``; a page may come back short after filtering but its cursor al
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
+
+import httpx
 
 import pytest
 
@@ -215,69 +218,113 @@ def test_a_page_of_filtered_rows_ends_early_and_moves_on(feed):
         assert [c["name"] for c in second.data] == ["after-scan"] and not second.has_next_page
 
 
+class RawStream:
+    """``/api/v2/stream`` driven through the App's ASGI interface on the caller's loop (httpx's
+    ASGI transport would wait for the whole response): the messages sent, and a disconnect."""
+
+    def __init__(self, app, token: str, query: bytes = b"doctype=ToDo"):
+        self.sent: asyncio.Queue = asyncio.Queue()
+        self.gone = asyncio.Event()
+        self._requested = False
+        scope = {"type": "http", "method": "GET", "path": "/api/v2/stream", "query_string": query,
+                 "headers": [(b"authorization", token.encode())], "client": ("127.0.0.1", 40001),
+                 "scheme": "http", "http_version": "1.1"}
+        self.task = asyncio.ensure_future(app(scope, self._receive, self.sent.put))
+
+    async def _receive(self):
+        if not self._requested:
+            self._requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def next(self, seconds: float) -> dict:
+        return await asyncio.wait_for(self.sent.get(), seconds)
+
+    async def started(self) -> None:
+        start = await self.next(5)
+        assert start["type"] == "http.response.start" and start["status"] == 200
+        assert b"retry:" in (await self.next(5))["body"]
+
+    async def close(self) -> None:
+        self.gone.set()
+        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 5)
+
+
+def run(coro):
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def test_a_commit_wakes_the_streams_of_its_worker_and_a_disconnect_ends_them(feed, monkeypatch):
     """In process, with the poll for other workers' changes slowed to a minute: a write through the
-    same App reaches an open stream at once (the commit's own wake-up), and the stream ends as
-    soon as its client disconnects."""
-    import asyncio
-
-    import httpx
-
+    same App reaches an open stream at once (the commit's own wake-up), a heartbeat follows when
+    nothing happens, and the stream ends as soon as its client disconnects."""
     from ristretto.api import events
     site, admin, reader = feed
     monkeypatch.setattr(events, "POLL_SECONDS", 60.0)
     monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.3)
-    app = admin.app
-    token = admin.headers["Authorization"]
+    app, token = admin.app, admin.headers["Authorization"]
 
     async def scenario() -> tuple[bytes, float]:
-        sent: asyncio.Queue = asyncio.Queue()
-        gone = asyncio.Event()
-        requested = False
-
-        async def receive():
-            nonlocal requested
-            if not requested:
-                requested = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await gone.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message):
-            await sent.put(message)
-
-        scope = {"type": "http", "method": "GET", "path": "/api/v2/stream", "query_string": b"doctype=ToDo",
-                 "headers": [(b"authorization", token.encode())], "client": ("127.0.0.1", 40001),
-                 "scheme": "http", "http_version": "1.1"}
-        stream = asyncio.ensure_future(app(scope, receive, send))
+        stream = RawStream(app, token)
         try:
-            return await exchange(stream, sent, gone)
+            await stream.started()
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
+                                         headers={"Authorization": token}) as client:
+                r = await client.post("/api/v2/document/ToDo", json={"description": "wake me"})
+                assert r.status_code == 200, r.text
+                written = time.monotonic()
+                event = await stream.next(2)
+                latency = time.monotonic() - written
+            assert r.json()["data"]["name"].encode() in event["body"]
+            assert (await stream.next(2))["body"] == b": heartbeat\n\n"
+            stream.gone.set()
+            await asyncio.wait_for(stream.task, 5)  # the disconnect ends the stream
+            return event["body"], latency
         finally:
-            gone.set()
-            await asyncio.wait_for(asyncio.gather(stream, return_exceptions=True), 5)
+            await stream.close()
 
-    async def exchange(stream, sent, gone) -> tuple[bytes, float]:
-        start = await asyncio.wait_for(sent.get(), 5)
-        assert start["type"] == "http.response.start" and start["status"] == 200
-        assert b"retry:" in (await asyncio.wait_for(sent.get(), 5))["body"]
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                                     headers={"Authorization": token}) as client:
-            r = await client.post("/api/v2/document/ToDo", json={"description": "wake me"})
-            assert r.status_code == 200, r.text
-            written = time.monotonic()
-            event = await asyncio.wait_for(sent.get(), 2)
-            latency = time.monotonic() - written
-        assert r.json()["data"]["name"].encode() in event["body"]
-        # Nothing more happens: a heartbeat comment keeps the connection alive.
-        assert (await asyncio.wait_for(sent.get(), 2))["body"] == b": heartbeat\n\n"
-        gone.set()
-        await asyncio.wait_for(stream, 5)  # the disconnect ends the stream
-        return event["body"], latency
-
-    loop = asyncio.new_event_loop()
-    try:
-        body, latency = loop.run_until_complete(scenario())
-    finally:
-        loop.close()
+    body, latency = run(scenario())
     assert body.startswith(b"id: ") and b"\nevent: change\ndata: {" in body
     assert latency < 1.0
+
+
+def test_a_stream_never_sends_a_change_before_its_commit(feed, monkeypatch):
+    """A write transaction still open on the worker's connection (a handler thread in the middle
+    of a request, with ``threaded_requests``) is invisible to the stream; its change is sent
+    only if and when it commits."""
+    from ristretto.api import events
+    from ristretto.model import document
+    site, admin, reader = feed
+    monkeypatch.setattr(events, "POLL_SECONDS", 0.05)
+    app, token = admin.app, admin.headers["Authorization"]
+
+    async def scenario() -> list[bytes]:
+        stream = RawStream(app, token)
+        try:
+            await stream.started()
+            bodies = []
+            for outcome in ("rollback", "commit"):
+                with site.db.connect() as conn:
+                    ctx = site.context(conn)
+                    conn.begin()
+                    name = document.insert(ctx, "ToDo", {"description": f"pending {outcome}"}).name
+                    app.changes.notify()
+                    with pytest.raises(asyncio.TimeoutError):
+                        await stream.next(0.5)  # several polls and a wake-up: nothing sent
+                    getattr(conn, outcome)()
+                if outcome == "commit":
+                    bodies.append((await stream.next(2))["body"])
+                    assert name.encode() in bodies[-1]
+                else:
+                    with pytest.raises(asyncio.TimeoutError):
+                        await stream.next(0.5)
+            return bodies
+        finally:
+            await stream.close()
+
+    assert len(run(scenario())) == 1

@@ -97,7 +97,7 @@ class App:
         site.db.set_query_timeout(_site_limits(site.config))
         self.router = routes.router()
         self.streamer = Streamer(site.db, self.inline)
-        self.changes = ChangeStreams(site, self.policy, self.inline)
+        self.changes = ChangeStreams(site, self.policy)
 
     # --- ASGI ------------------------------------------------------------------------
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ristretto.api.asgi import NO_CACHE, Response, dumps
 from ristretto.db import state
+from ristretto.db.connection import Connection, SQLiteConnection
 from ristretto.exceptions import FrappeError
 from ristretto.model import changefeed, changelog
 from ristretto.site.settings import setting
@@ -140,14 +142,16 @@ def _disconnected(message: asyncio.Future) -> bool:
 class ChangeStreams:
     """The open change streams of one worker: their number, their reads, their wake-ups."""
 
-    def __init__(self, site, policy, inline: bool):
+    def __init__(self, site, policy):
         self.site = site
         self.policy = policy
         self.max_open = int(setting(site.config, "change_stream_max_open"))
         self.max_seconds = float(setting(site.config, "change_stream_max_seconds"))
-        # PostgreSQL reads go over a socket: off the event loop. SQLite's are microseconds of
-        # local work on the worker's one connection, on the loop as the handlers' are.
-        self.threaded = site.db.dialect.name == "postgres" or not inline
+        # PostgreSQL reads go over a socket: off the event loop, on pooled connections. SQLite's
+        # are microseconds of local work: on the loop, on a connection of the streams' own, which
+        # sees only committed changes whatever the handlers' connection is in the middle of.
+        self.threaded = site.db.dialect.name == "postgres"
+        self._sqlite: SQLiteConnection | None = None
         self.signal = ChangeSignal()
         self.open = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -174,9 +178,19 @@ class ChangeStreams:
 
     # --- database calls (short, each on a connection of its own) ----------------------------
 
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        if not self.threaded:
+            if self._sqlite is None:
+                self._sqlite = SQLiteConnection(self.site.db.path, self.site.db.query_timeout)
+            yield self._sqlite
+            return
+        with self.site.db.connect() as conn:
+            yield conn
+
     def _read(self, stream: EventStream, cursor: int) -> changefeed.Page:
         site = self.site
-        with site.db.connect() as conn:
+        with self._connect() as conn:
             versions = state.read(conn)
             site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
             site.auth_cache.sync(versions.get(state.AUTH))
@@ -185,7 +199,7 @@ class ChangeStreams:
             return changefeed.page(ctx, cursor, BATCH, stream.doctypes, include_docs=stream.include_docs)
 
     def _head(self) -> int:
-        with self.site.db.connect() as conn:
+        with self._connect() as conn:
             changelog.sequence(conn)
             return changelog.head(conn)
 
@@ -223,9 +237,13 @@ class ChangeStreams:
             await self._stream(stream, receive, send)
         finally:
             self.open -= 1
-            if self.open == 0 and self._poller is not None:
-                self._poller.cancel()  # nothing to wake until the next stream opens
-                self._poller = None
+            if self.open == 0:
+                if self._poller is not None:
+                    self._poller.cancel()  # nothing to wake until the next stream opens
+                    self._poller = None
+                if self._sqlite is not None:
+                    self._sqlite.close()
+                    self._sqlite = None
 
     async def _write(self, send, body: bytes) -> bool:
         try:
@@ -282,6 +300,9 @@ class ChangeStreams:
             if alive:
                 # Over (lifetime, a pruned cursor, a failed read): end the response properly; the
                 # client reconnects with Last-Event-ID.
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                try:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                except Exception:  # noqa: BLE001 - the client left meanwhile
+                    pass
         finally:
             gone.cancel()
