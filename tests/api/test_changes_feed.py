@@ -167,6 +167,17 @@ def test_bad_requests_are_clear_4xx(feed, case):
     assert word in r.text
 
 
+def test_guests_may_not_hold_a_stream(feed):
+    site, admin, reader = feed
+    admin.app.changes.max_seconds = 2  # a stream opened by mistake ends soon
+    try:
+        with InProcess(admin.app) as guest:
+            r = guest.get("/api/v2/stream")
+            assert r.status_code == 403 and "Log in" in r.text, r.text
+    finally:
+        admin.app.changes.max_seconds = 3600
+
+
 def test_a_cursor_older_than_the_retention_answers_resync(feed):
     from ristretto.model import changelog
     site, admin, reader = feed

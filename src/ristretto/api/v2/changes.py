@@ -15,7 +15,7 @@ from ristretto.api.call import Call
 from ristretto.api.events import EventStream
 from ristretto.api.v2 import envelope
 from ristretto.api.v2.args import json_arg, truthy_arg
-from ristretto.exceptions import FrappeValueError
+from ristretto.exceptions import FrappeValueError, PermissionError
 from ristretto.model import changefeed, changelog
 
 
@@ -52,6 +52,10 @@ def stream(call: Call) -> EventStream:
     """Server-sent events of the changes the caller may read: after ``Last-Event-ID`` (header, or
     ``last_event_id`` in the query) when given, else from now on."""
     form, ctx = call.form, call.ctx
+    if ctx.user == "Guest":
+        # A stream holds one of the worker's few stream places for up to its lifetime: not for
+        # anonymous callers.
+        raise PermissionError("Log in to follow the stream of changes", title="Not permitted")
     doctypes = changefeed.check_doctypes(ctx, _doctypes(call))
     last = call.request.header("last-event-id")
     name = "Last-Event-ID"
