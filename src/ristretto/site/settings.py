@@ -39,6 +39,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
     Setting("change_log_retention_days", 30, "days changes stay in the change log (delta sync, stream replay, "
                                              "webhooks); 0 keeps them forever"),
+    Setting("webhook_poll_interval", 5, "seconds between two looks of a worker at the webhook queue (a commit "
+                                        "that queues a delivery wakes its own worker at once)"),
+    Setting("webhook_retry_backoff", 10, "seconds before the second attempt of a failed webhook delivery; "
+                                         "doubled for each further attempt"),
+    Setting("webhook_max_attempts", 5, "attempts of a webhook delivery before it is given up"),
+    Setting("webhook_lease_seconds", 30, "seconds a claimed webhook delivery stays claimed beyond its request "
+                                         "timeout; a delivery cut short by a crash is retried after this"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )
