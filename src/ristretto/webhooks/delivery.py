@@ -47,6 +47,7 @@ DELIVERY_HEADER = "X-Ristretto-Webhook-Delivery"
 CONCURRENCY = 8
 MAX_RESPONSE = 64 * 1024      # bytes of an answer kept in the log
 MAX_BACKOFF = 3600.0
+STOP_GRACE = 5.0              # seconds a stopping worker waits for its deliveries under way
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -85,11 +86,17 @@ class Deliverer:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.site.webhooks.wakers.remove(self.wake)
-        tasks = [t for t in (self._task, *self._inflight) if t is not None]
-        for task in tasks:
-            task.cancel()
-        # A delivery cut short keeps its lease; another worker sends it once the lease expires.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        # Deliveries under way get a moment to finish and be recorded; one cut short keeps its
+        # lease, and another worker sends it again once the lease expires.
+        inflight = list(self._inflight)
+        if inflight:
+            await asyncio.wait(inflight, timeout=STOP_GRACE)
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=False)
 

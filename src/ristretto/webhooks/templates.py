@@ -47,14 +47,10 @@ class TemplateProblem(Exception):
 
 
 class DocView(dict):
-    """A document's dictionary whose fields read as attributes too (a missing one is None)."""
+    """A document's dictionary whose fields read as attributes too (a missing one is None);
+    in templates a field wins over a dict method of the same name (``doc.items``)."""
 
     __slots__ = ()
-
-    def __getattribute__(self, name: str) -> Any:
-        if dict.__contains__(self, name):
-            return dict.__getitem__(self, name)
-        return dict.__getattribute__(self, name)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -110,6 +106,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         self._spend()
+        if isinstance(obj, DocView) and dict.__contains__(obj, attribute):
+            return dict.__getitem__(obj, attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
