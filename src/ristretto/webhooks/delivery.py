@@ -54,14 +54,21 @@ def signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode("utf8"), body, hashlib.sha256).digest()).decode()
 
 
+def _number(site: "Site", name: str) -> float:
+    value = setting(site.config, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        from ristretto.site.site import SiteError
+        raise SiteError(f"{name} in site_config.json must be a number")
+    return float(value)
+
+
 class Deliverer:
     def __init__(self, site: "Site"):
         self.site = site
-        config = site.config
-        self.poll = max(float(setting(config, "webhook_poll_interval")), 0.05)
-        self.backoff = max(float(setting(config, "webhook_retry_backoff")), 0.0)
-        self.max_attempts = max(int(setting(config, "webhook_max_attempts")), 1)
-        self.lease = max(float(setting(config, "webhook_lease_seconds")), 1.0)
+        self.poll = max(_number(site, "webhook_poll_interval"), 0.05)
+        self.backoff = max(_number(site, "webhook_retry_backoff"), 0.0)
+        self.max_attempts = max(int(_number(site, "webhook_max_attempts")), 1)
+        self.lease = max(_number(site, "webhook_lease_seconds"), 1.0)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
         self._sqlite: SQLiteConnection | None = None
         self._wake: asyncio.Event | None = None

@@ -45,6 +45,7 @@ DEFAULT_TIMEOUT = 5
 MAX_TIMEOUT = 60
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _MAX_HEADER_VALUE = 8192
+_CREDENTIAL_HEADER = re.compile(r"authorization|cookie|token|secret|password|api-?key|^x-.*-key$", re.I)
 
 
 def events(change: "Change") -> tuple[str, ...]:
@@ -224,6 +225,9 @@ def record_attempt(ctx: "Context", webhook: str, doctype: str | None, docname: s
                    error: str | None) -> str:
     """One Webhook Request Log row (Frappe's fields), in the caller's transaction."""
     from ristretto.model.document import insert_record
+    if headers:
+        # Credentials a receiver asked for stay in the Webhook, not in every log row.
+        headers = {k: "*****" if _CREDENTIAL_HEADER.search(k) else v for k, v in headers.items()}
     doc = insert_record(ctx, LOG, {
         "webhook": webhook, "reference_doctype": doctype, "reference_document": docname, "user": user,
         "url": url, "headers": json.dumps(headers, indent=1) if headers else None, "data": body,
