@@ -105,6 +105,31 @@ def test_merge_is_the_old_documents_deletion_and_comments_go_as_tombstones(site)
     assert tail[-1] == (ORDER, b, "delete") and [t[2] for t in tail if t[0] == "Comment"] == ["delete"]
 
 
+def test_documents_whose_links_a_rename_repoints_are_logged_as_updates(site):
+    with site.admin() as ctx:
+        document.insert(ctx, "DocType", {
+            "module": "Custom", "custom": 1, "istable": 1,
+            "fields": [{"fieldname": "order", "fieldtype": "Link", "options": ORDER, "label": "Order"}]},
+            name="Changelog Line", force_name=True)
+        document.insert(ctx, "DocType", {
+            "module": "Custom", "custom": 1,
+            "fields": [{"fieldname": "order", "fieldtype": "Link", "options": ORDER, "label": "Order"},
+                       {"fieldname": "lines", "fieldtype": "Table", "options": "Changelog Line", "label": "Lines"}],
+            "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1}]},
+            name="Changelog Ref", force_name=True)
+    with site.admin() as ctx:
+        order = document.insert(ctx, ORDER, {"title": "linked"}).name
+        by_field = document.insert(ctx, "Changelog Ref", {"order": order}).name
+        by_row = document.insert(ctx, "Changelog Ref", {"lines": [{"order": order}]}).name
+        untouched = document.insert(ctx, "Changelog Ref", {}).name
+    start = _head(site)
+    with site.admin() as ctx:
+        rename(ctx, ORDER, order, "Linked Renamed")
+    rows = [(c.name, c.action, c.fields) for c in _log(site, start, ["Changelog Ref", ORDER])]
+    assert sorted(rows[:-1]) == sorted([(by_field, "update", ("order",)), (by_row, "update", ("lines",))])
+    assert rows[-1] == ("Linked Renamed", "rename", None) and untouched not in [r[0] for r in rows]
+
+
 def test_an_update_that_changes_nothing_has_no_changed_fields(site):
     with site.admin() as ctx:
         name = document.insert(ctx, ORDER, {"title": "same"}).name

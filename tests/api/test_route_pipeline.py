@@ -89,3 +89,22 @@ def test_cmd_wins_over_the_path(app):
     assert client.get("/api/resource/ToDo?cmd=ping").json() == {"message": "pong"}
     r = client.post("/anything", data={"cmd": "login", "usr": "Administrator", "pwd": ADMIN_PASSWORD})
     assert r.status_code == 200 and r.json()["message"] == "Logged In"
+
+
+def test_a_trailing_slash_route_keeps_every_flag_of_its_route():
+    """The copy with a trailing slash once dropped ``method_param``: OAuth client credentials
+    were then not recognised on ``/api/v2/method/<name>/``."""
+    from dataclasses import fields
+
+    from ristretto.api import routes
+    table = routes.router()
+    for r in routes.v2.ROUTES + routes.v1.ROUTES:
+        if r.pattern.endswith("/") or "{" in r.pattern.rsplit("/", 1)[-1] and ":path" in r.pattern:
+            continue
+        slashed, _ = table.match(r.pattern.replace("{name:path}", "x").replace("{", "").replace("}", "") + "/",
+                                 next(iter(r.verbs)))
+        if slashed.pattern != r.pattern + "/":
+            continue
+        for f in fields(r):
+            if f.init and f.name != "pattern":
+                assert getattr(slashed, f.name) == getattr(r, f.name), (r.pattern, f.name)

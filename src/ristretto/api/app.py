@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, files, filestore, oauth, proxy, routes
+from ristretto.api import authn, docmethods, files, filestore, idempotency, oauth, proxy, routes
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
@@ -265,6 +265,7 @@ class App:
         except Exception as e:  # noqa: BLE001 - every error becomes Frappe's error body
             conn.rollback()
             ctx.run_callbacks(committed=False)
+            idempotency.abandon(ctx, conn)
             response = self._error(call, e)
         if isinstance(response, authn.PasswordWork):
             return response  # the second pass answers, cookies and all
@@ -274,6 +275,12 @@ class App:
     def _handle(self, call: Call, conn, route: Route, params: dict[str, str], write: bool) -> Response:
         """Run the route's handler in the transaction its flags ask for; its answer."""
         ctx = call.ctx
+        claim = None
+        if write and idempotency.HEADER in call.request.headers:
+            # The key is claimed (or its first answer replayed) before anything runs.
+            claim = idempotency.start(call, conn)
+            if isinstance(claim, Response):
+                return claim
         # Unsafe verbs run in a transaction that is committed; safe ones in one rolled back,
         # unless the route reads without one.
         transactional = write or route.transaction
@@ -287,6 +294,7 @@ class App:
                 conn.commit()
             else:
                 conn.rollback()
+            idempotency.abandon(ctx, conn)
             return result
         # Encoded before the commit: an answer that cannot be written (values nested too
         # deeply) rolls the request back instead of reporting an error for committed work.
@@ -298,6 +306,8 @@ class App:
         if call.headers:
             response.headers.extend(call.headers)
         if write:
+            if claim is not None:
+                claim.finish(conn, response)  # the answer commits with the write
             conn.commit()
             ctx.run_callbacks(committed=True)
         elif transactional:

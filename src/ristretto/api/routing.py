@@ -20,7 +20,7 @@ A path some route matches, with a verb none of them allows, is a 405.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 # A parameter matches one path segment; ``{name:path}`` matches the rest, slashes included
@@ -78,8 +78,7 @@ def with_trailing_slash(routes: Iterable[Route]) -> list[Route]:
     for r in routes:
         out.append(r)
         if not r.pattern.endswith("/"):
-            out.append(Route(r.pattern + "/", r.verbs, r.handler, api=r.api, transaction=r.transaction,
-                             login=r.login, status=r.status, fallback=r.fallback))
+            out.append(replace(r, pattern=r.pattern + "/"))
     return out
 
 

@@ -43,6 +43,17 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
     "__login_failures": ([("key", "TEXT NOT NULL", "varchar(255) NOT NULL"),
                           ("failures", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
                           ("last_failure", "REAL NOT NULL", "double precision NOT NULL")], ["key"]),
+    # Idempotency-Key claims and the answers they replay (ristretto.api.idempotency); status 0
+    # while the first request runs (until ``lease``), its HTTP status once committed.
+    "__idempotency": ([("owner", "TEXT NOT NULL", "varchar(140) NOT NULL"),
+                       ("idem_key", "TEXT NOT NULL", "varchar(255) NOT NULL"),
+                       ("fingerprint", "TEXT NOT NULL", "varchar(64) NOT NULL"),
+                       ("token", "TEXT NOT NULL", "varchar(32) NOT NULL"),
+                       ("status", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
+                       ("lease", "REAL", "double precision"),
+                       ("created", "REAL NOT NULL", "double precision NOT NULL"),
+                       ("headers", "TEXT", "text"),
+                       ("body", "BLOB", "bytea")], ["owner", "idem_key"]),
     # Small key/value state shared by all workers (e.g. the metadata version).
     "__ristretto_state": ([("key", "TEXT NOT NULL", "varchar(140) NOT NULL"),
                            ("value", "TEXT", "text")], ["key"]),
@@ -77,6 +88,8 @@ def ensure_system_tables(conn: Connection) -> None:
         for c, st, pgt in cols:
             if c not in have:
                 conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(c)} {pgt if pg else st}")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('__idempotency', 'created'))} "
+                 f"ON {quote('__idempotency')} ({quote('created')})")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
                  f"ON {quote('tabSessions')} ({quote('user')})")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('__webhook_queue', 'next_attempt'))} "
@@ -108,10 +121,13 @@ def _ensure_change_log(conn: Connection) -> None:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name(CHANGE_LOG, 'pending'))} "
                      f"ON {t} (id) WHERE seq IS NULL")
     else:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {t} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
+        # No AUTOINCREMENT (its counter row is one more page written per commit): a row id is
+        # reused only if the newest row is deleted, and pruning always keeps the newest.
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {t} (seq INTEGER PRIMARY KEY, {cols})")
+    # One index besides the key (each is a page written per commit): readers of some DocTypes
+    # with an old cursor. Pruning by ``at`` scans, once per worker start.
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name(CHANGE_LOG, 'doctype'))} "
                  f"ON {t} ({quote('doctype')}, seq)")
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name(CHANGE_LOG, 'at'))} ON {t} ({quote('at')})")
 
 
 def existing_columns(conn: Connection, table: str) -> set[str] | None:

@@ -4,7 +4,8 @@ Every insert, update, submit, cancel, amend, delete and rename the model perform
 (``__changes``) in the writing transaction, so a change is in the log if and only if it committed.
 Readers (delta sync, the live stream, webhooks) follow it by ``seq``, a cursor that only grows:
 
-* SQLite serialises writers, so the row id (AUTOINCREMENT, never reused) is already in commit order.
+* SQLite serialises writers, so the row id is already in commit order (never reused: pruning always
+  keeps the newest row, and a rolled-back row was never seen).
 * PostgreSQL commits concurrently: numbers handed out at insert time would become visible out of order
   (a reader could see 11 before 10 commits, move past 10 and lose it). Rows are therefore written
   without a number and numbered after their commit by :func:`sequence`, one sequencer at a time (an
@@ -89,10 +90,21 @@ def record(ctx: "Context", action: str, doc: "Document", *, fields: Sequence[str
 
 def record_deleted(ctx: "Context", doctype: str, names: Sequence[Any]) -> None:
     """Tombstones for documents removed without loading them (a deleted document's comments)."""
+    _record_rows(ctx, doctype, names, "delete", None)
+
+
+def record_touched(ctx: "Context", doctype: str, names: Sequence[Any], fields: Sequence[str]) -> None:
+    """Updates the server made in bulk without loading the documents (links repointed by a
+    rename): in the log for readers, no document events (Frappe fires none either)."""
+    _record_rows(ctx, doctype, names, "update", orjson.dumps(list(fields)).decode())
+
+
+def _record_rows(ctx: "Context", doctype: str, names: Sequence[Any], action: str, fields: str | None) -> None:
     if doctype in UNLOGGED or not names:
         return
     at = ctx.now()
-    ctx.db.executemany(_INSERT, [(doctype, str(n), "delete", at, ctx.user, None, None, None) for n in names])
+    ctx.db.executemany(_INSERT, [(doctype, str(n), action, at, ctx.user, fields, None, None)
+                                 for n in dict.fromkeys(names)])
     ctx.flags["changes_written"] = True
 
 
@@ -168,8 +180,8 @@ def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None
         last = conn.value(f"SELECT MAX(seq) FROM {_T} WHERE at < ? AND seq IS NOT NULL", (cutoff,))
         if last is None:
             return 0
-        # The newest change always stays: on SQLite an emptied AUTOINCREMENT table keeps its counter,
-        # but a reader's ``head`` should still be a number it has seen.
+        # The newest change always stays: SQLite's next row id is the largest one plus one, so an
+        # emptied table would hand out numbers readers have already seen.
         last = min(int(last), int(conn.value(f"SELECT MAX(seq) FROM {_T}")) - 1)
         if last <= horizon(conn):
             return 0
@@ -181,5 +193,5 @@ def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None
         return removed
 
 
-__all__ = ["Change", "ACTIONS", "UNLOGGED", "record", "record_deleted", "changed_fields", "sequence", "read",
+__all__ = ["Change", "ACTIONS", "UNLOGGED", "record", "record_deleted", "record_touched", "changed_fields", "sequence", "read",
            "head", "horizon", "prune"]

@@ -119,6 +119,21 @@ def _child_metas(ctx: "Context", meta: Meta) -> list[Meta]:
     return out
 
 
+def _log_repointed(ctx: "Context", other: Meta, fieldname: str, where: str, params: tuple) -> None:
+    """Change-log rows for the documents whose link the rename is about to repoint: a row of a
+    child table is a change of its parent's table field."""
+    if other.istable:
+        rows = ctx.db.sql(f"SELECT parenttype, parent, parentfield FROM {quote(other.table)} {where}", params)
+        by_parent: dict[tuple[str, str], list[str]] = {}
+        for parenttype, parent, parentfield in rows:
+            by_parent.setdefault((parenttype, parentfield), []).append(parent)
+        for (parenttype, parentfield), parents in by_parent.items():
+            changelog.record_touched(ctx, parenttype, parents, [parentfield])
+    else:
+        names = [n for (n,) in ctx.db.sql(f"SELECT name FROM {quote(other.table)} {where}", params)]
+        changelog.record_touched(ctx, other.name, names, [fieldname])
+
+
 def _repoint_links(ctx: "Context", doctype: str, old: Any, new: Any) -> set[str]:
     """Point Link and Dynamic Link values (and File attachments) at the new name.
 
@@ -132,21 +147,28 @@ def _repoint_links(ctx: "Context", doctype: str, old: Any, new: Any) -> set[str]
         if other.issingle:
             n = ctx.db.execute(f"UPDATE {quote('tabSingles')} SET value = ? WHERE doctype = ? AND field = ? "
                                f"AND value = ?", (new_s, other.name, fieldname, old_s))
+            if n:
+                changelog.record_touched(ctx, other.name, [other.name], [fieldname])
         else:
-            n = ctx.db.execute(f"UPDATE {quote(other.table)} SET {quote(fieldname)} = ? "
-                               f"WHERE {quote(fieldname)} = ?", (new_s, old_s))
+            where = f"WHERE {quote(fieldname)} = ?"
+            _log_repointed(ctx, other, fieldname, where, (old_s,))
+            n = ctx.db.execute(f"UPDATE {quote(other.table)} SET {quote(fieldname)} = ? {where}", (new_s, old_s))
         if n:
             changed.add(other.name)
     for other, fieldname, type_field in ctx.registry.dynamic_links():
         # Only values whose DocType field names the renamed DocType point at this document.
-        n = ctx.db.execute(f"UPDATE {quote(other.table)} SET {quote(fieldname)} = ? "
-                           f"WHERE {quote(fieldname)} = ? AND {quote(type_field)} = ?", (new_s, old_s, doctype))
+        where = f"WHERE {quote(fieldname)} = ? AND {quote(type_field)} = ?"
+        _log_repointed(ctx, other, fieldname, where, (old_s, doctype))
+        n = ctx.db.execute(f"UPDATE {quote(other.table)} SET {quote(fieldname)} = ? {where}",
+                           (new_s, old_s, doctype))
         if n:
             changed.add(other.name)
     file_meta = ctx.find_meta("File")
     if file_meta is not None and file_meta.has_column("attached_to_name") \
             and file_meta.has_column("attached_to_doctype"):
-        if ctx.db.execute(f"UPDATE {quote(file_meta.table)} SET attached_to_name = ? "
-                          f"WHERE attached_to_name = ? AND attached_to_doctype = ?", (new_s, old_s, doctype)):
+        where = "WHERE attached_to_name = ? AND attached_to_doctype = ?"
+        _log_repointed(ctx, file_meta, "attached_to_name", where, (old_s, doctype))
+        if ctx.db.execute(f"UPDATE {quote(file_meta.table)} SET attached_to_name = ? {where}",
+                          (new_s, old_s, doctype)):
             changed.add("File")
     return changed

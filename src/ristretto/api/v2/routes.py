@@ -8,7 +8,7 @@ CSRF check), with its arguments in the body.
 from __future__ import annotations
 
 from ristretto.api.routing import Route, route, with_trailing_slash
-from ristretto.api.v2 import doctypes, documents, methods
+from ristretto.api.v2 import batch, doctypes, documents, methods
 
 _V2 = "/api/v2"
 _LIST = f"{_V2}/document/{{doctype}}"
@@ -29,6 +29,7 @@ ROUTES: list[Route] = [
         _v2(f"{_V2}/method/upload_file", "POST", methods.upload_file),
         _v2(f"{_V2}/method/bulk_delete", "POST", methods.bulk_delete),
         _v2(f"{_V2}/method/bulk_update", "POST", methods.bulk_update),
+        _v2(f"{_V2}/batch", "POST", batch.run),  # several document requests in one transaction
         _v2(f"{_V2}/method/run_doc_method", _METHOD, methods.run_doc_method),
         _v2(f"{_V2}/method/{{name}}", "*", methods.method, method_param="name"),
         _v2(f"{_V2}/method/{{doctype}}/{{method_name}}", "*", methods.doctype_method),
