@@ -243,6 +243,22 @@ def test_a_rolled_back_write_queues_nothing(hooked, receiver):
     assert _queued(site) == []  # ...and gone with it
 
 
+def test_a_failed_batch_queues_nothing_and_a_good_one_queues_each_document_once(hooked, receiver):
+    _webhook(hooked, "todo-saved", webhook_doctype="ToDo", webhook_docevent="on_update", request_url=receiver.url,
+             request_structure="JSON", webhook_json='{"d": "{{ doc.description }}"}')
+    r = hooked.post("/api/v2/batch", json={"requests": [
+        {"method": "POST", "url": "/api/v2/document/ToDo", "body": {"description": "written first"}},
+        {"method": "POST", "url": "/api/v2/document/ToDo", "body": {"description": "x", "status": "Bogus"}}]})
+    assert r.status_code == 417, r.text
+    assert _queued(hooked.site) == []  # the first step's delivery went with its rollback
+    name = hooked.post("/api/v2/document/ToDo", json={"description": "one"}).json()["data"]["name"]
+    r = hooked.post("/api/v2/batch", json={"requests": [
+        {"method": "PUT", "url": f"/api/v2/document/ToDo/{name}", "body": {"description": "two"}},
+        {"method": "PUT", "url": f"/api/v2/document/ToDo/{name}", "body": {"description": "three"}}]})
+    assert r.status_code == 200, r.text
+    assert [row["body"] for row in _queued(hooked.site)] == ['{"d": "one"}', '{"d": "three"}']
+
+
 def _queued_in(ctx) -> list:
     return ctx.db.sql(f"SELECT name FROM {quote(queue.TABLE)}")
 
