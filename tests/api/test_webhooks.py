@@ -326,6 +326,19 @@ def test_replay_by_a_system_manager_only(hooked, receiver):
     assert len(_logs(hooked)) == 2
 
 
+def test_a_stopping_worker_finishes_the_delivery_under_way(hooked, receiver):
+    _webhook(hooked, "slow", webhook_doctype="ToDo", webhook_docevent="after_insert", request_url=receiver.url)
+    receiver.hold.set()
+    name = hooked.post("/api/resource/ToDo", json={"description": "slow"}).json()["data"]["name"]
+    with delivering(hooked.site.path):
+        wait_until(lambda: receiver.arrived == 1, what="the delivery under way")
+        threading.Timer(0.5, receiver.released.set).start()
+    # Leaving the block stopped the worker while the receiver was still answering.
+    (entry,) = _logs(hooked)
+    assert entry["reference_document"] == name and entry["error"] is None, entry
+    assert _queued(hooked.site) == []
+
+
 def test_migrate_installs_the_webhook_doctypes(site_dir):
     names = ("Webhook", "Webhook Data", "Webhook Header", "Webhook Request Log")
     site = Site(site_dir)

@@ -75,12 +75,15 @@ class Deliverer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._inflight: set[asyncio.Task] = set()
+        self._client: httpx.AsyncClient | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        # Closed only after the deliveries under way are done (stop).
+        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         self.site.webhooks.wakers.append(self.wake)
         self._task = self._loop.create_task(self._run(), name="webhook-delivery")
 
@@ -104,6 +107,8 @@ class Deliverer:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=False)
 
@@ -115,23 +120,22 @@ class Deliverer:
     # --- the loop ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._wake is not None
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
-            while True:
-                self._wake.clear()
-                free = CONCURRENCY - len(self._inflight)
-                if free > 0:
-                    try:
-                        claimed = await self._db(self._claim, free)
-                    except Exception:  # noqa: BLE001 - the database may be back at the next poll
-                        log.exception("webhook delivery: claiming from the queue failed")
-                        claimed = []
-                    for delivery in claimed:
-                        task = asyncio.create_task(self._deliver(client, delivery))
-                        self._inflight.add(task)
-                        task.add_done_callback(self._finished)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll)
+        assert self._wake is not None and self._client is not None
+        while True:
+            self._wake.clear()
+            free = CONCURRENCY - len(self._inflight)
+            if free > 0:
+                try:
+                    claimed = await self._db(self._claim, free)
+                except Exception:  # noqa: BLE001 - the database may be back at the next poll
+                    log.exception("webhook delivery: claiming from the queue failed")
+                    claimed = []
+                for delivery in claimed:
+                    task = asyncio.create_task(self._deliver(self._client, delivery))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._finished)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._inflight.discard(task)
