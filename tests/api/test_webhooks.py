@@ -301,6 +301,21 @@ def test_disabled_webhooks_and_other_workers_changes(hooked, receiver):
         other.close()
 
 
+def test_a_deleted_webhook_keeps_its_logs_and_sends_nothing_more(hooked, receiver):
+    _webhook(hooked, "gone", webhook_doctype="ToDo", webhook_docevent="after_insert", request_url=receiver.url,
+             condition='doc.priority == "High" or doc.description > 3')
+    assert hooked.post("/api/resource/ToDo", json={"description": "a", "priority": "Low"}).status_code == 200
+    assert hooked.post("/api/resource/ToDo", json={"description": "b", "priority": "High"}).status_code == 200
+    assert len(_logs(hooked)) == 1 and len(_queued(hooked.site)) == 1
+    # Its log links to it, as in Frappe that does not stop the delete.
+    r = hooked.delete("/api/resource/Webhook/gone")
+    assert r.status_code == 202, r.text
+    with delivering(hooked.site.path):
+        wait_until(lambda: len(_logs(hooked)) == 2, what="the undeliverable attempt logged")
+    assert _logs(hooked)[1]["error"] == "Not sent: Webhook gone no longer exists"
+    assert _queued(hooked.site) == [] and receiver.received == []
+
+
 def test_replay_by_a_system_manager_only(hooked, receiver):
     _webhook(hooked, "replayed", webhook_doctype="ToDo", webhook_docevent="after_insert",
              request_url=receiver.url + "/r", enable_security=1, webhook_secret=SECRET,
