@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ristretto.model.changelog import Change
     from ristretto.model.context import Context
 
-VERSION_KEY = "webhooks_version"
+VERSION_KEY = state.WEBHOOKS
 LOG = "Webhook Request Log"
 SUBMIT_EVENTS = frozenset({"on_submit", "on_cancel", "on_update_after_submit"})
 DEFAULT_TIMEOUT = 5
@@ -170,7 +170,7 @@ class Webhooks:
         self.wakers: list[Callable[[], None]] = []
 
     def hooks(self, conn: "Connection", doctype: str) -> tuple[Hook, ...]:
-        token = conn.value(f"SELECT value FROM {quote('__ristretto_state')} WHERE key = ?", (VERSION_KEY,))
+        token = state.value(conn, VERSION_KEY)
         snapshot = self._snapshot
         if snapshot is None or snapshot[0] != token:
             with self._lock:
