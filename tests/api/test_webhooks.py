@@ -18,7 +18,7 @@ import threading
 import pytest
 
 from ristretto.db.dialects import quote
-from ristretto.model import document, lifecycle
+from ristretto.model import changelog, document, lifecycle
 from ristretto.site import Site
 from ristretto.site.install import add_user, migrate
 from ristretto.webhooks import delivery, queue
@@ -314,6 +314,41 @@ def test_a_deleted_webhook_keeps_its_logs_and_sends_nothing_more(hooked, receive
         wait_until(lambda: len(_logs(hooked)) == 2, what="the undeliverable attempt logged")
     assert _logs(hooked)[1]["error"] == "Not sent: Webhook gone no longer exists"
     assert _queued(hooked.site) == [] and receiver.received == []
+
+
+class _Counting:
+    """A connection that counts the statements run through it."""
+
+    def __init__(self, conn):
+        self.conn, self.statements = conn, []
+
+    def __getattr__(self, name):
+        attr = getattr(self.conn, name)
+        if name in ("sql", "one", "value", "execute", "executemany"):
+            def counted(query, *args, **kw):
+                self.statements.append(query)
+                return attr(query, *args, **kw)
+            return counted
+        return attr
+
+
+def test_a_change_no_webhook_watches_costs_one_primary_key_read(hooked, receiver):
+    from dataclasses import replace
+    _webhook(hooked, "todo-only", webhook_doctype="ToDo", webhook_docevent="on_update", request_url=receiver.url)
+    site = hooked.site
+    with site.admin() as ctx:
+        document.insert(ctx, "Note", {"title": "warm the cache"})
+        note = document.insert(ctx, "Note", {"title": "n"})
+        todo = document.insert(ctx, "ToDo", {"description": "t"})
+        for doc, action, watched in ((note, "update", False), (todo, "delete", False), (todo, "update", True)):
+            counting = _Counting(ctx.db)
+            change = changelog.Change(None, doc.meta.name, str(doc.name), action, "", ctx.user, None, None, 0)
+            site.webhooks.on_change(replace(ctx, db=counting), change, doc)
+            assert "__ristretto_state" in counting.statements[0]
+            if watched:  # queued (replacing the insert's delivery: one per document and transaction)
+                assert len(counting.statements) > 1
+            else:  # nothing watches it: the token, nothing else
+                assert len(counting.statements) == 1, counting.statements
 
 
 def test_replay_by_a_system_manager_only(hooked, receiver):
