@@ -39,6 +39,7 @@ from ristretto.api.methods import desk as desk_methods
 from ristretto.api.methods import permission_manager as permission_manager_methods
 from ristretto.api.methods import search as search_methods
 from ristretto.api.methods import session as session_methods
+from ristretto.api.methods import webhooks as webhook_methods
 from ristretto.api.pages import envelope as page_envelope
 from ristretto.api.routing import MethodNotAllowed, Route
 from ristretto.api.streaming import StreamingResponse, Streamer
@@ -53,6 +54,7 @@ from ristretto.model import changelog
 from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site, SiteError
 from ristretto.site.settings import setting
+from ristretto.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("ristretto")
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -71,7 +73,7 @@ class App:
         self.access_log = access_log
         self.methods = MethodRegistry()
         for module in (session_methods, client_methods, comment_methods, docmethods, file_methods, search_methods,
-                       oauth, desk_methods, permission_manager_methods):
+                       oauth, desk_methods, permission_manager_methods, webhook_methods):
             self.methods.add_module(module)
         site.registry.controllers["File"] = files.FileController(site)
         # Apps last: their functions may not take a built-in name (apps.register_methods).
@@ -110,8 +112,11 @@ class App:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     self._warm_up()
+                    # Webhook deliveries are sent by a background task in every worker.
+                    self.webhooks = webhook_delivery.start(self.site)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    await webhook_delivery.stop(getattr(self, "webhooks", None))
                     self.site.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return

@@ -57,6 +57,23 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
     # Small key/value state shared by all workers (e.g. the metadata version).
     "__ristretto_state": ([("key", "TEXT NOT NULL", "varchar(140) NOT NULL"),
                            ("value", "TEXT", "text")], ["key"]),
+    # Webhook deliveries not yet made (``ristretto.webhooks.queue``): written in the transaction of
+    # the change that caused them, claimed by a worker for ``lease_until``, gone once delivered or
+    # given up (each attempt is a Webhook Request Log).
+    "__webhook_queue": ([("name", "TEXT NOT NULL", "varchar(140) NOT NULL"),
+                         ("webhook", "TEXT NOT NULL", "varchar(140) NOT NULL"),
+                         ("reference_doctype", "TEXT", "varchar(140)"),
+                         ("reference_document", "TEXT", "text"),
+                         ("event", "TEXT", "varchar(32)"),
+                         ("user", "TEXT", "varchar(255)"),
+                         ("url", "TEXT NOT NULL", "text NOT NULL"),
+                         ("body", "TEXT NOT NULL", "text NOT NULL"),
+                         ("timeout", "REAL NOT NULL DEFAULT 5", "double precision NOT NULL DEFAULT 5"),
+                         ("created", "REAL NOT NULL", "double precision NOT NULL"),
+                         ("next_attempt", "REAL NOT NULL", "double precision NOT NULL"),
+                         ("attempts", "INTEGER NOT NULL DEFAULT 0", "integer NOT NULL DEFAULT 0"),
+                         ("lease_until", "REAL NOT NULL DEFAULT 0", "double precision NOT NULL DEFAULT 0"),
+                         ("lease_owner", "TEXT", "varchar(64)")], ["name"]),
 }
 
 
@@ -75,6 +92,8 @@ def ensure_system_tables(conn: Connection) -> None:
                  f"ON {quote('__idempotency')} ({quote('created')})")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('tabSessions', 'user'))} "
                  f"ON {quote('tabSessions')} ({quote('user')})")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name('__webhook_queue', 'next_attempt'))} "
+                 f"ON {quote('__webhook_queue')} (next_attempt)")
     _ensure_change_log(conn)
 
 

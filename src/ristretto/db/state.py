@@ -16,10 +16,16 @@ from ristretto.db.dialects import quote
 _T = quote("__ristretto_state")
 META = "meta_version"
 AUTH = "auth_version"
+WEBHOOKS = "webhooks_version"   # the enabled webhooks (ristretto.webhooks.records)
 
 
 def read(conn: Connection) -> dict[str, str]:
     return dict(conn.sql(f"SELECT key, value FROM {_T}"))
+
+
+def value(conn: Connection, key: str) -> str | None:
+    """One token (a primary-key read), for a cache that depends on that key only."""
+    return conn.value(f"SELECT value FROM {_T} WHERE key = ?", (key,))
 
 
 def bump(conn: Connection, key: str) -> str:

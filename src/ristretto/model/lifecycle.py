@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # Log-like DocTypes whose links never block a delete or a cancel.
 LINK_EXEMPT = frozenset({"ToDo", "Comment", "Version", "DocShare", "Communication", "File",
-                         "Deleted Document", "Activity Log", "Access Log", "View Log"})
+                         "Deleted Document", "Activity Log", "Access Log", "View Log", "Webhook Request Log"})
 # Never carried into an amendment or a copy: they describe the original, not the new draft.
 _NOT_COPIED = frozenset({"name", "owner", "creation", "modified", "modified_by", "docstatus",
                          "amended_from", "amendment_date"})

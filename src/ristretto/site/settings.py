@@ -43,6 +43,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("change_stream_max_open", 100, "live change streams (/api/v2/stream) one worker keeps open; 503 beyond"),
     Setting("change_stream_max_seconds", 3600, "seconds a live change stream stays open before it ends (clients "
                                                "reconnect with Last-Event-ID)"),
+    Setting("webhook_poll_interval", 5, "seconds between two looks of a worker at the webhook queue (a commit "
+                                        "that queues a delivery wakes its own worker at once)"),
+    Setting("webhook_retry_backoff", 10, "seconds before the second attempt of a failed webhook delivery; "
+                                         "doubled for each further attempt"),
+    Setting("webhook_max_attempts", 5, "attempts of a webhook delivery before it is given up"),
+    Setting("webhook_lease_seconds", 30, "seconds a claimed webhook delivery stays claimed beyond its request "
+                                         "timeout; a delivery cut short by a crash is retried after this"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )

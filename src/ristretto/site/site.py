@@ -22,6 +22,7 @@ from ristretto.auth.users import RoleController, UserController
 from ristretto.db.connection import Connection, Database
 from ristretto.model.context import AllowAll, Context
 from ristretto.model.registry import MetaRegistry
+from ristretto.webhooks import records as webhook_records
 
 CONFIG_FILE = "site_config.json"
 
@@ -54,6 +55,8 @@ class Site:
         self.registry.controllers["OAuth Client"] = OAuthClientController()
         # A token an administrator revokes or deletes stops working at once (cached bearer checks).
         self.registry.controllers["OAuth Bearer Token"] = RoleController()
+        # Webhooks: their controller, and the change listener queueing their deliveries.
+        self.webhooks = webhook_records.install(self.registry)
         # Apps come last: they may not replace a built-in controller. Loaded from the
         # configuration only, once, when the site is opened.
         try:
