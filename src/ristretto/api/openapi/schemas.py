@@ -68,7 +68,10 @@ def field_schema(field: DocField, *, write: bool) -> dict[str, Any]:
             schema.pop("exclusiveMinimum", None)
     if field.label and field.label != field.fieldname:
         schema["title"] = field.label
-    return _nullable(schema) if not (write and field.reqd) else schema
+    # Unset values read back as null, except numbers and Check (stored as 0); a client may send
+    # null for any field it need not fill in.
+    fixed = field.reqd if write else field.ft.not_null_zero
+    return schema if fixed else _nullable(schema)
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
