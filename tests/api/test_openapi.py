@@ -197,3 +197,33 @@ def test_routes_added_to_the_table_are_described_without_changing_the_generator(
     assert "get" in spec["paths"][DOC + "/{name}/history"]
     assert "/api/v2/document/Vault/{name}/history" not in spec["paths"]  # per DocType, by rights
     assert "/api/v2/document/Vault/{name}/history" in _described(world, "Administrator", extra)["paths"]
+
+
+def test_the_docs_page_and_its_files_come_from_this_site_only(world):
+    import re
+    import tomllib
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from ristretto.api.openapi import views
+    client = world[1]["Guest"]
+    r = client.get("/api/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
+    assets = re.findall(r'(?:src|href)="(/assets/ristretto/openapi/[^"]+)"', r.text)
+    assert len(assets) == 2, r.text
+    for url in assets:
+        a = client.get(url.replace("&amp;", "&"))
+        assert a.status_code == 200 and a.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
+        # nothing fetched from another host: no absolute URL in the page's files
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", a.text), url
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", r.text)
+    assert client.get("/assets/ristretto/openapi/../views.py").status_code == 404
+    assert client.get("/assets/ristretto/openapi/nothing.js").status_code == 404
+    # the files ship in the package
+    root = Path(views.__file__).resolve().parents[4]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ristretto"]
+    for path in views.STATIC.iterdir():
+        rel = path.relative_to(root / "src" / "ristretto").as_posix()
+        assert any(fnmatch(rel, p) and rel.count("/") == p.count("/") for p in patterns), rel

@@ -33,7 +33,7 @@ class ChildView:
 class DocTypeView:
     """One DocType as the caller may use it."""
     meta: "Meta"
-    rights: frozenset[str]            # "read" or "select", and those of ACTIONS held
+    rights: frozenset[str]            # "select", "read" if held, and those of ACTIONS held
     readable: frozenset[str] | None   # None: every field
     writable: frozenset[str] | None
     children: dict[str, ChildView]    # by child DocType name
@@ -57,7 +57,8 @@ def doctype_views(ctx: "Context") -> list[DocTypeView]:
     for meta in sorted(ctx.registry.all(), key=lambda m: m.name):
         if meta.istable or meta.is_virtual or not perms.can_read_doctype(ctx, meta.name):
             continue
-        rights = {"read" if perms.has(ctx, meta.name, "read") else "select"}
+        # Whoever may read may also select (list names and titles, search for links).
+        rights = {"select", "read"} if perms.has(ctx, meta.name, "read") else {"select"}
         rights.update(a for a in ACTIONS if perms.has(ctx, meta.name, a))
         if not meta.is_submittable:
             rights -= {"submit", "cancel"}

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from ristretto.api.openapi import schemas
-from ristretto.api.openapi.specs import QUERY_PARAMS, Spec, spec_of, summary_of
+from ristretto.api.openapi.specs import QUERY_PARAMS, Spec, first_line, spec_of, summary_of
 from ristretto.api.routing import MethodNotAllowed, Route, Router
 from ristretto.model.apiview import DocTypeView, doctype_views
 from ristretto.model.context import Context
@@ -228,8 +228,9 @@ class _Builder:
 
 
 def _method_op(route: Route, method: Method, verb: str) -> dict[str, Any]:
-    doc = summary_of(method.fn)
-    op: dict[str, Any] = {"summary": method.name, "description": doc, "parameters": [],
+    doc = first_line(method.fn)
+    op: dict[str, Any] = {"summary": doc or method.name, "description": f"The whitelisted method `{method.name}`",
+                          "parameters": [],
                           "responses": _responses(route, {}, method=True)}
     params = [p for p in method.params if not p.name.startswith("_")]
     if verb == "GET":

@@ -62,7 +62,7 @@ _LIST_V1 = ("fields", "filters", "or_filters", "order_by", "group_by", "limit_st
 _LIST_V2 = ("fields", "filters", "or_filters", "order_by", "group_by", "start", "limit")
 
 SPECS: dict[Any, Spec] = {
-    resource.list_docs: Spec("List documents", "read", query=_LIST_V1, result="docs"),
+    resource.list_docs: Spec("List documents", "select", query=_LIST_V1, result="docs"),
     resource.create_doc: Spec("Create a document", "create", body="new", result="doc"),
     resource.read_doc: Spec("Read a document", "read", result="doc", singles=True),
     resource.update_doc: Spec("Change a document", "write", body="change", result="doc", singles=True),
@@ -70,7 +70,7 @@ SPECS: dict[Any, Spec] = {
     resource.run_doc_method: Spec("Run a whitelisted method of a document", "read", body="args",
                                   query=({"name": "run_method", "in": "query", "required": True,
                                           "schema": {"type": "string"}},), singles=True),
-    documents.list_docs: Spec("List documents", "read", query=_LIST_V2, result="docs"),
+    documents.list_docs: Spec("List documents", "select", query=_LIST_V2, result="docs"),
     documents.create_doc: Spec("Create a document", "create", body="new", result="doc"),
     documents.bulk_delete_docs: Spec("Delete several documents", "delete", body="names"),
     documents.bulk_update_docs: Spec("Change several documents", "write", body="docs"),
@@ -79,11 +79,11 @@ SPECS: dict[Any, Spec] = {
     documents.update_doc: Spec("Change a document", "write", body="change", result="doc", singles=True),
     documents.delete_doc: Spec("Delete a document", "delete"),
     documents.doc_method: Spec("Run a whitelisted method of a document", "read", body="args", singles=True),
-    doctypes.meta: Spec("The DocType's definition (the fields the caller may read)", "read", singles=True,
+    doctypes.meta: Spec("The DocType's definition (the fields the caller may read)", "select", singles=True,
                         guests=False),
-    doctypes.count: Spec("Count documents", "read", query=("filters", "or_filters", "distinct", "limit"),
+    doctypes.count: Spec("Count documents", "select", query=("filters", "or_filters", "distinct", "limit"),
                          result="count"),
-    doctypes.search: Spec("Search documents to link to", "read", query=("txt", "filters", "start", "limit")),
+    doctypes.search: Spec("Search documents to link to", "select", query=("txt", "filters", "start", "limit")),
     v2_methods.bulk_delete: Spec("Delete documents of several DocTypes", guests=False),
     v2_methods.bulk_update: Spec("Change documents of several DocTypes", guests=False),
     # ``<DocType>/<method>``: functions of a DocType's module, not per DocType rights.
@@ -104,6 +104,10 @@ def spec_of(handler: Any) -> Spec | None:
 
 def summary_of(handler: Any) -> str:
     """The first line of the handler's docstring, for routes without a Spec."""
-    doc = (getattr(handler, "__doc__", None) or "").strip()
-    line = doc.split("\n", 1)[0].strip() if doc else ""
-    return line.strip("`") or getattr(handler, "__name__", "").replace("_", " ").strip() or "Route"
+    return first_line(handler) or getattr(handler, "__name__", "").replace("_", " ").strip() or "Route"
+
+
+def first_line(fn: Any) -> str:
+    """The first line of a docstring, without reStructuredText's literal marks."""
+    doc = (getattr(fn, "__doc__", None) or "").strip()
+    return doc.split("\n", 1)[0].strip().replace("``", "") if doc else ""
