@@ -122,6 +122,8 @@ def test_guests_see_only_methods_that_allow_guests(world):
         method = app.methods.get(name)
         assert method is None or method.allow_guest, name  # None: a route of its own (login)
     assert "frappe.client.get_list" not in names
+    # v2's own logout route answers POST only; the generic method route does not add a GET
+    assert set(spec["paths"]["/api/v2/method/logout"]) == {"post"}
     assert not any("/document/" in p or "/resource/" in p for p in spec["paths"])
     # a logged-in user may call every method
     assert "/api/method/frappe.client.get_list" in _spec(world, READER)["paths"]

@@ -109,6 +109,9 @@ class _Builder:
         self.tags: set[str] = set()
         self.schemas: dict[str, Any] = {}
         self._refs: dict[tuple[str, str], dict[str, str]] = {}
+        # Paths a route names literally: a method of the same name is that route's, not the
+        # generic method route's (v2 answers login, logout... with routes of their own).
+        self._literal = {r.pattern for r in router.routes if "{" not in r.pattern}
 
     def add(self, route: Route) -> None:
         verbs = [v for v in _VERBS if v in route.verbs]
@@ -165,8 +168,8 @@ class _Builder:
 
     def _plain(self, route: Route, verbs: list[str], spec: Spec) -> None:
         path = _path_key(route.pattern)
-        params = [_path_param(n) for n in _PARAM.findall(route.pattern) for n in [n[0]]]
-        tag = "v2" if route.api == "v2" else ("OAuth" if "well-known" in path else "API")
+        params = [_path_param(name) for name, _ in _PARAM.findall(route.pattern)]
+        tag = "OAuth" if "well-known" in path else "API"
         for verb in verbs:
             op = {"summary": spec.summary or summary_of(route.handler), "parameters": list(params),
                   "responses": _responses(route, {})}
@@ -220,6 +223,8 @@ class _Builder:
             if method is None or (self.guest and not method.allow_guest):
                 continue
             path = route.pattern.replace("{" + param + "}", name)
+            if path in self._literal and path != route.pattern:
+                continue
             allowed = ["GET", "POST"] if method.verbs == DEFAULT_VERBS else [v for v in verbs if v in method.verbs]
             for verb in allowed:
                 if verb not in route.verbs or not self._answers(route, path, verb):
