@@ -24,8 +24,10 @@ from openapi_spec_validator import validate
 
 from ristretto.meta.fieldtypes import FIELD_TYPES, LAYOUT, TABLE
 
-# A deeper run on demand (not in CI): RISTRETTO_SCHEMATHESIS_EXAMPLES=25.
+# A deeper run on demand (not in CI): RISTRETTO_SCHEMATHESIS_EXAMPLES=25,
+# RISTRETTO_SCHEMATHESIS_PHASES=examples,coverage,fuzzing.
 MAX_EXAMPLES = int(os.environ.get("RISTRETTO_SCHEMATHESIS_EXAMPLES") or 3)
+PHASES = os.environ.get("RISTRETTO_SCHEMATHESIS_PHASES") or "examples,fuzzing"
 REQUEST_TIMEOUT = 10
 EXCLUDED = r"generate_keys|logout|/User(/|$)|/User%20"
 
@@ -52,11 +54,12 @@ def _schemathesis(srv, tmp_path: Path, name: str, headers: list[str]) -> None:
     junit = tmp_path / f"{name}.xml"
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("st")), "run", f"{srv.base_url}/api/openapi.json", *headers,
-         "--checks", "not_a_server_error", "--phases", "examples,fuzzing",
+         "--checks", "not_a_server_error", "--phases", PHASES,
          "--max-examples", str(MAX_EXAMPLES), "--seed", "12", "--no-shrink", "--workers", "2",
          "--request-timeout", str(REQUEST_TIMEOUT), "--exclude-path-regex", EXCLUDED,
          "--report", "junit", "--report-junit-path", str(junit)],
-        capture_output=True, text=True, timeout=240 * max(1, MAX_EXAMPLES // 3), cwd=tmp_path)
+        capture_output=True, text=True, cwd=tmp_path,
+        timeout=240 * max(1, MAX_EXAMPLES // 3) * (1 + PHASES.count("coverage")))
     out = proc.stdout[-6000:]
     assert "Operations:" in out and junit.exists(), out + proc.stderr[-3000:]
     failures = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase")

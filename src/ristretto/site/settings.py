@@ -32,6 +32,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_timeout", 20, "seconds a request's query may run before it is cancelled (0: no limit)"),
     Setting("max_page_length", None, "ceiling on rows per listing, limit_page_length=0 included (clamped)"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
+    Setting("openapi", True, "serve /api/openapi.json and the docs page /api/docs (false: 404)"),
     Setting("allow_cors", None, 'origins whose pages may call the API with credentials (CORS): "*", '
                                 'one origin or a list; listed ones (not "*") may also write with a cookie session'),
     Setting("trusted_proxies", (), "reverse proxies whose X-Forwarded-* headers are believed"),

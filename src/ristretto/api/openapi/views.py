@@ -24,6 +24,7 @@ from ristretto.api.pages import layout
 from ristretto.api.routing import Route, route
 from ristretto.auth import sessions
 from ristretto.exceptions import DoesNotExistError
+from ristretto.site.settings import setting
 
 SPEC_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
@@ -52,7 +53,7 @@ def _routes():
 
 
 def _enabled(call: Call) -> None:
-    if call.site.config.get("openapi") is False:
+    if not setting(call.site.config, "openapi"):
         raise DoesNotExistError("Not found", title="Not found")
 
 
