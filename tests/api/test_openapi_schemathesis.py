@@ -60,11 +60,13 @@ def _schemathesis(srv, tmp_path: Path, name: str, headers: list[str]) -> None:
          "--report", "junit", "--report-junit-path", str(junit)],
         capture_output=True, text=True, cwd=tmp_path,
         timeout=240 * max(1, MAX_EXAMPLES // 3) * (1 + PHASES.count("coverage")))
-    out = proc.stdout[-6000:]
-    assert "Operations:" in out and junit.exists(), out + proc.stderr[-3000:]
+    (tmp_path / f"{name}.log").write_text(proc.stdout + proc.stderr)
+    out = proc.stdout
+    assert "Operations:" in out and junit.exists(), out[-6000:] + proc.stderr[-3000:]
     failures = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase")
                 if case.find("failure") is not None]
-    assert failures == [], out
+    # the failures' own section (what was sent, what came back) first
+    assert failures == [], out[out.find("FAILURES"):][:8000]
 
 
 def test_schemathesis_finds_no_server_error(server, tmp_path):

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ristretto.db import schema
 from ristretto.db.dialects import quote
-from ristretto.exceptions import DuplicateEntryError, NameError, ValidationError
+from ristretto.exceptions import CharacterLengthExceededError, DuplicateEntryError, NameError, ValidationError
 from ristretto.meta.core import core_definitions, effective_definition
 from ristretto.meta.doctype import CHILD_FIELDS, DocField, Meta, normalize_definition
-from ristretto.meta.fieldtypes import JSON, TEXT
+from ristretto.meta.fieldtypes import JSON, TEXT, VARCHAR_LEN
 from ristretto.model import passwords
 
 if TYPE_CHECKING:
@@ -159,6 +159,11 @@ def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
 def _insert_raw(ctx: "Context", doctype: str, name: str, data: dict) -> None:
     """Insert a supporting record (module, role) without the caller's permission checks."""
     from ristretto.model.document import insert_record
+    if len(name) > VARCHAR_LEN:
+        # Its name column holds 140 characters (PostgreSQL would refuse the row with a 500).
+        raise CharacterLengthExceededError(
+            f"{doctype}: '{name[:20]}...' will get truncated, as max characters allowed is {VARCHAR_LEN}",
+            title="Value too big")
     insert_record(ctx, doctype, data, name=name)
 
 

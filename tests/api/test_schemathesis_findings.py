@@ -1,0 +1,64 @@
+"""Server errors schemathesis found through ``/api/openapi.json`` on PostgreSQL, each now a clear
+417 on both databases (in process).
+
+* A decimal just below 10^12 (``999999999999.9999``) passed the range check, but PostgreSQL makes
+  a decimal of a float through its 15 significant digits (``1000000000000``), which
+  ``numeric(21,9)`` cannot hold: "numeric field overflow" (500), in a document or a child row.
+* Saving a DocType creates the Roles its permission rows name and its Module Def, before the
+  rows' own values are checked: a name of more than 140 characters reached PostgreSQL's
+  ``varchar(140)`` name column (500); SQLite stored it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.inprocess import InProcess, open_site, token_for
+
+LONG = "r" * 141
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def admin(request, tmp_path_factory):
+    from ristretto.api.app import App
+    site = open_site(tmp_path_factory.mktemp(f"findings-{request.param}"), request.param, request)
+    client = InProcess(App(site), headers=token_for(site, "Administrator"))
+    for body in ({"name": "Measure Row", "istable": 1, "fields": [
+                     {"fieldname": "amount", "fieldtype": "Currency", "label": "Amount"}]},
+                 {"name": "Measure", "autoname": "hash", "fields": [
+                     {"fieldname": "amount", "fieldtype": "Float", "label": "Amount"},
+                     {"fieldname": "rows", "fieldtype": "Table", "options": "Measure Row", "label": "Rows"}]}):
+        r = client.post("/api/resource/DocType", json={"module": "Custom", "custom": 1, **body})
+        assert r.status_code == 200, r.text
+    yield client
+    site.close()
+
+
+@pytest.mark.parametrize("body", [{"amount": 999999999999.9999}, {"rows": [{"amount": 999999999999.9999}]},
+                                  {"amount": "-999999999999.99999"}], ids=["field", "child row", "text"])
+def test_a_decimal_that_rounds_to_13_digits_is_refused(admin, body):
+    r = admin.post("/api/v2/document/Measure", json=body)
+    assert r.status_code == 417, r.text
+    assert "out of range" in r.text
+
+
+def test_the_largest_decimals_that_fit_are_kept(admin):
+    r = admin.post("/api/v2/document/Measure", json={"amount": 999999999999.99, "rows": [{"amount": -999999999999.5}]})
+    assert r.status_code == 200, r.text
+    doc = admin.get(f"/api/v2/document/Measure/{r.json()['data']['name']}").json()["data"]
+    assert doc["amount"] == 999999999999.99 and doc["rows"][0]["amount"] == -999999999999.5
+
+
+@pytest.mark.parametrize("body", [
+    {"permissions": [{"role": LONG, "read": 1}]},
+    {"module": LONG},
+], ids=["role", "module"])
+def test_a_doctype_naming_a_role_or_module_too_long_is_refused(admin, body):
+    r = admin.post("/api/resource/DocType", json={"name": "Long Names", "custom": 1, "module": "Custom",
+                                                  "fields": [{"fieldname": "t", "fieldtype": "Data", "label": "T"}],
+                                                  **body})
+    assert r.status_code == 417, r.text
+    assert "max characters allowed is 140" in r.text
+    assert admin.get(f"/api/resource/Role/{LONG}").status_code == 404
+    assert admin.get("/api/resource/DocType/Long Names").status_code == 404
