@@ -6,7 +6,8 @@
   ``numeric(21,9)`` cannot hold: "numeric field overflow" (500), in a document or a child row.
 * Saving a DocType creates the Roles its permission rows name and its Module Def, before the
   rows' own values are checked: a name of more than 140 characters reached PostgreSQL's
-  ``varchar(140)`` name column (500); SQLite stored it.
+  ``varchar(140)`` name column (500); SQLite stored it. And two saves creating the same Role at
+  once (schemathesis runs two workers): the second hit the unique name on PostgreSQL (500).
 """
 
 from __future__ import annotations
@@ -62,3 +63,44 @@ def test_a_doctype_naming_a_role_or_module_too_long_is_refused(admin, body):
     assert "max characters allowed is 140" in r.text
     assert admin.get(f"/api/resource/Role/{LONG}").status_code == 404
     assert admin.get("/api/resource/DocType/Long Names").status_code == 404
+
+
+def test_two_doctypes_creating_the_same_role_at_once_both_save(admin):
+    """Each DocType's save looks for the Role, finds none and creates it; on PostgreSQL the second
+    waited for the first's commit and then hit the unique name (500). Both now save."""
+    import threading
+
+    from ristretto.model import document
+    site = admin.site
+    if site.db.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers (one connection per process): the race cannot happen")
+    a_wrote, b_started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def body(name: str) -> dict:
+        return {"name": name, "module": "Custom", "custom": 1, "permissions": [{"role": "Race Role", "read": 1}],
+                "fields": [{"fieldname": "t", "fieldtype": "Data", "label": "T"}]}
+
+    def first() -> None:
+        try:
+            with site.db.connect() as conn, conn.transaction(write=True):
+                document.insert(site.context(conn), "DocType", body("Race A"), name="Race A")
+                a_wrote.set()
+                b_started.wait(10)
+                threading.Event().wait(0.3)  # the second is blocked on the Role's name by now
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+            a_wrote.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert a_wrote.wait(20)
+    with site.db.connect() as conn:
+        b_started.set()
+        with conn.transaction(write=True):
+            document.insert(site.context(conn), "DocType", body("Race B"), name="Race B")
+    thread.join(20)
+    assert errors == []
+    assert admin.get("/api/resource/Role/Race Role").status_code == 200
+    for name in ("Race A", "Race B"):
+        assert admin.get(f"/api/resource/DocType/{name}").status_code == 200

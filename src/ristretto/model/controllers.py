@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ristretto.db import schema
+from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
 from ristretto.exceptions import CharacterLengthExceededError, DuplicateEntryError, NameError, ValidationError
 from ristretto.meta.core import core_definitions, effective_definition
@@ -164,7 +165,13 @@ def _insert_raw(ctx: "Context", doctype: str, name: str, data: dict) -> None:
         raise CharacterLengthExceededError(
             f"{doctype}: '{name[:20]}...' will get truncated, as max characters allowed is {VARCHAR_LEN}",
             title="Value too big")
-    insert_record(ctx, doctype, data, name=name)
+    try:
+        with ctx.db.savepoint("supporting_record"):
+            insert_record(ctx, doctype, data, name=name)
+    except IntegrityError:
+        # A concurrent request created it since _exists looked (PostgreSQL): it exists, as wanted.
+        if not _exists(ctx, doctype, name):
+            raise
 
 
 def _exists(ctx: "Context", doctype: str, name: Any) -> bool:
