@@ -8,6 +8,8 @@
   rows' own values are checked: a name of more than 140 characters reached PostgreSQL's
   ``varchar(140)`` name column (500); SQLite stored it. And two saves creating the same Role at
   once (schemathesis runs two workers): the second hit the unique name on PostgreSQL (500).
+* A DocType with documents (Role) could be made Single or Virtual; the next DocType save naming a
+  role then failed (500, both databases).
 """
 
 from __future__ import annotations
@@ -104,3 +106,21 @@ def test_two_doctypes_creating_the_same_role_at_once_both_save(admin):
     assert admin.get("/api/resource/Role/Race Role").status_code == 200
     for name in ("Race A", "Race B"):
         assert admin.get(f"/api/resource/DocType/{name}").status_code == 200
+
+
+@pytest.mark.parametrize("field", ["issingle", "is_virtual"])
+def test_a_doctype_with_documents_cannot_become_single_or_virtual(admin, field):
+    """Role (it has documents) turned Single was accepted; the next save of a DocType naming a
+    role then found no Role and failed to insert it again (500)."""
+    r = admin.patch("/api/v2/document/DocType/Role", json={field: 1})
+    assert r.status_code == 417, r.text
+    assert "Role has documents" in r.text
+    r = admin.put("/api/resource/DocType/Measure", json={"permissions": [{"role": "System Manager", "read": 1}]})
+    assert r.status_code == 200, r.text
+    assert admin.get("/api/resource/Role/System Manager").status_code == 200
+    # a DocType without documents may still become one
+    empty = f"Empty {field}"
+    r = admin.post("/api/resource/DocType", json={"name": empty, "module": "Custom", "custom": 1,
+                                                  "fields": [{"fieldname": "t", "fieldtype": "Data", "label": "T"}]})
+    assert r.status_code == 200, r.text
+    assert admin.patch(f"/api/v2/document/DocType/{empty}", json={field: 1}).status_code == 200

@@ -142,7 +142,8 @@ def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
     Migrations add and widen columns but never convert data (``db/schema.py``): a field
     may change its type only within its storage class (Data to Select, Int to Float,
     ...), and the naming rule may change to or from ``autoincrement`` (which changes
-    the type of ``name``) only while the DocType has no documents, as in Frappe.
+    the type of ``name``) only while the DocType has no documents, as in Frappe; nor may a
+    DocType with documents become Single or Virtual.
     """
     for f in new.data_fields:
         before = old.get_column(f.fieldname)
@@ -150,11 +151,18 @@ def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
                 and _storage_class(before) != _storage_class(f):
             raise ValidationError(f"Fieldtype cannot be changed from {before.fieldtype} to {f.fieldtype} "
                                   f"for {f.label}", title="Invalid fieldtype change")
-    if old.name_is_int != new.name_is_int and not (old.issingle or old.is_virtual) \
-            and schema.existing_columns(ctx.db, old.table) is not None \
-            and ctx.db.one(f"SELECT 1 FROM {quote(old.table)} LIMIT 1") is not None:
+    def has_rows() -> bool:
+        return not (old.issingle or old.is_virtual) and schema.existing_columns(ctx.db, old.table) is not None \
+            and ctx.db.one(f"SELECT 1 FROM {quote(old.table)} LIMIT 1") is not None
+
+    if old.name_is_int != new.name_is_int and has_rows():
         raise ValidationError("Can only change to/from Autoincrement naming rule when there is no data "
                               "in the doctype", title="Invalid naming rule change")
+    # Its documents would stay in a table nothing reads any more (and a save that looks one
+    # up would not find it, then fail to insert it again: a 500).
+    if (new.issingle and not old.issingle or new.is_virtual and not old.is_virtual) and has_rows():
+        raise ValidationError(f"{old.name} has documents: it cannot become a "
+                              f"{'Single' if new.issingle else 'Virtual'} DocType", title="Invalid change")
 
 
 def _insert_raw(ctx: "Context", doctype: str, name: str, data: dict) -> None:
