@@ -25,9 +25,10 @@ from openapi_spec_validator import validate
 from ristretto.meta.fieldtypes import FIELD_TYPES, LAYOUT, TABLE
 
 # A deeper run on demand (not in CI): RISTRETTO_SCHEMATHESIS_EXAMPLES=25,
-# RISTRETTO_SCHEMATHESIS_PHASES=examples,coverage,fuzzing.
+# RISTRETTO_SCHEMATHESIS_PHASES=examples,coverage,fuzzing, RISTRETTO_SCHEMATHESIS_SEED=99.
 MAX_EXAMPLES = int(os.environ.get("RISTRETTO_SCHEMATHESIS_EXAMPLES") or 3)
 PHASES = os.environ.get("RISTRETTO_SCHEMATHESIS_PHASES") or "examples,fuzzing"
+SEED = os.environ.get("RISTRETTO_SCHEMATHESIS_SEED") or "12"
 REQUEST_TIMEOUT = 10
 EXCLUDED = r"generate_keys|logout|/User(/|$)"
 
@@ -55,7 +56,7 @@ def _schemathesis(srv, tmp_path: Path, name: str, headers: list[str]) -> None:
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("st")), "run", f"{srv.base_url}/api/openapi.json", *headers,
          "--checks", "not_a_server_error", "--phases", PHASES,
-         "--max-examples", str(MAX_EXAMPLES), "--seed", "12", "--no-shrink", "--workers", "2",
+         "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--no-shrink", "--workers", "2",
          "--request-timeout", str(REQUEST_TIMEOUT), "--exclude-path-regex", EXCLUDED,
          "--report", "junit", "--report-junit-path", str(junit)],
         capture_output=True, text=True, cwd=tmp_path,
