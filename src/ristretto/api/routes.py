@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ristretto.api import oauth
+from ristretto.api.openapi import views as openapi
 from ristretto.api.pages import routes as pages
 from ristretto.api.routing import Router
 from ristretto.api.v1 import routes as v1
@@ -10,4 +11,4 @@ from ristretto.api.v2 import routes as v2
 
 
 def router() -> Router:
-    return Router([*v2.ROUTES, *oauth.ROUTES, *v1.ROUTES, *pages.ROUTES])
+    return Router([*v2.ROUTES, *oauth.ROUTES, *openapi.ROUTES, *v1.ROUTES, *pages.ROUTES])

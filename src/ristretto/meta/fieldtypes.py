@@ -91,8 +91,9 @@ def _to_int(value: Any) -> int:
 def _to_float(value: Any) -> float:
     _reject_container(value)
     f = flt(value)
-    if abs(f) >= 1e12:
-        # decimal(21,9) holds at most 12 integer digits.
+    # decimal(21,9) holds at most 12 integer digits. PostgreSQL turns a float into a decimal
+    # through its 15 significant digits: 999999999999.9999 becomes 1000000000000 there.
+    if abs(f) >= 1e12 or abs(float(f"{f:.15g}")) >= 1e12:
         raise ValueError("is out of range")
     return f
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ristretto.db import schema
+from ristretto.db.connection import IntegrityError
 from ristretto.db.dialects import quote
-from ristretto.exceptions import DuplicateEntryError, NameError, ValidationError
+from ristretto.exceptions import CharacterLengthExceededError, DuplicateEntryError, NameError, ValidationError
 from ristretto.meta.core import core_definitions, effective_definition
 from ristretto.meta.doctype import CHILD_FIELDS, DocField, Meta, normalize_definition
-from ristretto.meta.fieldtypes import JSON, TEXT
+from ristretto.meta.fieldtypes import JSON, TEXT, VARCHAR_LEN
 from ristretto.model import passwords
 
 if TYPE_CHECKING:
@@ -141,7 +142,8 @@ def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
     Migrations add and widen columns but never convert data (``db/schema.py``): a field
     may change its type only within its storage class (Data to Select, Int to Float,
     ...), and the naming rule may change to or from ``autoincrement`` (which changes
-    the type of ``name``) only while the DocType has no documents, as in Frappe.
+    the type of ``name``) only while the DocType has no documents, as in Frappe; nor may a
+    DocType with documents become Single or Virtual.
     """
     for f in new.data_fields:
         before = old.get_column(f.fieldname)
@@ -149,17 +151,35 @@ def _check_storage_changes(ctx: "Context", old: Meta, new: Meta) -> None:
                 and _storage_class(before) != _storage_class(f):
             raise ValidationError(f"Fieldtype cannot be changed from {before.fieldtype} to {f.fieldtype} "
                                   f"for {f.label}", title="Invalid fieldtype change")
-    if old.name_is_int != new.name_is_int and not (old.issingle or old.is_virtual) \
-            and schema.existing_columns(ctx.db, old.table) is not None \
-            and ctx.db.one(f"SELECT 1 FROM {quote(old.table)} LIMIT 1") is not None:
+    def has_rows() -> bool:
+        return not (old.issingle or old.is_virtual) and schema.existing_columns(ctx.db, old.table) is not None \
+            and ctx.db.one(f"SELECT 1 FROM {quote(old.table)} LIMIT 1") is not None
+
+    if old.name_is_int != new.name_is_int and has_rows():
         raise ValidationError("Can only change to/from Autoincrement naming rule when there is no data "
                               "in the doctype", title="Invalid naming rule change")
+    # Its documents would stay in a table nothing reads any more (and a save that looks one
+    # up would not find it, then fail to insert it again: a 500).
+    if (new.issingle and not old.issingle or new.is_virtual and not old.is_virtual) and has_rows():
+        raise ValidationError(f"{old.name} has documents: it cannot become a "
+                              f"{'Single' if new.issingle else 'Virtual'} DocType", title="Invalid change")
 
 
 def _insert_raw(ctx: "Context", doctype: str, name: str, data: dict) -> None:
     """Insert a supporting record (module, role) without the caller's permission checks."""
     from ristretto.model.document import insert_record
-    insert_record(ctx, doctype, data, name=name)
+    if len(name) > VARCHAR_LEN:
+        # Its name column holds 140 characters (PostgreSQL would refuse the row with a 500).
+        raise CharacterLengthExceededError(
+            f"{doctype}: '{name[:20]}...' will get truncated, as max characters allowed is {VARCHAR_LEN}",
+            title="Value too big")
+    try:
+        with ctx.db.savepoint("supporting_record"):
+            insert_record(ctx, doctype, data, name=name)
+    except IntegrityError:
+        # A concurrent request created it since _exists looked (PostgreSQL): it exists, as wanted.
+        if not _exists(ctx, doctype, name):
+            raise
 
 
 def _exists(ctx: "Context", doctype: str, name: Any) -> bool:

@@ -33,6 +33,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_page_length", None, "ceiling on rows per listing, limit_page_length=0 included (clamped)"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
     Setting("max_batch_requests", 100, "most requests (steps) one POST /api/v2/batch may hold"),
+    Setting("openapi", True, "serve /api/openapi.json and the docs page /api/docs (false: 404)"),
     Setting("allow_cors", None, 'origins whose pages may call the API with credentials (CORS): "*", '
                                 'one origin or a list; listed ones (not "*") may also write with a cookie session'),
     Setting("trusted_proxies", (), "reverse proxies whose X-Forwarded-* headers are believed"),

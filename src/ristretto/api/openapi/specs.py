@@ -1,0 +1,113 @@
+"""How each route is described: a small :class:`Spec` per route handler, as data.
+
+The generator (:mod:`.generate`) walks the route table; for each route it takes the handler's own
+``openapi`` attribute (a :class:`Spec` a module may attach to a handler it adds), else the entry of
+:data:`SPECS` below, else a plain description made from the route itself (its path parameters,
+its verbs and the first line of the handler's docstring). A new route therefore appears in the
+description without any change here; a Spec only makes it more precise.
+
+A Spec with a ``right`` is a document route: the generator writes one path per DocType the caller
+holds that right on (``{doctype}`` filled in), with that DocType's schemas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ristretto.api.v1 import resource
+from ristretto.api.v2 import doctypes, documents
+from ristretto.api.v2 import methods as v2_methods
+
+# Query parameters shared by several routes (name -> schema and description). Values that are
+# JSON (lists, filters) travel as JSON text in a query string.
+_JSON_TEXT = "JSON text"
+QUERY_PARAMS: dict[str, tuple[dict[str, Any], str]] = {
+    "fields": ({"type": "string"}, f'{_JSON_TEXT}: a list of fieldnames, e.g. ["name", "modified"]'),
+    "filters": ({"type": "string"}, f'{_JSON_TEXT}: filters, e.g. [["status", "=", "Open"]] or {{"status": "Open"}}'),
+    "or_filters": ({"type": "string"}, f"{_JSON_TEXT}: filters of which one must match"),
+    "order_by": ({"type": "string"}, 'Sort, e.g. "modified desc"'),
+    "group_by": ({"type": "string"}, "A fieldname to group by"),
+    "limit_start": ({"type": "integer", "minimum": 0}, "Rows to skip"),
+    "limit_page_length": ({"type": "integer", "minimum": 0}, "Rows per page (0: all)"),
+    "start": ({"type": "integer", "minimum": 0}, "Rows to skip"),
+    "limit": ({"type": "integer", "minimum": 0}, "Rows per page"),
+    "txt": ({"type": "string"}, "Text to search for"),
+    "distinct": ({"type": "boolean"}, "Count distinct names"),
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The description of one route (attach one to a handler as ``handler.openapi``).
+
+    ``right``: the DocType right the caller needs ("read", "create", "write", "delete"...): the
+    route is described once per DocType they hold it on; None: a route not tied to a DocType.
+    ``body``: the JSON body: "new" (a new document), "change" (changed fields of a document),
+    "names" (``{"names": [...]}``), "docs" (``{"docs": [{"name": ..., ...}]}``), "args" (free
+    keyword arguments) or None. ``query``: names from :data:`QUERY_PARAMS` or whole parameter
+    objects. ``result``: what ``data`` (v2) or the v1 envelope holds: "doc", "docs", "count",
+    "any". ``singles``: also for Single DocTypes; ``guests``: also for Guests.
+    """
+    summary: str = ""
+    right: str | None = None
+    body: str | None = None
+    query: tuple[Any, ...] = ()
+    result: str = "any"
+    singles: bool = False
+    guests: bool = True
+
+
+_LIST_V1 = ("fields", "filters", "or_filters", "order_by", "group_by", "limit_start", "limit_page_length")
+_LIST_V2 = ("fields", "filters", "or_filters", "order_by", "group_by", "start", "limit")
+
+SPECS: dict[Any, Spec] = {
+    resource.list_docs: Spec("List documents", "select", query=_LIST_V1, result="docs"),
+    resource.create_doc: Spec("Create a document", "create", body="new", result="doc"),
+    resource.read_doc: Spec("Read a document", "read", result="doc", singles=True),
+    resource.update_doc: Spec("Change a document", "write", body="change", result="doc", singles=True),
+    resource.delete_doc: Spec("Delete a document", "delete"),
+    resource.run_doc_method: Spec("Run a whitelisted method of a document", "read", body="args",
+                                  query=({"name": "run_method", "in": "query", "required": True,
+                                          "schema": {"type": "string"}},), singles=True),
+    documents.list_docs: Spec("List documents", "select", query=_LIST_V2, result="docs"),
+    documents.create_doc: Spec("Create a document", "create", body="new", result="doc"),
+    documents.bulk_delete_docs: Spec("Delete several documents", "delete", body="names"),
+    documents.bulk_update_docs: Spec("Change several documents", "write", body="docs"),
+    documents.read_doc: Spec("Read a document", "read", result="doc", singles=True),
+    documents.copy_doc: Spec("A copy of a document, unsaved", "read", result="doc"),
+    documents.update_doc: Spec("Change a document", "write", body="change", result="doc", singles=True),
+    documents.delete_doc: Spec("Delete a document", "delete"),
+    documents.doc_method: Spec("Run a whitelisted method of a document", "read", body="args", singles=True),
+    doctypes.meta: Spec("The DocType's definition (the fields the caller may read)", "select", singles=True,
+                        guests=False),
+    doctypes.count: Spec("Count documents", "select", query=("filters", "or_filters", "distinct", "limit"),
+                         result="count"),
+    doctypes.search: Spec("Search documents to link to", "select", query=("txt", "filters", "start", "limit")),
+    v2_methods.bulk_delete: Spec("Delete documents of several DocTypes", guests=False),
+    v2_methods.bulk_update: Spec("Change documents of several DocTypes", guests=False),
+    # ``<DocType>/<method>``: functions of a DocType's module, not per DocType rights.
+    v2_methods.doctype_method: Spec("A function of a DocType's module"),
+}
+
+
+def spec_of(handler: Any) -> Spec | None:
+    """The handler's own Spec, else the table's; None when the route has none."""
+    own = getattr(handler, "openapi", None)
+    if isinstance(own, Spec):
+        return own
+    try:
+        return SPECS.get(handler)
+    except TypeError:  # an unhashable handler object
+        return None
+
+
+def summary_of(handler: Any) -> str:
+    """The first line of the handler's docstring, for routes without a Spec."""
+    return first_line(handler) or getattr(handler, "__name__", "").replace("_", " ").strip() or "Route"
+
+
+def first_line(fn: Any) -> str:
+    """The first line of a docstring, without reStructuredText's literal marks."""
+    doc = (getattr(fn, "__doc__", None) or "").strip()
+    return doc.split("\n", 1)[0].strip().replace("``", "") if doc else ""
