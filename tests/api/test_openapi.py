@@ -201,6 +201,23 @@ def test_routes_added_to_the_table_are_described_without_changing_the_generator(
     assert "/api/v2/document/Vault/{name}/history" in _described(world, "Administrator", extra)["paths"]
 
 
+def test_the_change_feed_stream_and_batch_are_described_precisely(world):
+    spec = _spec(world, READER)
+    validate(spec)
+    feed = spec["paths"]["/api/v2/changes"]["get"]
+    assert {p["name"] for p in feed["parameters"]} == {"since", "doctype", "limit", "include_docs"}
+    page = feed["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["required"] == ["data", "next_cursor", "has_next_page"]
+    assert "delete" in page["properties"]["data"]["items"]["properties"]["action"]["enum"]
+    stream = spec["paths"]["/api/v2/stream"]["get"]
+    assert list(stream["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert "last_event_id" in {p["name"] for p in stream["parameters"]}
+    body = spec["paths"]["/api/v2/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["requests"] and body["properties"]["requests"]["type"] == "array"
+    guest = _spec(world, "Guest")["paths"]
+    assert not {"/api/v2/changes", "/api/v2/stream", "/api/v2/batch"} & set(guest)
+
+
 def test_the_docs_page_and_its_files_come_from_this_site_only(world):
     import re
     import tomllib

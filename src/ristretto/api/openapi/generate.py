@@ -172,9 +172,11 @@ class _Builder:
         tag = "OAuth" if "well-known" in path else "API"
         for verb in verbs:
             op = {"summary": spec.summary or summary_of(route.handler), "parameters": list(params),
-                  "responses": _responses(route, {})}
+                  "responses": _responses(route, {}, answer=spec.answer, media=spec.media)}
             if verb == "GET":
                 op["parameters"] += _query(spec.query)
+            elif spec.request is not None:
+                op["requestBody"] = _json_body(spec.request, required=True)
             elif spec.body == "args":
                 op["requestBody"] = _json_body({"type": "object"}, required=False)
             self._put(path, verb, op, tag)
@@ -290,11 +292,14 @@ def _json_body(schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def _responses(route: Route, result: Any, *, method: bool = False) -> dict[str, Any]:
+def _responses(route: Route, result: Any, *, method: bool = False, answer: dict[str, Any] | None = None,
+               media: str = "application/json") -> dict[str, Any]:
     key = "data" if route.api == "v2" or not method else "message"
-    if route.api == "v2" or result:
-        schema: dict[str, Any] = {"type": "object", "properties": {key: result}}
+    if answer is not None:
+        schema: dict[str, Any] = answer
+    elif route.api == "v2" or result:
+        schema = {"type": "object", "properties": {key: result}}
     else:
         schema = {}
-    return {str(route.status): {"description": "Done", "content": {"application/json": {"schema": schema}}},
+    return {str(route.status): {"description": "Done", "content": {media: {"schema": schema}}},
             "default": {"$ref": "#/components/responses/Error"}}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ristretto.api.v1 import resource
-from ristretto.api.v2 import doctypes, documents
+from ristretto.api.v2 import batch, changes, doctypes, documents
 from ristretto.api.v2 import methods as v2_methods
 
 # Query parameters shared by several routes (name -> schema and description). Values that are
@@ -35,6 +35,24 @@ QUERY_PARAMS: dict[str, tuple[dict[str, Any], str]] = {
     "txt": ({"type": "string"}, "Text to search for"),
     "distinct": ({"type": "boolean"}, "Count distinct names"),
 }
+
+
+def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_DOCTYPE_FILTER = _param("doctype", {"type": "string"}, "Only changes of this DocType (repeat it, or a JSON list)")
+_INCLUDE_DOCS = _param("include_docs", {"type": "integer", "enum": [0, 1]},
+                       "1: each change carries the document as it is now (doc)")
+_CHANGE = {"type": "object", "required": ["seq", "doctype", "name", "action"], "properties": {
+    "seq": {"type": "integer", "description": "Position in the change log (the cursor)"},
+    "doctype": {"type": "string"}, "name": {"type": "string"},
+    "action": {"type": "string", "enum": ["insert", "update", "submit", "cancel", "amend", "delete", "rename"]},
+    "at": {"type": "string"}, "user": {"type": ["string", "null"]},
+    "fields": {"type": ["array", "null"], "items": {"type": "string"},
+               "description": "Changed fields of an update (those the caller may read)"},
+    "old_name": {"type": ["string", "null"]}, "docstatus": {"type": ["integer", "null"]},
+    "doc": {"type": "object", "description": "With include_docs=1"}}}
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,11 @@ class Spec:
     result: str = "any"
     singles: bool = False
     guests: bool = True
+    # Routes not tied to a DocType may give their whole answer's schema, their JSON body's schema
+    # and the answer's media type (a live stream is ``text/event-stream``).
+    answer: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None
+    media: str = "application/json"
 
 
 _LIST_V1 = ("fields", "filters", "or_filters", "order_by", "group_by", "limit_start", "limit_page_length")
@@ -88,6 +111,34 @@ SPECS: dict[Any, Spec] = {
     v2_methods.bulk_update: Spec("Change documents of several DocTypes", guests=False),
     # ``<DocType>/<method>``: functions of a DocType's module, not per DocType rights.
     v2_methods.doctype_method: Spec("A function of a DocType's module"),
+    changes.changes: Spec(
+        "Every change after the cursor the caller may read, oldest first, a page at a time (410: resync)",
+        query=(_param("since", {"type": "string", "pattern": "^[0-9]+$"},
+                      "The cursor: next_cursor of the previous page, 0 for the start"),
+               _DOCTYPE_FILTER, _param("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                                       "Changes per page (default 100)"), _INCLUDE_DOCS),
+        answer={"type": "object", "required": ["data", "next_cursor", "has_next_page"], "properties": {
+            "data": {"type": "array", "items": _CHANGE},
+            "next_cursor": {"type": "string", "description": "Send as since for the next page"},
+            "has_next_page": {"type": "boolean"}}}, guests=False),
+    changes.stream: Spec(
+        "Live changes the caller may read, as server-sent events (id: the seq; replays from Last-Event-ID)",
+        query=(_DOCTYPE_FILTER, _param("last_event_id", {"type": "string", "pattern": "^[0-9]+$"},
+                                       "Replay every change after this seq first (or the Last-Event-ID header)"),
+               _INCLUDE_DOCS),
+        answer={"type": "string", "description": "event: change, id: seq, data: a change as JSON"},
+        media="text/event-stream", guests=False),
+    batch.run: Spec(
+        "Several v2 document requests in one transaction: all succeed or nothing is written",
+        request={"type": "object", "required": ["requests"], "additionalProperties": False, "properties": {
+            "requests": {"type": "array", "items": {
+                "type": "object", "required": ["method", "url"], "additionalProperties": False, "properties": {
+                    "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                    "url": {"type": "string", "description": "A v2 document route, e.g. /api/v2/document/ToDo"},
+                    "body": {"type": "object"}}}}}},
+        answer={"type": "object", "properties": {"data": {"type": "array", "items": {
+            "type": "object", "properties": {"status": {"type": "integer"}, "body": {}}}}}},
+        guests=False),
 }
 
 
