@@ -193,8 +193,6 @@ BAD = [
      400, "cannot contain a batch", 1),
     ("verb the route does not answer", lambda d: {"requests": [_ok(d), {"method": "PUT", "url": f"{D}/ToDo"}]},
      400, "does not answer PUT", 1),
-    ("listing", lambda d: {"requests": [_ok(d), {"method": "GET", "url": f"{D}/ToDo"}]}, 400,
-     "listing is not a batch step", 1),
     ("body nested too deeply", lambda d: {"requests": [_ok(d), {**_ok(d), "body": _nested(300)}]}, 417,
      "nests values too deeply", 1),
     ("too many steps", lambda d: {"requests": [_ok(d)] * (CAP + 1)}, 417, f"at most {CAP} requests", None),
@@ -259,3 +257,28 @@ def test_read_steps_never_write(world):
     assert data[3]["body"]["data"] == "g-2:Closed!"
     after = c.get(f"{D}/Gadget/g-1").json()["data"]
     assert (after["qty"], after["status"]) == (1, "Closed")
+
+
+def test_a_listing_step_sees_the_earlier_steps_and_is_bounded(env):
+    """A listing is a step too: it reads in the batch's transaction (the documents the batch
+    created are there), never streamed, at most a bounded page with has_next_page."""
+    from ristretto.model import document, listing
+    c, d = env, marker()
+    filters = f'{{"description": "{d}"}}'
+    many = marker()
+    with c.site.admin() as ctx:
+        for _ in range(listing.STREAM_ABOVE + 1):
+            document.insert(ctx, "ToDo", {"description": many})
+    many_filters = f'{{"description": "{many}"}}'
+    r = c.post(B, headers=c.as_admin, json={"requests": [
+        _ok(d), _ok(d),
+        {"method": "GET", "url": f"{D}/ToDo?filters={filters}&fields=[\"name\",\"description\"]&limit=0"},
+        {"method": "GET", "url": f"{D}/ToDo?filters={many_filters}&limit=0&fields=[\"name\"]"}]})
+    assert r.status_code == 200, r.text
+    steps = r.json()["data"]
+    created = {steps[0]["body"]["data"]["name"], steps[1]["body"]["data"]["name"]}
+    listed = steps[2]["body"]
+    assert steps[2]["status"] == 200 and {row["name"] for row in listed["data"]} == created
+    assert listed["has_next_page"] is False
+    bounded = steps[3]["body"]
+    assert len(bounded["data"]) == listing.STREAM_ABOVE and bounded["has_next_page"] is True

@@ -10,8 +10,9 @@ in the order of the steps, each ``body`` what the step would have answered on it
 A step that fails rolls the whole batch back: nothing is written. The error answer is that
 step's own error (its status and v2 ``errors`` entry, with existence masking as everywhere) plus
 ``failed_step``: its index, method and URL. A read step (GET) runs inside a savepoint rolled back
-after it, so it never writes, as a GET never does. Listings stream from their own snapshot, which
-would not see the batch's uncommitted steps: they are not steps. Conditional headers of the batch
+after it, so it never writes, as a GET never does. A listing step reads in the batch's transaction
+(it sees the earlier steps) and is never streamed: its page holds at most ``listing.STREAM_ABOVE``
+rows, ``has_next_page`` saying whether more follow. Conditional headers of the batch
 request are not passed to its steps (``If-Match`` names one document).
 
 The number of steps is capped by the site's ``max_batch_requests``; a batch inside a batch is
@@ -131,9 +132,6 @@ def _step(call: Call, step: Any, where: str) -> tuple[str, str, Any, dict[str, s
         raise BatchRequestError(f"{where}.url must name a v2 document route ({_DOCUMENTS}<doctype>[/<name>...]), "
                                 f"not {url[:200]}", title="Invalid batch")
     route, params = found
-    if route.handler is documents.list_docs:
-        raise BatchRequestError(f"{where}: a listing is not a batch step (it reads from its own snapshot); "
-                                "list with GET on its own", title="Invalid batch")
     return verb, url, route, params, _sub_call(call, verb, path, query, body, route, where)
 
 
@@ -151,8 +149,9 @@ def _sub_call(call: Call, verb: str, path: str, query: str, body: dict | None, r
     req = Request(scope, raw)
     req.user = parent.user
     form, files = parse_form(req)
+    # Never a stream: a listing step must see the batch's earlier steps, in its transaction.
     return Call(call.ctx, req, form, files, call.site, sid=call.sid, auth_via=call.auth_via,
-                auth_version=call.auth_version, methods=call.methods, route=route)
+                auth_version=call.auth_version, methods=call.methods, route=route, stream=False)
 
 
 def _read(ctx: Any, route: Any, sub: Call, params: dict[str, str]) -> Any:

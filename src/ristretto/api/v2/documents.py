@@ -53,11 +53,15 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
     include = include_arg(form, ("count",))
     offset = listing.parse_offset(form["start"] if "start" in form else form.get("limit_start"))
     size = listing.page_length(ctx, form["limit"] if "limit" in form else form.get("limit_page_length"))
+    if not call.stream and (size is None or size > listing.STREAM_ABOVE):
+        # Not streamed (a batch step): a page is held in memory, so it is bounded; has_next_page
+        # tells the client to page on.
+        size = listing.STREAM_ABOVE
     rows = listing.get_list(
         ctx, doctype, fields=fields, filters=filters, or_filters=or_filters, order_by=order_by, group_by=group_by,
         limit=None if size is None else size + 1, offset=offset,
         as_dict=truthy_arg(form.get("as_dict"), True), debug=truthy_arg(form.get("debug"), False),
-        parent=text_arg(form, "parent"), stream=True)
+        parent=text_arg(form, "parent"), stream=call.stream)
     has_next: Any
     if isinstance(rows, ListStream):
         has_next = rows.page(size).has_next_page if size is not None else False
