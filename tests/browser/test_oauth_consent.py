@@ -30,7 +30,9 @@ PASSWORD = "consent-user-pw-42"
 
 class _Callback(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
-        self.server.seen.append(self.path)
+        if self.path.startswith("/callback"):
+            # Only the redirects: the browser also asks this origin for /favicon.ico, whenever it likes.
+            self.server.seen.append(self.path)
         body = b"<!doctype html><title>Signed in</title><p>Back in the application.</p>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
