@@ -256,3 +256,19 @@ def _key_pair(call: Call, conn, credential: str) -> str | None:
     if user is None:
         raise AuthenticationError("Invalid API key or secret", title="Not permitted")
     return user
+
+
+def page_csrf_token(call: Call) -> str:
+    """The session's CSRF token for a page to send with its unsafe requests ("" for Guests), minted
+    in its own committed transaction when the session has none yet (a page is a GET, whose own
+    transaction is rolled back)."""
+    if not call.sid or call.ctx.user == "Guest":
+        return ""
+    conn = call.ctx.db
+    in_tx = conn.in_transaction
+    conn.rollback()
+    with conn.transaction():
+        token = sessions.ensure_csrf_token(conn, call.sid)
+    if in_tx:
+        conn.begin(write=False)
+    return token or ""

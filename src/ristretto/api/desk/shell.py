@@ -16,7 +16,7 @@ from ristretto.api.asgi import Response
 from ristretto.api.call import Call
 from ristretto.api.desk import assets
 from ristretto.api.pages import layout, login
-from ristretto.auth import sessions
+from ristretto.api.authn import page_csrf_token
 
 APP = "/app"
 # The front end's own routes never reach the server as anything but /app/...; a path this long
@@ -34,26 +34,13 @@ def boot(call: Call) -> dict:
                          "is_submittable": int(meta.is_submittable)})
     doctypes.sort(key=lambda d: (d["module"], d["name"]))
     return {"user": ctx.user, "full_name": _full_name(call), "roles": sorted(ctx.roles),
-            "csrf_token": _csrf_token(call), "doctypes": doctypes,
+            "csrf_token": page_csrf_token(call), "doctypes": doctypes,
             "is_system_manager": int(ctx.user == "Administrator" or "System Manager" in ctx.roles)}
 
 
 def _full_name(call: Call) -> str:
     row = call.ctx.db.one('SELECT full_name FROM "tabUser" WHERE name = ?', (call.ctx.user,))
     return (row[0] if row else None) or call.ctx.user
-
-
-def _csrf_token(call: Call) -> str:
-    """The session's CSRF token, minted in its own committed transaction if it has none yet
-    (this GET's own transaction is rolled back)."""
-    conn = call.ctx.db
-    in_tx = conn.in_transaction
-    conn.rollback()
-    with conn.transaction():
-        token = sessions.ensure_csrf_token(conn, call.sid)
-    if in_tx:
-        conn.begin(write=False)
-    return token or ""
 
 
 def app(call: Call, rest: str = "") -> Response:

@@ -10,7 +10,6 @@ encoded descriptions are kept per (metadata version, caller kind, roles), a few 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
 from collections import OrderedDict
@@ -18,11 +17,12 @@ from html import escape
 from pathlib import Path
 
 from ristretto.api.asgi import Response, dumps
+from ristretto.api.authn import page_csrf_token
 from ristretto.api.call import Call
 from ristretto.api.openapi.generate import describe
 from ristretto.api.pages import layout
 from ristretto.api.routing import Route, route
-from ristretto.auth import sessions
+from ristretto.api.staticfiles import StaticFiles
 from ristretto.exceptions import DoesNotExistError
 from ristretto.site.settings import setting
 
@@ -31,6 +31,7 @@ DOCS_PATH = "/api/docs"
 PREFIX = "/assets/ristretto/openapi/"
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8"}
+FILES = StaticFiles(STATIC, PREFIX, _TYPES)
 # The page's script and style come from this site only; it asks only this site for data.
 CSP = (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'")
@@ -41,7 +42,6 @@ _CACHED_BYTES = 32 * 1024 * 1024
 _caches: "weakref.WeakKeyDictionary[object, OrderedDict[tuple, bytes]]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _router = None
-_files: dict[str, tuple[bytes, bytes, str]] | None = None
 
 
 def _routes():
@@ -78,58 +78,18 @@ def openapi_json(call: Call) -> Response:
     return Response(body, 200, b"application/json")
 
 
-def _load() -> dict[str, tuple[bytes, bytes, str]]:
-    global _files
-    if _files is None:
-        table = {}
-        for path in sorted(STATIC.iterdir()):
-            if path.is_file() and path.suffix in _TYPES:
-                body = path.read_bytes()
-                table[path.name] = (body, _TYPES[path.suffix], hashlib.sha256(body).hexdigest()[:12])
-        _files = table
-    return _files
-
-
-def _url(name: str) -> str:
-    return f"{PREFIX}{name}?v={_load()[name][2]}"
-
-
-def asset(call: Call, file: str) -> Response:
-    """A static file of the docs page (a key of the table read at start: no path reaches the disk)."""
-    entry = _load().get(file)
-    if entry is None:
-        raise DoesNotExistError("Not found", title="Not found")
-    body, ctype, _ = entry
-    return Response(body, 200, ctype, [(b"cache-control", b"private, max-age=300")])
-
-
-def _csrf_token(call: Call) -> str:
-    """A session's CSRF token (minted in its own committed transaction when it has none), so the
-    page's "Try it" can send unsafe requests with the session cookie."""
-    if not call.sid or call.ctx.user == "Guest":
-        return ""
-    conn = call.ctx.db
-    in_tx = conn.in_transaction
-    conn.rollback()
-    with conn.transaction():
-        token = sessions.ensure_csrf_token(conn, call.sid)
-    if in_tx:
-        conn.begin(write=False)
-    return token or ""
-
-
 def docs(call: Call) -> Response:
     """The interactive page: the description, grouped by tag, with a form to try each operation."""
     _enabled(call)
-    boot = dumps({"spec": SPEC_PATH, "user": call.ctx.user, "csrf_token": _csrf_token(call)})
+    boot = dumps({"spec": SPEC_PATH, "user": call.ctx.user, "csrf_token": page_csrf_token(call)})
     boot_text = boot.decode().replace("<", "\\u003c")  # never ends the script element
     html = (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="color-scheme" content="light dark">\n'
         '<title>API · Ristretto</title>\n<link rel="icon" href="data:,">\n'
-        f'<link rel="stylesheet" href="{escape(_url("docs.css"))}">\n'
-        f'<script type="module" src="{escape(_url("docs.js"))}"></script>\n'
+        f'<link rel="stylesheet" href="{escape(FILES.url("docs.css"))}">\n'
+        f'<script type="module" src="{escape(FILES.url("docs.js"))}"></script>\n'
         '</head>\n<body>\n'
         f'<script type="application/json" id="boot">{boot_text}</script>\n'
         '<header><h1>API</h1><p id="who"></p>'
@@ -144,5 +104,5 @@ def docs(call: Call) -> Response:
 ROUTES: list[Route] = [
     route(SPEC_PATH, "GET", openapi_json),
     route(DOCS_PATH, "GET", docs, api="page"),
-    route(PREFIX + "{file:path}", "GET", asset, api="page", transaction=False),
+    route(PREFIX + "{file:path}", "GET", FILES.serve, api="page", transaction=False),
 ]
