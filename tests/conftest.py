@@ -129,6 +129,20 @@ def start_server(site_dir: Path, backend: str, workers: int = 1, args: tuple[str
     return Server(base, site_dir, backend, proc, keys["api_key"], keys["api_secret"])
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a server's workers), read from Linux's /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry))
+    return children
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:

@@ -36,3 +36,12 @@ def frappectl_venv(tmp_path_factory) -> Path:
             pytest.skip("pip cannot reach the package index to install frappectl: " + unreachable[-1][:300])
         raise AssertionError(f"pip install frappectl failed:\n{out[-4000:]}")
     return venv
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback (tests/webhook_receiver.py), closed after the test."""
+    from tests.webhook_receiver import Receiver
+    r = Receiver()
+    yield r
+    r.close()

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.api.test_changes_feed import HIDDEN, NOTE, READER, make_doctypes
-from tests.conftest import BACKENDS, configure_site, make_site, run_cli, start_server, stop_server
+from tests.conftest import BACKENDS, child_pids, configure_site, make_site, run_cli, start_server, stop_server
 
 READER_PASSWORD = "reader-pw-123"
 
@@ -143,16 +143,7 @@ def test_reconnecting_with_last_event_id_after_100_missed_changes_gets_them_all_
 
 
 def _proc_workers(server) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
-                pids.append(int(entry))
-    return pids
+    return child_pids(server.proc.pid)
 
 
 def _worker_of(server, client_port: int) -> int | None:

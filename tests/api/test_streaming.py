@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.bulk import load_todos
+from tests.conftest import child_pids
 
 ROWS = 250_000
 MIB = 1024 * 1024
@@ -34,15 +35,7 @@ def big(server):
 def worker_pid(server) -> int:
     """The process that serves requests: with one worker, the server process itself; with a
     supervisor (several workers), its only child."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
-                children.append(int(entry))
+    children = child_pids(server.proc.pid)
     assert len(children) <= 1, children
     return children[0] if children else server.proc.pid
 

@@ -19,17 +19,10 @@ import pytest
 from ristretto.site import Site
 from ristretto.webhooks import queue
 from tests.conftest import configure_site, start_server, stop_server
-from tests.webhook_receiver import Receiver, wait_until
+from tests.webhook_receiver import wait_until
 
 SECRET = "delivery-secret"
 BACKOFF = 0.3
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

@@ -24,17 +24,10 @@ from ristretto.site.install import add_user, migrate
 from ristretto.webhooks import delivery, queue
 from tests.conftest import configure_site
 from tests.inprocess import InProcess, token_for
-from tests.webhook_receiver import Receiver, wait_until
+from tests.webhook_receiver import wait_until
 
 SECRET = "webhook-secret-1"
 ORDER = "Hook Order"
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
