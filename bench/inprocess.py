@@ -28,23 +28,29 @@ from ristretto.site import Site  # noqa: E402
 from ristretto.site.install import add_user, generate_keys, new_site  # noqa: E402
 
 
-def scope(method: str, path: str, query: bytes, auth: bytes) -> dict:
-    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query,
-            "headers": [(b"host", b"127.0.0.1"), (b"authorization", auth)], "client": ("127.0.0.1", 1),
+def scope(method: str, path: str, query: bytes, auth: bytes, body: bytes = b"") -> dict:
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", auth)]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return {"body": body,"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query,
+            "headers": headers, "client": ("127.0.0.1", 1),
             "server": ("127.0.0.1", 8000), "scheme": "http", "http_version": "1.1", "root_path": ""}
 
 
 async def run(app: App, scopes: list[dict], n: int) -> float:
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            raise RuntimeError(f"status {message['status']}")
-
     started = time.perf_counter()
     for i in range(n):
-        await app(scopes[i % len(scopes)], receive, send)
+        request = scopes[i % len(scopes)]
+        body = request.get("body", b"")
+
+        async def receive(body=body):
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"status {message['status']}")
+
+        await app(request, receive, send)
     return (time.perf_counter() - started) / n * 1e6
 
 
@@ -52,7 +58,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--rows", type=int, default=2000)
-    p.add_argument("--only", choices=("get", "list", "method"), help="one workload")
+    p.add_argument("--only", choices=("get", "list", "method", "create", "update"), help="one workload")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         site_dir = Path(tmp) / "site"
@@ -70,6 +76,9 @@ def main() -> int:
             "get": [scope("GET", f"/api/resource/ToDo/{n}", b"", auth) for n in names[:500]],
             "list": [scope("GET", "/api/resource/ToDo", b"", auth)],
             "method": [scope("GET", "/api/method/ping", b"", auth)],
+            "create": [scope("POST", "/api/resource/ToDo", b"", auth, b'{"description": "bench create"}')],
+            "update": [scope("PUT", f"/api/resource/ToDo/{n}", b"", auth, b'{"priority": "High"}')
+                       for n in names[:500]],
         }
         loop = asyncio.new_event_loop()
         try:

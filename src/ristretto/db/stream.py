@@ -25,7 +25,9 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ristretto.db.connection import _pg_sql, set_deadline_handler, timeout_error
+from ristretto.db.base import timeout_error
+from ristretto.db.postgres import _pg_sql
+from ristretto.db.sqlite import set_deadline_handler
 
 if TYPE_CHECKING:
     from ristretto.db.connection import Database
