@@ -114,3 +114,10 @@ class InvalidColumnName(ValidationError): pass
 class FrappeValueError(ValidationError): pass
 class FrappeTypeError(ValidationError): pass
 class CannotCreateStandardDoctypeError(ValidationError): pass
+
+
+class WriteNotCommitted(FrappeError):
+    """The database gave up the transaction this request's write shared with others (group commit,
+    ``ristretto.db.groupcommit``) before it could commit: nothing of the request was saved, and
+    retrying it is safe."""
+    http_status = 503

@@ -31,6 +31,7 @@ from ristretto.api.call import Call
 from ristretto.api.cors import Cors
 from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.events import ChangeStreams, EventStream
+from ristretto.api.groupcommit import GroupCommits
 from ristretto.api.headers import security_headers
 from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
@@ -99,6 +100,9 @@ class App:
         site.db.set_query_timeout(_site_limits(site.config))
         self.router = routes.router()
         self.streamer = Streamer(site.db, self.inline)
+        # SQLite with handlers on the event loop: one worker's writes of a loop turn share a commit.
+        self.groups = GroupCommits(site.db) if self.inline and site.db.dialect.name == "sqlite" \
+            and setting(site.config, "group_commit") else None
         self.changes = ChangeStreams(site, self.policy)
 
     # --- ASGI ------------------------------------------------------------------------
@@ -112,6 +116,8 @@ class App:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     self._warm_up()
+                    # Copying the WAL back into the database is this thread's job, not a commit's.
+                    self.site.db.start_checkpointer()
                     # Webhook deliveries are sent by a background task in every worker.
                     self.webhooks = webhook_delivery.start(self.site)
                     await send({"type": "lifespan.startup.complete"})
@@ -170,6 +176,8 @@ class App:
                 access.request(scope, None, response.status, started)
             return
         req = Request(scope, body)
+        if self.groups is not None and req.method in authn.UNSAFE:
+            await self.groups.ready_to_write()
         response = await self._dispatch(req, None)
         if isinstance(response, authn.PasswordWork):
             # A login's Argon2 check (~0.1 s of CPU) runs in its own small pool between two passes
@@ -177,6 +185,9 @@ class App:
             # flood of logins costs only its own CPU.
             await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
             response = await self._dispatch(req, response)
+        if self.groups is not None and not await self.groups.durable():
+            # Nothing of what this request wrote or saw may be acknowledged: it did not commit.
+            response = error_response(_not_saved(), messages=[], tracebacks=False)
         if self.cors is not None:
             response = self.cors.apply(req, response)
         security_headers(response, req.path)
@@ -220,7 +231,16 @@ class App:
                 ctx = site.context(conn, user="Guest", roles=_GUEST_ROLES, perms=self.policy,
                                    user_type="Website User")
                 call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH), methods=self.methods)
-                return self._run(call, conn, login)
+                if self.groups is None:
+                    return self._run(call, conn, login)
+                conn.group_writes = True
+                try:
+                    response = self._run(call, conn, login)
+                finally:
+                    conn.group_writes = False
+                if not self.groups.flush_unawaited():
+                    return error_response(_not_saved(), messages=[], tracebacks=False)
+                return response
         except Exception as e:  # noqa: BLE001 - database unreachable and the like
             log.exception("request failed before dispatch")
             return error_response(e, messages=[], tracebacks=False)
@@ -313,13 +333,17 @@ class App:
             if claim is not None:
                 claim.finish(conn, response)  # the answer commits with the write
             conn.commit()
-            ctx.run_callbacks(committed=True)
-            if ctx.flags.get("changes_written"):
-                self.changes.notify()  # live streams of this worker read the new changes now
+            # After the commit that makes it true (with group commit: the group's, still to come).
+            conn.when_durable(lambda ok: self._settled(ctx, ok))
         elif transactional:
             conn.rollback()
             ctx.run_callbacks(committed=False)
         return response
+
+    def _settled(self, ctx, committed: bool) -> None:
+        ctx.run_callbacks(committed=committed)
+        if committed and ctx.flags.get("changes_written"):
+            self.changes.notify()  # live streams of this worker read the new changes now
 
     def _client_credentials(self, call: Call, params: dict[str, str]) -> bool:
         """Whether the method called takes OAuth client credentials in ``Authorization``."""
@@ -370,6 +394,11 @@ class App:
         if call.ctx.user == "Guest" and call.auth_via == "guest" and not call.cookies \
                 and call.request.cookies.get("sid") != "Guest":
             response.set_cookie("sid", "Guest", http_only=True, secure=secure)
+
+
+def _not_saved() -> exc.WriteNotCommitted:
+    return exc.WriteNotCommitted("The database could not commit this request's work; nothing of it was saved. "
+                                 "Retry the request.", title="Not saved")
 
 
 def _site_limits(config: dict[str, Any]) -> float | None:

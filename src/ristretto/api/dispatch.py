@@ -42,6 +42,6 @@ def call_method(call: Call, name: str) -> Any:
         conn.rollback()
         with conn.transaction(write=True):
             result = method.fn(call, **kwargs)
-        ctx.run_callbacks(committed=True)
+        conn.when_durable(lambda ok: ctx.run_callbacks(committed=ok))
         return result
     return method.fn(call, **kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ristretto.db.dialects import Dialect
 from ristretto.exceptions import QueryTimeoutError
@@ -65,6 +65,11 @@ class Connection:
     @property
     def in_transaction(self) -> bool:
         raise NotImplementedError
+
+    def when_durable(self, fn: Callable[[bool], None]) -> None:
+        """Run ``fn(committed)`` once what was committed so far is durable: at once, unless the
+        commit was one member's of a group whose own commit is still to come (group commit)."""
+        fn(True)
 
     @contextmanager
     def savepoint(self, name: str = "sp") -> Iterator[None]:

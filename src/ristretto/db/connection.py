@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from ristretto.db.base import Connection, IntegrityError
+from ristretto.db.checkpoint import BACKSTOP_PAGES, Checkpointer
 from ristretto.db.dialects import POSTGRES, SQLITE, Dialect
 from ristretto.db.postgres import PostgresConnection, _pg_loaders
-from ristretto.db.sqlite import SQLiteConnection
+from ristretto.db.sqlite import SQLiteConnection, in_memory
 
 # The names the layers above import from here (the engines live in their own modules).
 __all__ = ["Connection", "Database", "IntegrityError", "PostgresConnection", "SQLiteConnection"]
@@ -60,6 +61,11 @@ class Database:
         self._lock = threading.Lock()
         # Seconds a statement may run (None: unlimited, what CLI commands get).
         self.query_timeout: float | None = None
+        # Group commit of the SQLite request connection (ristretto.db.groupcommit): None (off), or
+        # who is told when a group opens (the server pipeline, which flushes it).
+        self.group_commit = None
+        # SQLite WAL checkpoints on a thread of their own (ristretto.db.checkpoint), server only.
+        self._checkpointer = None
 
     def set_query_timeout(self, seconds: float | None) -> None:
         """Limit every statement on this database's connections from now on (None: no limit)."""
@@ -111,7 +117,32 @@ class Database:
         if self._sqlite is None or self._sqlite_pid != os.getpid():
             self._sqlite = SQLiteConnection(self.path, self.query_timeout)
             self._sqlite_pid = os.getpid()
+            if self.group_commit is not None:
+                self._sqlite.enable_group_commit(self.group_commit)
+            if self._checkpointer is not None:
+                self._sqlite.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         return self._sqlite
+
+    def start_checkpointer(self) -> None:
+        """Checkpoint the SQLite WAL on a thread of this process from now on (a server worker)."""
+        if self.dialect is not SQLITE or in_memory(self.path) or self._checkpointer is not None:
+            return
+        self._checkpointer = Checkpointer(self.path).start()
+        if self._sqlite is not None and self._sqlite_pid == os.getpid():
+            self._sqlite.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
+    def request_connection(self) -> SQLiteConnection:
+        """This process's SQLite connection (the one every request uses)."""
+        return self._sqlite_conn()
+
+    def write_group(self):
+        """The SQLite request connection's open write group, if any (group commit)."""
+        conn = self._sqlite
+        return conn.write_group if conn is not None and self._sqlite_pid == os.getpid() else None
+
+    def flush_group(self, group) -> bool:
+        """Commit ``group`` now (False: a request is inside it; try again later)."""
+        return self._sqlite_conn().flush_group(group)
 
     def _pg_pool(self):
         if self._pool is None:
@@ -125,6 +156,9 @@ class Database:
         return self._pool
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None

@@ -9,14 +9,19 @@ timeout as the last resort. ``query_timeout`` is enforced by a progress handler.
 from __future__ import annotations
 
 import fcntl
+import logging
 import math
 import os
 import sqlite3
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ristretto.db.base import Connection, IntegrityError, timeout_error
 from ristretto.db.dialects import SQLITE
+from ristretto.db.groupcommit import MEMBER_SAVEPOINT, WriteGroup
+from ristretto.exceptions import WriteNotCommitted
+
+log = logging.getLogger("ristretto")
 
 # SQLite VM instructions between two deadline checks: well under a millisecond of work,
 # so a runaway statement stops promptly and the check itself costs nothing measurable.
@@ -30,6 +35,11 @@ def set_deadline_handler(conn: sqlite3.Connection, owner: Any) -> None:
     conn.set_progress_handler(progress, PROGRESS_STEPS)
 
 
+def in_memory(path: str) -> bool:
+    """Whether ``path`` names an in-memory database (one connection, no files beside it)."""
+    return path.startswith(":memory:") or path.startswith("file::memory:")
+
+
 class SQLiteConnection(Connection):
     dialect = SQLITE
 
@@ -40,9 +50,16 @@ class SQLiteConnection(Connection):
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                      cached_statements=512, timeout=30.0)
         # An in-memory database has a single connection: nothing to queue with.
-        self._lock_fd = None if path.startswith(":memory:") or path.startswith("file::memory:") \
-            else os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock_fd = None if in_memory(path) else os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
         self._locked = False
+        # Group commit (off unless enable_group_commit is called): the open group, whether this
+        # connection's caller is inside it now, and who is told when a group opens.
+        self._group: WriteGroup | None = None
+        self._member = False
+        self._opened: Callable[[WriteGroup], None] | None = None
+        # Set by the pipeline while it handles a request: only requests open groups (a CLI
+        # command or a test's direct model call commits at once, unless a group is open).
+        self.group_writes = False
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
                        "temp_store=MEMORY", "cache_size=-32000", "foreign_keys=OFF"):
             self._conn.execute(f"PRAGMA {pragma}")
@@ -94,14 +111,36 @@ class SQLiteConnection(Connection):
         except sqlite3.OperationalError as e:
             raise self._interrupted(e, query) from None
 
+    # --- transactions ----------------------------------------------------------------------
+    # Without group commit: one transaction per caller (``BEGIN`` / ``BEGIN IMMEDIATE``).
+    # With it (``enable_group_commit``, the server's request connection): a write transaction,
+    # and any transaction begun while a group is open, is a savepoint of the shared group
+    # transaction; see ristretto.db.groupcommit for the rules.
+
+    def enable_group_commit(self, opened: Callable[[WriteGroup], None]) -> None:
+        """Let write transactions share one commit; ``opened(group)`` is called when a group
+        opens and must arrange for :meth:`flush_group` to be called soon."""
+        self._opened = opened
+
+    @property
+    def write_group(self) -> WriteGroup | None:
+        """The group open now (its commit still to come), if any."""
+        return self._group
+
     def begin(self, write=True):
+        if self._group is not None or (write and self.group_writes and self._opened is not None):
+            self._join()
+            return
         if not write:
             self._conn.execute("BEGIN")
             return
+        self._begin_immediate()
+
+    def _begin_immediate(self):
         # Writers of all worker processes queue on a kernel file lock, which hands over
         # the moment it is released; SQLite's own busy handler would instead sleep and
         # poll in steps of up to 100 ms, which is what makes concurrent writes slow.
-        if self._lock_fd is not None:
+        if self._lock_fd is not None and not self._locked:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             self._locked = True
         try:
@@ -110,12 +149,62 @@ class SQLiteConnection(Connection):
             self._unlock()
             raise
 
+    def _join(self):
+        if self._member:
+            raise sqlite3.OperationalError("cannot start a transaction within a transaction")
+        group = self.open_group()
+        self._conn.execute(f"SAVEPOINT {MEMBER_SAVEPOINT}")
+        self._member = True
+        group.members += 1
+
+    def open_group(self, blocking: bool = True) -> WriteGroup | None:
+        """The open write group, opened now if there is none (write lock + ``BEGIN IMMEDIATE``).
+        With ``blocking`` false: None instead of waiting while another process holds the lock
+        (the pipeline then waits with :meth:`wait_for_lock` on a thread, off the event loop)."""
+        if self._group is not None:
+            return self._group
+        if not blocking and self._lock_fd is not None and not self._locked:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            self._locked = True
+        self._begin_immediate()
+        group = self._group = WriteGroup()
+        try:
+            if self._opened is not None:
+                self._opened(group)
+        except BaseException:
+            self._group = None
+            self.rollback()
+            raise
+        return group
+
+    def wait_for_lock(self) -> None:
+        """Block until the cross-process write lock is free and take it (run on a thread; the
+        event loop then calls :meth:`open_group`, which finds the lock held)."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._locked = True
+
     def _unlock(self):
         if self._locked:
             self._locked = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def commit(self):
+        if self._member:
+            self._member = False
+            if not self._conn.in_transaction:
+                # SQLite ended the shared transaction under this request (see _lost).
+                self._lost()
+                raise WriteNotCommitted("The database ended the transaction before this request's write "
+                                        "could be committed; nothing was saved. Retry the request.",
+                                        title="Not saved")
+            self._conn.execute(f"RELEASE SAVEPOINT {MEMBER_SAVEPOINT}")
+            return
+        if self._group is not None:
+            return  # this caller has nothing open; the group commits in flush_group
         try:
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
@@ -123,18 +212,76 @@ class SQLiteConnection(Connection):
             self._unlock()
 
     def rollback(self):
+        if self._member:
+            self._member = False
+            if self._conn.in_transaction:
+                self._conn.execute(f"ROLLBACK TO SAVEPOINT {MEMBER_SAVEPOINT}")
+                self._conn.execute(f"RELEASE SAVEPOINT {MEMBER_SAVEPOINT}")
+            else:
+                self._lost()
+            return
+        if self._group is not None:
+            return  # never undo the work of the group's other members
         try:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
         finally:
             self._unlock()
 
+    def _lost(self):
+        """SQLite rolled the shared transaction back by itself (an interrupted write, a full
+        disk): every member's work is gone, and each of them learns so from the group."""
+        group, self._group = self._group, None
+        self._unlock()
+        if group is not None:
+            log.warning("group commit: the database ended a shared transaction of %d write(s); "
+                        "their requests are answered 503", group.members)
+            group.settle(False)
+
+    def flush_group(self, group: WriteGroup) -> bool:
+        """Commit ``group`` if it is the open one; False if a request is inside it right now
+        (the caller tries again later). The group's outcome is then settled."""
+        if group is not self._group:
+            return True  # settled already (lost)
+        if self._member:
+            return False
+        self._group = None
+        ok = False
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+                ok = True
+        except Exception:  # noqa: BLE001 - every member is told; none is acknowledged
+            log.exception("group commit failed; %d write(s) are answered 503", group.members)
+            try:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                log.exception("rollback after a failed group commit failed")
+        finally:
+            self._unlock()
+        group.settle(ok)
+        return True
+
+    def when_durable(self, fn: Callable[[bool], None]) -> None:
+        if self._group is not None:
+            self._group.when_settled(fn)
+        else:
+            fn(True)
+
     @property
     def in_transaction(self):
+        if self._group is not None:
+            return self._member and self._conn.in_transaction
         return self._conn.in_transaction
 
     def close(self):
+        if self._group is not None:
+            group, self._group, self._member = self._group, None, False
+            self.rollback()
+            group.settle(False)
         self._unlock()
         self._conn.close()
         if self._lock_fd is not None:
-            os.close(self._lock_fd)
+            fd, self._lock_fd = self._lock_fd, None
+            os.close(fd)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ristretto.db.base import timeout_error
 from ristretto.db.postgres import _pg_sql
-from ristretto.db.sqlite import set_deadline_handler
+from ristretto.db.sqlite import in_memory, set_deadline_handler
 
 if TYPE_CHECKING:
     from ristretto.db.connection import Database
@@ -53,7 +53,7 @@ class SQLiteCursor(RowCursor):
         self.timeout = db.query_timeout
         self.deadline = math.inf
         self._cur = None
-        if _in_memory(db.path):
+        if in_memory(db.path):
             # The only connection there is; its own deadline handler watches ``deadline``.
             shared = db._sqlite_conn()
             self._conn, self._own, self._clock = shared._conn, False, shared
@@ -144,10 +144,6 @@ class PostgresCursor(RowCursor):
         finally:
             # A broken connection is discarded by the pool.
             self._pool.putconn(raw)
-
-
-def _in_memory(path: str) -> bool:
-    return path.startswith(":memory:") or path.startswith("file::memory:")
 
 
 def _stream_pool(db: "Database"):

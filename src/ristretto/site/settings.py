@@ -32,6 +32,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_timeout", 20, "seconds a request's query may run before it is cancelled (0: no limit)"),
     Setting("max_page_length", None, "ceiling on rows per listing, limit_page_length=0 included (clamped)"),
     Setting("threaded_requests", None, "run request handlers in a thread pool"),
+    Setting("group_commit", True, "SQLite: the write requests a worker handles in one turn of its event loop "
+                                  "share one commit, each in a savepoint of its own (false: one commit each)"),
     Setting("max_batch_requests", 100, "most requests (steps) one POST /api/v2/batch may hold"),
     Setting("openapi", True, "serve /api/openapi.json and the docs page /api/docs (false: 404)"),
     Setting("allow_cors", None, 'origins whose pages may call the API with credentials (CORS): "*", '
