@@ -15,7 +15,7 @@ import pytest
 
 from ristretto.api.app import App
 from ristretto.api.asgi import Response
-from ristretto.db import connection as db_connection
+from ristretto.db import base as db_base
 from ristretto.model import listing
 from ristretto.site import Site
 from ristretto.site.install import generate_keys
@@ -201,7 +201,7 @@ class FailingCursor:
 
 
 @pytest.mark.parametrize("error", [RuntimeError("database connection lost"),
-                                   db_connection.timeout_error(0.2, "SELECT ...")])
+                                   db_base.timeout_error(0.2, "SELECT ...")])
 def test_failure_after_the_status_line_leaves_the_body_unfinished(app_site, monkeypatch, caplog, error):
     app, site, auth = app_site
     cursors = []
@@ -229,7 +229,7 @@ def test_failure_before_the_first_row_is_an_error_response(app_site, monkeypatch
     app, site, auth = app_site
 
     def timed_out(query, params=()):
-        raise db_connection.timeout_error(0.2, query)
+        raise db_base.timeout_error(0.2, query)
 
     monkeypatch.setattr(site.db, "stream", timed_out)
     status, body, complete = body_of(asgi_get(app, "/api/resource/ToDo", {"limit_page_length": "0"}, auth))
