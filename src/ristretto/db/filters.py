@@ -341,3 +341,97 @@ def _tree_condition(q: ListQuery, col: Column, op: str, value: Any) -> tuple[str
         sql = f"(COALESCE({col.sql}, '') = '' OR {sql})"
     return sql, params
 
+
+
+# --- keyset pagination (``after=<cursor>``) ---------------------------------------------------
+
+def nulls_first(dialect_name: str, desc: bool) -> bool:
+    """Where the database puts NULLs in an ORDER BY without NULLS FIRST/LAST: SQLite sorts them
+    as the smallest value, PostgreSQL as the largest."""
+    return (dialect_name == "sqlite") != desc
+
+
+def keyset_condition(terms: list[tuple[Column, bool]], values: list[Any],
+                     dialect_name: str) -> tuple[str, list[int]]:
+    """Rows strictly after ``values`` in the order ``terms`` ((column, descending) pairs whose last
+    column is unique): SQL and, for each ``?`` in it, the index of the value it binds.
+
+    Written as ``t1 >= v1 AND (t1 > v1 OR <after the rest>)``, so that the first term bounds an
+    index range (a seek, not a scan) on both databases. A nullable column's NULLs are placed
+    where the database sorts them (:func:`nulls_first`), so no row is lost or repeated.
+    """
+    def strict(i: int) -> tuple[str, list[int]]:
+        col, desc = terms[i]
+        op = "<" if desc else ">"
+        first = nulls_first(dialect_name, desc)
+        if values[i] is None:
+            return (f"{col.sql} IS NOT NULL" if first else "1=0"), []
+        if _nullable(col) and not first:
+            return f"({col.sql} {op} ? OR {col.sql} IS NULL)", [i]
+        return f"{col.sql} {op} ?", [i]
+
+    def weak(i: int) -> tuple[str, list[int]]:
+        col, desc = terms[i]
+        op = "<=" if desc else ">="
+        first = nulls_first(dialect_name, desc)
+        if values[i] is None:
+            return ("1=1" if first else f"{col.sql} IS NULL"), []
+        if _nullable(col) and not first:
+            return f"({col.sql} {op} ? OR {col.sql} IS NULL)", [i]
+        return f"{col.sql} {op} ?", [i]
+
+    def after(i: int) -> tuple[str, list[int]]:
+        s_sql, s_idx = strict(i)
+        if i == len(terms) - 1:
+            return s_sql, s_idx
+        w_sql, w_idx = weak(i)
+        r_sql, r_idx = after(i + 1)
+        return f"{w_sql} AND ({s_sql} OR ({r_sql}))", w_idx + s_idx + r_idx
+
+    sql, idx = after(0)
+    return f"({sql})", idx
+
+
+# A cursor value longer than this is not one the database handed out.
+MAX_CURSOR_VALUE = 1000
+
+
+def keyset_value(col: Column, value: Any) -> Any:
+    """A cursor's value for ``col``, checked against the column's type (a tampered cursor is
+    refused here with a 417, never by the database)."""
+    f = col.field
+    kind = f.ft.kind
+
+    def bad() -> DataError:
+        return DataError(f"Invalid cursor: bad value for {f.fieldname}", title="Invalid cursor")
+
+    if value is None:
+        if not _nullable(col):
+            raise bad()
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise bad()
+    if kind in (INT, CHECK):
+        if not isinstance(value, int) or not _INT64_MIN <= value <= _INT64_MAX:
+            raise bad()
+        return value
+    if isinstance(value, str) and len(value) > MAX_CURSOR_VALUE:
+        raise bad()
+    if kind == FLOAT:
+        if isinstance(value, str):  # PostgreSQL's numeric arrives as Decimal, sent as text
+            try:
+                float(value)
+            except ValueError:
+                raise bad() from None
+            if not all(c in "0123456789.-+eE" for c in value):
+                raise bad()
+        return value
+    if not isinstance(value, str):
+        raise bad()
+    parse = {DATE: parse_date, DATETIME: parse_datetime, TIME: parse_time}.get(kind)
+    if parse is not None:
+        try:
+            parse(value)  # bound as sent: SQLite compares the stored text as it is
+        except ValueError:
+            raise bad() from None
+    return value
