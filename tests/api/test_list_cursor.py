@@ -150,3 +150,12 @@ def test_a_cursor_cannot_sort_by_a_field_the_user_may_not_read(world):
     r = _get(world, L, reader, limit=2, order_by="secret asc", after=forged)
     assert r.status_code == 417 and "secret" in r.text
     assert len(_walk(world, L, reader, limit=5, order_by="label asc")) == N
+
+
+def test_the_openapi_description_tells_of_the_cursor(world):
+    spec = world.get("/api/openapi.json", headers=world.users["admin"]).json()
+    op = spec["paths"]["/api/v2/document/KS%20Item"]["get"]
+    assert {"$ref": "#/components/parameters/after"} in op["parameters"] and "next_cursor" in op["description"]
+    answer = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    assert set(answer) >= {"data", "has_next_page", "next_cursor"}
+    assert "next_cursor" in spec["components"]["parameters"]["after"]["description"]
