@@ -391,7 +391,9 @@ def load_rows(site_dir: Path, n: int, chunk: int = 5000) -> tuple[list[str], dic
                 conn.execute(f"VACUUM (ANALYZE) {table}")
             else:
                 conn.sql("PRAGMA wal_checkpoint(TRUNCATE)")  # start the run without a large WAL
+        import resource
         facts = {"rows": count, "seconds": round(time.monotonic() - t0, 2), "columns": cols,
+                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                  "template_columns": {k: v for k, v in fixed.items()}}
         return names, facts
     finally:
@@ -546,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         names, load_facts = load_rows(site_dir, rows)
         log(f"(2) loaded {load_facts['rows']:,} ToDo rows straight into the database in bulk "
             f"(executemany in one transaction, row layout from the site's own insert) "
-            f"in {load_facts['seconds']} s")
+            f"in {load_facts['seconds']} s (peak RSS of this process {load_facts['peak_rss_mib']} MiB)")
         if load_facts["rows"] != rows:
             raise RuntimeError(f"expected {rows} rows, found {load_facts['rows']}")
         rng = random.Random(SEED + 1)

@@ -331,6 +331,10 @@ class ListQuery:
         else:
             col = self._check_read(self.resolve(agg.arg))
             inner = col.sql
+            if agg.fn == "count" and not agg.distinct and col.is_main and col.field.fieldname == "name":
+                # The main table's name is never NULL: COUNT(*) counts the same rows and needs
+                # no column, so a group_by on an indexed column is read from that index alone.
+                inner = "*"
             if agg.fn in ("min", "max"):
                 conv = self._converter(col.field)
             elif agg.fn in ("sum", "avg"):
@@ -521,8 +525,10 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
 
     key: list[tuple[Column, bool]] | None = None
     if args.keyset or args.after is not None:
-        # Rows of a grouped, aggregated or DISTINCT listing are not table rows: no key.
-        plain = not (group or has_agg or q.distinct)
+        # Rows of a grouped, aggregated or DISTINCT listing are not table rows, and a child
+        # table's join repeats them (a cursor would skip the repeats): no key. (A Link joins
+        # at most one row.)
+        plain = not (group or has_agg or q.distinct or any(not k.startswith("link:") for k in q.joins))
         key = q.keyset_terms(order_by if isinstance(order_by, str) and order_by.strip() else None) \
             if plain and (order or isinstance(order_by, str) and order_by.strip()) else None
         if key is None and args.after is not None:
