@@ -1,5 +1,5 @@
 """Keyset cursors: the text codec (``ristretto.model.cursors``), the value checks and the
-"after" condition (``ristretto.db.filters``), the latter run on an in-memory SQLite table with
+"after" condition (``ristretto.db.keyset``), the latter run on an in-memory SQLite table with
 NULLs and duplicates against every position of the listing."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sqlite3
 
 import pytest
 
-from ristretto.db.filters import Column, keyset_condition, keyset_value, nulls_first
+from ristretto.db.filters import Column
+from ristretto.db.keyset import keyset_condition, keyset_value, nulls_first
 from ristretto.exceptions import DataError
 from ristretto.meta.doctype import Meta
 from ristretto.model import cursors
@@ -55,7 +56,7 @@ def test_anything_else_is_refused(bad):
 
 
 @pytest.mark.parametrize("name,value", [("n", "1"), ("n", True), ("n", 2**64), ("n", 1.5), ("d", "2025-13-01"),
-                                        ("d", 5), ("f", "1e5; drop"), ("f", "nan"), ("t", "x" * 1001),
+                                        ("d", 5), ("f", "1e5; drop"), ("f", "nan"), ("t", "x" * 1001), ("t", "a\x00b"),
                                         ("name", None), ("modified", None), ("t", [1])])
 def test_values_are_checked_against_the_column(name, value):
     with pytest.raises(DataError, match="Invalid cursor"):

@@ -12,10 +12,8 @@ Filter shapes, operators and Frappe's NULL semantics live in ``ristretto.db.filt
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
-
-import orjson
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from ristretto.db.dialects import Dialect, quote
 from ristretto.exceptions import DataError, ValidationError
@@ -26,10 +24,12 @@ from ristretto.db.exprs import (
     Aggregate, Ref, Term, not_permitted, parse_field, parse_group, parse_order, parse_ref,
     restricted as _restricted, split_top_level,
 )
+from ristretto.db.compiled import Compiled
 from ristretto.db.filters import (
-    MAX_NAME_LENGTH, Column, build_condition, keyset_condition, keyset_value, normalize_filters,
-    normalize_operator, too_long,
+    MAX_NAME_LENGTH, Column, build_condition, normalize_filters, normalize_operator,
+    too_long,
 )
+from ristretto.db.keyset import keyset_plan
 
 MetaLookup = Callable[[str], "Meta | None"]
 
@@ -52,56 +52,6 @@ def comparable(col: Column) -> Column:
         raise DataError(f"Cannot filter, sort or group by Password field {col.field.fieldname}",
                         title="Invalid filter")
     return col
-
-
-@dataclass
-class Compiled:
-    sql: str
-    params: list[Any]
-    keys: list[str]
-    converters: list[Callable[[Any], Any] | None]
-    # DocTypes joined through Link fields: the caller must check read permission on them.
-    linked: tuple[str, ...] = ()
-    # Keyset paging (``ListArgs.keyset``): the sort key, (column, descending) pairs ending in a
-    # unique one, selected as the last ``len(key)`` columns of each row; ``key_text`` names it
-    # (``"modified desc,name desc"``); with a cursor, where its values are bound
-    # (``(first param, value index of each param)``, see :meth:`with_after`).
-    key: tuple[tuple[Column, bool], ...] = ()
-    key_text: str = ""
-    after_slot: tuple[int, tuple[int, ...]] | None = None
-
-    def with_after(self, values: list[Any]) -> "Compiled":
-        """This query with a cursor's values bound (each checked against its column's type)."""
-        if self.after_slot is None or len(values) != len(self.key):
-            raise DataError("Invalid cursor: it does not fit this listing", title="Invalid cursor")
-        checked = [keyset_value(col, v) for (col, _), v in zip(self.key, values)]
-        start, idx = self.after_slot
-        params = list(self.params)
-        params[start:start + len(idx)] = [checked[i] for i in idx]
-        return replace(self, params=params)
-
-    def key_values(self, raw: tuple) -> list[Any]:
-        """The sort key values of one raw row (for the next cursor)."""
-        return list(raw[len(raw) - len(self.key):]) if self.key else []
-
-    def rows(self, raw: Iterable[tuple], as_dict: bool = True) -> list:
-        conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
-        out = []
-        keys = self.keys
-        if self.key:
-            width = len(keys)
-            raw = (r[:width] for r in raw)
-        for r in raw:
-            if conv:
-                r = list(r)
-                for i, c in conv:
-                    if r[i] is not None:
-                        r[i] = c(r[i])
-            out.append(dict(zip(keys, r)) if as_dict else list(r))
-        return out
-
-    def debug_text(self) -> str:
-        return f"{self.sql} -- params: {orjson.dumps(self.params, default=str).decode()}"
 
 
 # --- the compiler ----------------------------------------------------------------------
@@ -424,31 +374,6 @@ class ListQuery:
             raise too_long("group_by", MAX_ORDER_LENGTH)
         return [self._term_sql(term) for term in parse_group(group_by)]
 
-    def keyset_terms(self, order_by: str | None) -> list[tuple[Column, bool]] | None:
-        """The order as (main-table column, descending) pairs with ``name`` as the tie-breaker,
-        or None when it is not a plain column order (an alias, an aggregate, a joined column):
-        a cursor can then not be made."""
-        if order_by is None:
-            terms = [(self._main_column(fn), d == "DESC") for fn, d in self.meta.default_order()]
-        else:
-            terms = []
-            for term in parse_order(order_by):
-                if term.ref is None or term.aggregate is not None or self._output(term.whole) is not None \
-                        or self._output(term.output) is not None:
-                    return None
-                col = self._check_read(self.resolve(term.ref))
-                if not col.is_main:
-                    return None
-                terms.append((col, term.desc))
-        out: list[tuple[Column, bool]] = []
-        for col, desc in terms:
-            if col.field.fieldname in (c.field.fieldname for c, _ in out):
-                continue  # a repeated column decides nothing
-            out.append((col, desc))
-            if col.field.fieldname == "name":
-                return out  # unique: later terms decide nothing
-        return out + [(self._main_column("name"), out[-1][1] if out else False)]
-
     # -- assembly ----------------------------------------------------------------------
 
     def linked(self) -> tuple[str, ...]:
@@ -523,27 +448,11 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     elif args.default_order and not has_agg and not group and not q.distinct:
         order = [f"{q.main}.{quote(fn)} {d}" for fn, d in meta.default_order()]
 
-    key: list[tuple[Column, bool]] | None = None
-    if args.keyset or args.after is not None:
-        # Rows of a grouped, aggregated or DISTINCT listing are not table rows, and a child
-        # table's join repeats them (a cursor would skip the repeats): no key. (A Link joins
-        # at most one row.)
-        plain = not (group or has_agg or q.distinct or any(not k.startswith("link:") for k in q.joins))
-        key = q.keyset_terms(order_by if isinstance(order_by, str) and order_by.strip() else None) \
-            if plain and (order or isinstance(order_by, str) and order_by.strip()) else None
-        if key is None and args.after is not None:
-            raise DataError("A cursor ('after') needs a listing ordered by columns of the DocType, "
-                            "without group_by, aggregates or distinct", title="Invalid cursor")
-    slot = None
+    key, slot = keyset_plan(q, args.keyset, args.after, order_by if isinstance(order_by, str) and order_by.strip()
+                            else None, bool(order), bool(group or has_agg), dialect.name)
     if key:
         order = [f"{col.sql} {'DESC' if desc else 'ASC'}" for col, desc in key]
         exprs = exprs + [col.sql for col, _ in key]
-        if args.after is not None:
-            if len(args.after) != len(key):
-                raise DataError("Invalid cursor: it does not fit this listing", title="Invalid cursor")
-            cond, idx = keyset_condition(key, list(args.after), dialect.name)
-            q.add_condition_sql(cond, [None] * len(idx))
-            slot = (len(idx), tuple(idx))
 
     from_sql, params = q.from_sql()
     if slot is not None:

@@ -2,7 +2,7 @@
 
 A cursor is base64url (no padding) of compact JSON ``{"d": doctype, "o": order, "v": values}``:
 the DocType, the listing's sort key as text (``"modified desc,name desc"``, see
-``ristretto.db.query.Compiled.key_text``) and the key values of the last row of a page. It is
+``ristretto.db.compiled.Compiled.key_text``) and the key values of the last row of a page. It is
 not signed: it grants nothing (its values are bound parameters compared with columns the user
 may already sort by) and a tampered one is checked like any other argument, so decoding refuses
 anything that is not exactly this shape (417), in linear time and under a length cap.
