@@ -183,3 +183,24 @@ def test_streamed_pages_give_the_cursor_after_their_rows(world, monkeypatch):
     assert r.json()["next_cursor"]
     walked = _walk(world, L, admin, limit=5, **params)
     assert len(walked) == N and len(set(walked)) == N
+
+
+def test_deep_offsets_give_the_same_pages(world, monkeypatch):
+    """Offsets past ``paging.LATE_ROWS_FROM`` (lowered here) take PostgreSQL's two-step shape:
+    the same pages as a walk with cursors, filters and the permission rule included."""
+    from ristretto.db import paging
+    monkeypatch.setattr(paging, "LATE_ROWS_FROM", 2)
+    admin = world.users["admin"]
+    for order in ("rank asc, name asc", "label desc, name desc", "modified desc, name desc"):
+        params = {"fields": ["name", "label"], "filters": [["title", "like", "k-%"]], "order_by": order}
+        walked = _walk(world, L, admin, limit=4, **params)
+        paged = []
+        for start in range(0, N, 4):
+            r = _get(world, L, admin, limit=4, start=str(start), **params)
+            assert r.status_code == 200, r.text
+            paged += [row["name"] for row in r.json()["data"]]
+        assert paged == walked
+    plain = world.users["plain"]
+    mine = [r["name"] for r in _get(world, "/api/v2/document/ToDo", plain, limit=0).json()["data"]]
+    deep = _get(world, "/api/v2/document/ToDo", plain, limit=1, start="3").json()["data"]
+    assert [r["name"] for r in deep] == mine[3:4]

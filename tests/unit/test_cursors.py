@@ -1,5 +1,5 @@
 """Keyset cursors: the text codec (``ristretto.model.cursors``), the value checks and the
-"after" condition (``ristretto.db.keyset``), the latter run on an in-memory SQLite table with
+"after" condition (``ristretto.db.paging``), the latter run on an in-memory SQLite table with
 NULLs and duplicates against every position of the listing."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from ristretto.db.filters import Column
-from ristretto.db.keyset import keyset_condition, keyset_value, nulls_first
+from ristretto.db.paging import keyset_condition, keyset_value, nulls_first
 from ristretto.exceptions import DataError
 from ristretto.meta.doctype import Meta
 from ristretto.model import cursors
@@ -95,3 +95,27 @@ def test_after_each_row_comes_exactly_the_rest(desc_d, desc_t):
 def test_null_order_follows_the_database():
     assert nulls_first("sqlite", False) and not nulls_first("sqlite", True)
     assert not nulls_first("postgres", False) and nulls_first("postgres", True)
+
+
+def test_a_deep_offset_on_postgresql_reads_only_the_rows_of_its_page():
+    """The page's names come from an inner query (an index-only walk over the skipped rows);
+    shallow pages, SQLite, and listings with joins or grouping keep the ordinary shape."""
+    from ristretto.db.dialects import POSTGRES, SQLITE
+    from ristretto.db.paging import LATE_ROWS_FROM
+    from ristretto.db.query import ListArgs, compile_select
+    T = '"tabThing"'
+
+    def sql(dialect, **kw):
+        return compile_select(META, lambda n: META if n == "Thing" else None, dialect,
+                              ListArgs(fields=["name", "t"], **kw))
+
+    deep = sql(POSTGRES, offset=LATE_ROWS_FROM, limit=21)
+    assert deep.sql == (f'SELECT {T}."name", {T}."t" FROM {T} WHERE {T}."name" IN (SELECT {T}."name" FROM {T} '
+                        f'ORDER BY {T}."modified" DESC LIMIT ? OFFSET ?) ORDER BY {T}."modified" DESC')
+    assert deep.params == [21, LATE_ROWS_FROM]
+    filtered = sql(POSTGRES, offset=LATE_ROWS_FROM, limit=21, filters={"t": "x"})
+    assert filtered.sql.count("WHERE") == 2 and filtered.params == ["x", 21, LATE_ROWS_FROM]
+    for shallow in (sql(POSTGRES, offset=LATE_ROWS_FROM - 1, limit=21), sql(SQLITE, offset=LATE_ROWS_FROM, limit=21),
+                    sql(POSTGRES, offset=LATE_ROWS_FROM, limit=21, group_by="t"),
+                    sql(POSTGRES, offset=LATE_ROWS_FROM, limit=None)):
+        assert " IN (SELECT" not in shallow.sql

@@ -1,7 +1,7 @@
 """A compiled list query: its SQL and parameters, and how its rows become answers.
 
 Made by the list-query compiler (``ristretto.db.query``); cached per DocType by the listing
-(``ristretto.model.listing``). A keyset listing (``ristretto.db.keyset``) also selects its sort key
+(``ristretto.model.listing``). A keyset listing (``ristretto.db.paging``) also selects its sort key
 after the requested columns: :meth:`Compiled.rows` leaves them out, :meth:`Compiled.key_values`
 reads them for the next cursor, and :meth:`Compiled.with_after` binds a cursor's values.
 """
@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import orjson
 
 from ristretto.db.filters import Column
-from ristretto.db.keyset import keyset_value
+from ristretto.db.paging import keyset_value
 from ristretto.exceptions import DataError
 
 

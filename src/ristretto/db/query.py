@@ -29,7 +29,7 @@ from ristretto.db.filters import (
     MAX_NAME_LENGTH, Column, build_condition, normalize_filters, normalize_operator,
     too_long,
 )
-from ristretto.db.keyset import keyset_plan
+from ristretto.db.paging import keyset_plan, late_rows
 
 MetaLookup = Callable[[str], "Meta | None"]
 
@@ -408,9 +408,8 @@ class ListArgs:
     default_order: bool = True
     extra: list[tuple[str, list[Any]]] = field(default_factory=list)
     readable: Callable[[Meta], set[str] | None] | None = None
-    # Keyset paging: select the sort key (``Compiled.key``) for a next cursor; ``after`` holds
-    # a cursor's values (only whether each is NULL shapes the SQL; ``Compiled.with_after``
-    # binds them), which also makes ``keyset`` a requirement.
+    # Keyset paging (ristretto.db.paging): select the sort key for a next cursor; ``after``: a
+    # cursor's values (whether each is NULL shapes the SQL; ``Compiled.with_after`` binds them).
     keyset: bool = False
     after: list[Any] | None = None
 
@@ -460,6 +459,10 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
         slot = (len(params) - slot[0], slot[1])
     distinct = "DISTINCT " if q.distinct else ""
     sql = f"SELECT {distinct}{', '.join(exprs)}{from_sql}"
+    late = late_rows(dialect.name, q.main, exprs, from_sql, order, int(args.offset or 0), args.limit,
+                     not (group or has_agg or q.distinct or q.joins))
+    if late is not None:
+        return _compiled(late, params + [int(args.limit), int(args.offset)], keys, convs, q, key, slot)
     if group:
         sql += " GROUP BY " + ", ".join(group)
     if order:
@@ -470,10 +473,14 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     elif args.offset:
         sql += " LIMIT -1 OFFSET ?" if dialect.name == "sqlite" else " OFFSET ?"
         params = params + [int(args.offset)]
-    if key:
-        text = ",".join(f"{col.field.fieldname} {'desc' if desc else 'asc'}" for col, desc in key)
-        return Compiled(sql, params, keys, convs, q.linked(), tuple(key), text, slot)
-    return Compiled(sql, params, keys, convs, q.linked())
+    return _compiled(sql, params, keys, convs, q, key, slot)
+
+
+def _compiled(sql: str, params: list[Any], keys: list[str], convs: list, q: ListQuery, key, slot) -> Compiled:
+    if not key:
+        return Compiled(sql, params, keys, convs, q.linked())
+    text = ",".join(f"{col.field.fieldname} {'desc' if desc else 'asc'}" for col, desc in key)
+    return Compiled(sql, params, keys, convs, q.linked(), tuple(key), text, slot)
 
 
 def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:

@@ -1,9 +1,14 @@
-"""Keyset paging (``after=<cursor>``): the sort key of a listing and the "after this row" condition.
+"""Deep pages: keyset cursors (``after=<cursor>``), and the shape of a deep offset.
 
-A listing ordered by columns of its DocType, with ``name`` appended as the tie-breaker, has a
-total order; the page after a row is then ``WHERE (key) > (that row's key)``, which the database
-answers with an index seek where an offset would skip rows one by one. Used by the list-query
-compiler (``ristretto.db.query``); the cursor's text is ``ristretto.model.cursors``'.
+Keyset: a listing ordered by columns of its DocType, with ``name`` appended as the tie-breaker,
+has a total order; the page after a row is then ``WHERE (key) > (that row's key)``, which the
+database answers with an index seek where an offset would skip rows one by one. The cursor's
+text is ``ristretto.model.cursors``'.
+
+Offset: skipping rows is linear whatever the shape, but on PostgreSQL a page of columns outside
+the sort index visits the table for every skipped row; :func:`late_rows` finds the page's names
+first (an index-only walk) and reads only the page's own rows. (SQLite defers the table read of
+a row until a column is needed, so a skipped row costs it no table read.)
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ristretto.meta.fieldtypes import CHECK, DATE, DATETIME, FLOAT, INT, TIME, p
 
 if TYPE_CHECKING:
     from ristretto.db.query import ListQuery
+
 
 def nulls_first(dialect_name: str, desc: bool) -> bool:
     """Where the database puts NULLs in an ORDER BY without NULLS FIRST/LAST: SQLite sorts them
@@ -157,3 +163,19 @@ def keyset_plan(q: "ListQuery", keyset: bool, after: list[Any] | None, order_by:
     cond, idx = keyset_condition(key, list(after), dialect_name)
     q.add_condition_sql(cond, [None] * len(idx))
     return key, (len(idx), tuple(idx))
+
+
+# Offsets from this deep are answered in two steps on PostgreSQL (:func:`late_rows`).
+LATE_ROWS_FROM = 1000
+
+
+def late_rows(dialect_name: str, main: str, exprs: list[str], from_sql: str, order: list[str],
+              offset: int, limit: int | None, plain: bool) -> str | None:
+    """For a deep page of a plain listing (no joins, grouping or DISTINCT) on PostgreSQL: the
+    query that selects the page's rows by the names of an inner, otherwise identical query (same
+    parameters, in the same order); None to keep the ordinary shape."""
+    if dialect_name != "postgres" or not plain or not order or not limit or offset < LATE_ROWS_FROM:
+        return None
+    by = ", ".join(order)
+    inner = f'SELECT {main}."name"{from_sql} ORDER BY {by} LIMIT ? OFFSET ?'
+    return f'SELECT {", ".join(exprs)} FROM {main} WHERE {main}."name" IN ({inner}) ORDER BY {by}'
