@@ -341,4 +341,3 @@ def _tree_condition(q: ListQuery, col: Column, op: str, value: Any) -> tuple[str
         sql = f"(COALESCE({col.sql}, '') = '' OR {sql})"
     return sql, params
 
-
