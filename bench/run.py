@@ -51,9 +51,9 @@ SEED = 20261122
 
 # The five workloads of the issue (and of the final ratios line), then the extras.
 MAIN = ("get", "list", "filter", "create", "update")
-EXTRA = ("count", "offset")
+EXTRA = ("count", "offset", "keyset", "group_by")
 # Run order: reads first so they see exactly the loaded rows; writes last.
-RUN_ORDER = ("get", "list", "filter", "count", "offset", "update", "create")
+RUN_ORDER = ("get", "list", "filter", "count", "offset", "keyset", "group_by", "update", "create")
 # A method that is not implemented answers one of these: reported as n/a.
 NOT_IMPLEMENTED = (403, 404, 417, 501)
 
@@ -385,10 +385,15 @@ def load_rows(site_dir: Path, n: int, chunk: int = 5000) -> tuple[list[str], dic
                     conn.executemany(sql, batch)
             count = conn.value(f"SELECT COUNT(*) FROM {table}")
             if conn.dialect.name == "postgres":
-                conn.execute(f"ANALYZE {table}")  # what autovacuum would do shortly after a bulk load
+                # What autovacuum does soon after a bulk insert (PostgreSQL 13+ vacuums after
+                # inserts too): statistics, and the visibility map that lets an index-only scan
+                # skip the table.
+                conn.execute(f"VACUUM (ANALYZE) {table}")
             else:
                 conn.sql("PRAGMA wal_checkpoint(TRUNCATE)")  # start the run without a large WAL
+        import resource
         facts = {"rows": count, "seconds": round(time.monotonic() - t0, 2), "columns": cols,
+                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                  "template_columns": {k: v for k, v in fixed.items()}}
         return names, facts
     finally:
@@ -457,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="PostgreSQL server to create a throwaway database on (implies --backend postgres); "
                         "without it a throwaway cluster is started (tests/pg.py)")
     p.add_argument("--rows", type=int, help="ToDo rows to load (default 100,000; quick 20,000)")
+    p.add_argument("--offset", type=int, help="rows skipped by the offset workload, and the position of the "
+                                              "keyset workload's cursor (default 9/10 of --rows)")
     p.add_argument("--duration", type=int, help="seconds per workload (default 15; quick 5)")
     p.add_argument("--warmup", type=int, help="warm-up seconds before each workload (default 3; quick 1)")
     p.add_argument("--workers", type=int, default=2)
@@ -492,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ristretto-bench-"))
     site_dir = tmp / "site"
     wrk_log = tmp / "wrk.log"
-    offset_start = rows * 9 // 10  # 90,000 of 100,000; proportional in quick mode
+    offset_start = args.offset if args.offset is not None else rows * 9 // 10  # 90,000 of 100,000
+    if not 1 <= offset_start < rows:
+        p.error("--offset must be within 1..rows-1")
     mode = "quick" if args.quick else "full"
     log(f"Ristretto benchmark ({mode}): backend={backend}, rows={rows:,}, {duration} s per workload "
         f"(+{warmup} s warm-up), wrk -t{args.threads} -c{args.connections}, {args.workers} server workers")
@@ -539,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         names, load_facts = load_rows(site_dir, rows)
         log(f"(2) loaded {load_facts['rows']:,} ToDo rows straight into the database in bulk "
             f"(executemany in one transaction, row layout from the site's own insert) "
-            f"in {load_facts['seconds']} s")
+            f"in {load_facts['seconds']} s (peak RSS of this process {load_facts['peak_rss_mib']} MiB)")
         if load_facts["rows"] != rows:
             raise RuntimeError(f"expected {rows} rows, found {load_facts['rows']}")
         rng = random.Random(SEED + 1)
@@ -592,6 +601,15 @@ def main(argv: list[str] | None = None) -> int:
 
         # (4) the workloads
         filter_qs = urllib.parse.urlencode({"fields": '["name","status"]', "filters": '[["status","=","Open"]]'})
+        group_qs = urllib.parse.urlencode({"doctype": "ToDo", "fields": '["status","count(name) as n"]',
+                                           "group_by": "status"})
+        # The keyset page starts where the offset page does: the cursor of the row before it.
+        cursor = ""
+        if not only or "keyset" in only:
+            status, body = http_json("GET", f"{base}/api/v2/document/ToDo?start={offset_start - 1}&limit=1", headers)
+            cursor = body.get("next_cursor") or "" if isinstance(body, dict) else ""
+            if status != 200 or not cursor:
+                notes.append(f"keyset: no cursor at row {offset_start:,} (HTTP {status}: {str(body)[:200]})")
         workloads = {
             "get": ("get one by name (10,000 rotating)", "GET", "/api/resource/ToDo/{name}",
                     lua_get(get_names)),
@@ -602,6 +620,10 @@ def main(argv: list[str] | None = None) -> int:
                       lua_static()),
             "offset": (f"list 20, limit_start={offset_start:,}", "GET",
                        f"/api/resource/ToDo?limit_start={offset_start}", lua_static()),
+            "keyset": (f"v2 list 20 after a cursor at row {offset_start:,}", "GET",
+                       f"/api/v2/document/ToDo?after={cursor}", lua_static()),
+            "group_by": ("count per status (group_by)", "GET",
+                         f"/api/method/frappe.client.get_list?{group_qs}", lua_static()),
             "update": ("update one field (PUT, rotating)", "PUT", "/api/resource/ToDo/{name}",
                        lua_update(update_names)),
             "create": ("create (POST)", "POST", "/api/resource/ToDo", lua_create()),
@@ -756,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.executable).name, "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(), "rows": rows, "rows_loaded": "bulk executemany straight into the database "
         "(row layout from ristretto.model.document.insert; see bench/README.md)",
-        "load_seconds": load_facts.get("seconds"), "rows_after_run": rows_after, "duration_s": duration, "warmup_s": warmup,
+        "load_seconds": load_facts.get("seconds"), "offset": offset_start, "rows_after_run": rows_after, "duration_s": duration, "warmup_s": warmup,
         "wrk": {"threads": args.threads, "connections": args.connections}, "workers": args.workers,
         "floor": {"rps": round(floor_rps, 1), "runs": floors}, "workloads": results, "rss": rss,
         "server_error_lines": server_errors[:100], "notes": notes,

@@ -195,7 +195,8 @@ def test_aggregates_with_alias(dialect, fn):
 
 def test_aggregate_keys_without_alias(dialect):
     c = select(dialect, fields=["count(*)", "count(distinct name)", "count(name)", "max(posting_date)"])
-    assert select_part(c) == (f'SELECT COUNT(*), COUNT(DISTINCT {col("name")}), COUNT({col("name")}), '
+    # COUNT(name) of the main table is COUNT(*): name is never NULL, and no column is read.
+    assert select_part(c) == (f'SELECT COUNT(*), COUNT(DISTINCT {col("name")}), COUNT(*), '
                               f'MAX({col("posting_date")})')
     assert c.keys == ["count(*)", "count(distinct name)", "count(name)", "max(posting_date)"]
 
@@ -600,10 +601,10 @@ def test_order_by_child_column(dialect):
 
 def test_order_by_alias_and_aggregate(dialect):
     c = select(dialect, fields=["status", "count(name) as n"], group_by="status", order_by="n desc")
-    assert c.sql == (f'SELECT {col("status")}, COUNT({col("name")}) FROM {T} GROUP BY {col("status")} '
-                     f'ORDER BY COUNT({col("name")}) DESC LIMIT ? OFFSET ?')
+    assert c.sql == (f'SELECT {col("status")}, COUNT(*) FROM {T} GROUP BY {col("status")} '
+                     f'ORDER BY COUNT(*) DESC LIMIT ? OFFSET ?')
     assert c.keys == ["status", "n"]
-    assert order(dialect, "count(name) desc", fields=["status"], group_by="status") == f'COUNT({col("name")}) DESC'
+    assert order(dialect, "count(name) desc", fields=["status"], group_by="status") == 'COUNT(*) DESC'
     assert order(dialect, "max(total)", fields=["status"], group_by="status") == f'MAX({col("total")}) ASC'
     assert order(dialect, "`state` desc", fields=["status as state"]) == f'{col("status")} DESC'
 

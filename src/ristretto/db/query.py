@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
-
-import orjson
+from typing import Any, Callable
 
 from ristretto.db.dialects import Dialect, quote
 from ristretto.exceptions import DataError, ValidationError
@@ -26,10 +24,12 @@ from ristretto.db.exprs import (
     Aggregate, Ref, Term, not_permitted, parse_field, parse_group, parse_order, parse_ref,
     restricted as _restricted, split_top_level,
 )
+from ristretto.db.compiled import Compiled
 from ristretto.db.filters import (
     MAX_NAME_LENGTH, Column, build_condition, normalize_filters, normalize_operator,
     too_long,
 )
+from ristretto.db.paging import keyset_plan, late_rows
 
 MetaLookup = Callable[[str], "Meta | None"]
 
@@ -52,32 +52,6 @@ def comparable(col: Column) -> Column:
         raise DataError(f"Cannot filter, sort or group by Password field {col.field.fieldname}",
                         title="Invalid filter")
     return col
-
-
-@dataclass
-class Compiled:
-    sql: str
-    params: list[Any]
-    keys: list[str]
-    converters: list[Callable[[Any], Any] | None]
-    # DocTypes joined through Link fields: the caller must check read permission on them.
-    linked: tuple[str, ...] = ()
-
-    def rows(self, raw: Iterable[tuple], as_dict: bool = True) -> list:
-        conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
-        out = []
-        keys = self.keys
-        for r in raw:
-            if conv:
-                r = list(r)
-                for i, c in conv:
-                    if r[i] is not None:
-                        r[i] = c(r[i])
-            out.append(dict(zip(keys, r)) if as_dict else list(r))
-        return out
-
-    def debug_text(self) -> str:
-        return f"{self.sql} -- params: {orjson.dumps(self.params, default=str).decode()}"
 
 
 # --- the compiler ----------------------------------------------------------------------
@@ -307,6 +281,10 @@ class ListQuery:
         else:
             col = self._check_read(self.resolve(agg.arg))
             inner = col.sql
+            if agg.fn == "count" and not agg.distinct and col.is_main and col.field.fieldname == "name":
+                # The main table's name is never NULL: COUNT(*) counts the same rows and needs
+                # no column, so a group_by on an indexed column is read from that index alone.
+                inner = "*"
             if agg.fn in ("min", "max"):
                 conv = self._converter(col.field)
             elif agg.fn in ("sum", "avg"):
@@ -430,6 +408,10 @@ class ListArgs:
     default_order: bool = True
     extra: list[tuple[str, list[Any]]] = field(default_factory=list)
     readable: Callable[[Meta], set[str] | None] | None = None
+    # Keyset paging (ristretto.db.paging): select the sort key for a next cursor; ``after``: a
+    # cursor's values (whether each is NULL shapes the SQL; ``Compiled.with_after`` binds them).
+    keyset: bool = False
+    after: list[Any] | None = None
 
 
 def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:
@@ -465,9 +447,22 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     elif args.default_order and not has_agg and not group and not q.distinct:
         order = [f"{q.main}.{quote(fn)} {d}" for fn, d in meta.default_order()]
 
+    key, slot = keyset_plan(q, args.keyset, args.after, order_by if isinstance(order_by, str) and order_by.strip()
+                            else None, bool(order), bool(group or has_agg), dialect.name)
+    if key:
+        order = [f"{col.sql} {'DESC' if desc else 'ASC'}" for col, desc in key]
+        exprs = exprs + [col.sql for col, _ in key]
+
     from_sql, params = q.from_sql()
+    if slot is not None:
+        # The cursor's condition is the last of the WHERE clause: its values end ``params``.
+        slot = (len(params) - slot[0], slot[1])
     distinct = "DISTINCT " if q.distinct else ""
     sql = f"SELECT {distinct}{', '.join(exprs)}{from_sql}"
+    late = late_rows(dialect.name, q.main, exprs, from_sql, order, int(args.offset or 0), args.limit,
+                     not (group or has_agg or q.distinct or q.joins))
+    if late is not None:
+        return _compiled(late, params + [int(args.limit), int(args.offset)], keys, convs, q, key, slot)
     if group:
         sql += " GROUP BY " + ", ".join(group)
     if order:
@@ -478,7 +473,14 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     elif args.offset:
         sql += " LIMIT -1 OFFSET ?" if dialect.name == "sqlite" else " OFFSET ?"
         params = params + [int(args.offset)]
-    return Compiled(sql, params, keys, convs, q.linked())
+    return _compiled(sql, params, keys, convs, q, key, slot)
+
+
+def _compiled(sql: str, params: list[Any], keys: list[str], convs: list, q: ListQuery, key, slot) -> Compiled:
+    if not key:
+        return Compiled(sql, params, keys, convs, q.linked())
+    text = ",".join(f"{col.field.fieldname} {'desc' if desc else 'asc'}" for col, desc in key)
+    return Compiled(sql, params, keys, convs, q.linked(), tuple(key), text, slot)
 
 
 def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: ListArgs) -> Compiled:

@@ -170,6 +170,46 @@ def horizon(conn: "Connection") -> int:
     return int(value) if value else 0
 
 
+def counted_with_head(conn: "Connection", table: str, doctype: str) -> tuple[int, int, int, bool]:
+    """In one statement (one snapshot): the rows of ``table``, the ``seq`` up to which the log
+    accounts for them, the horizon, and whether the pair may be kept (PostgreSQL: the reading
+    transaction wrote nothing and no committed change of ``doctype`` awaits its number, which
+    would come after the head although the count holds it). Call :func:`sequence` first."""
+    pg = conn.dialect.name == "postgres"
+    sql = (f"SELECT (SELECT COUNT(*) FROM {quote(table)}), "
+           f"COALESCE((SELECT MAX(seq) FROM {_T} WHERE doctype = ?), (SELECT MAX(seq) FROM {_T}), 0), "
+           f"(SELECT value FROM {quote('__ristretto_state')} WHERE key = ?)")
+    params: list[Any] = [doctype, HORIZON_KEY]
+    if pg:
+        sql += (f", txid_current_if_assigned() IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {_T} WHERE seq IS NULL AND doctype = ?)")
+        params.append(doctype)
+    row = conn.sql(sql, params)[0]
+    return int(row[0]), int(row[1]), int(row[2] or 0), bool(row[3]) if pg else True
+
+
+def count_delta(conn: "Connection", doctype: str, after: int) -> tuple[int | None, int, int, bool]:
+    """The changes of ``doctype`` after ``after``, in one statement: the newest ``seq`` (None:
+    none), how they change the row count (inserts and amends add one, deletions and merges
+    remove one), the horizon, and whether the newest ``seq`` accounts for all of them: on
+    PostgreSQL, committed changes not numbered yet count too (they came after any count kept
+    with ``after``, which :func:`counted_with_head` keeps only when none was waiting), but while
+    one waits, or while the reading transaction has written, the result may not be kept."""
+    pg = conn.dialect.name == "postgres"
+    sql = (f"SELECT MAX(seq), COALESCE(SUM(CASE WHEN action IN ('insert', 'amend') THEN 1 "
+           f"WHEN action = 'delete' THEN -1 ELSE 0 END), 0), "
+           f"(SELECT value FROM {quote('__ristretto_state')} WHERE key = ?)")
+    params: list[Any] = [HORIZON_KEY]
+    if pg:
+        sql += (", txid_current_if_assigned() IS NULL AND COALESCE(SUM(CASE WHEN seq IS NULL THEN 1 ELSE 0 END), 0) = 0"
+                f" FROM {_T} WHERE doctype = ? AND (seq > ? OR seq IS NULL)")
+    else:
+        sql += f" FROM {_T} WHERE doctype = ? AND seq > ?"
+    params += [doctype, int(after)]
+    row = conn.sql(sql, params)[0]
+    return (None if row[0] is None else int(row[0])), int(row[1]), int(row[2] or 0), bool(row[3]) if pg else True
+
+
 def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None = None) -> int:
     """Remove numbered changes older than ``retention_days`` (0: keep all); how many went."""
     if not retention_days or retention_days <= 0:
@@ -194,4 +234,4 @@ def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None
 
 
 __all__ = ["Change", "ACTIONS", "UNLOGGED", "record", "record_deleted", "record_touched", "changed_fields", "sequence", "read",
-           "head", "horizon", "prune"]
+           "head", "horizon", "prune", "counted_with_head", "count_delta"]

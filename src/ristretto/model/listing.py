@@ -18,6 +18,7 @@ import orjson
 from ristretto.db.dialects import quote
 from ristretto.db.query import ListArgs, compile_count, compile_select
 from ristretto.exceptions import DataError, PermissionError, ValidationError
+from ristretto.model import countcache, cursors
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -157,8 +158,10 @@ class ListStream:
     :meth:`fetch` until it returns no rows, sending each batch on, and always :meth:`close`.
     """
 
-    def __init__(self, ctx: "Context", compiled, as_dict: bool, debug: bool):
+    def __init__(self, ctx: "Context", compiled, as_dict: bool, debug: bool, doctype: str = ""):
         self._compiled = compiled
+        self._doctype = doctype
+        self._last = None  # the last raw row handed out (its sort key makes the next cursor)
         self._as_dict = as_dict
         self._debug = ctx.debug if debug else None
         self._cursor = None
@@ -174,6 +177,12 @@ class ListStream:
 
     def has_next_page(self) -> bool:
         return self.more
+
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page (a keyset listing with one), once the rows are out."""
+        if not self.more or self._last is None or not self._compiled.key:
+            return None
+        return cursors.encode(self._doctype, self._compiled.key_text, self._compiled.key_values(self._last))
 
     def open(self, database) -> None:
         started = time.perf_counter()
@@ -196,6 +205,8 @@ class ListStream:
             rows = rows[:self._room]
         if self._room is not None:
             self._room -= len(rows)
+        if rows:
+            self._last = rows[-1]
         return self._compiled.rows(rows, as_dict=self._as_dict) if rows else []
 
     def close(self) -> None:
@@ -208,13 +219,25 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
              or_filters: Any = None, order_by: Any = None, group_by: Any = None,
              limit: int | None = 20, offset: int = 0, as_dict: bool = True, debug: bool = False,
              parent: str | None = None, default_order: bool = True, distinct: bool = False,
-             stream: bool = False) -> "list | ListStream":
+             stream: bool = False, keyset: bool = False, after: str | None = None) -> "list | ListStream":
     """The rows of a listing; with ``stream=True`` a :class:`ListStream` instead when the
-    listing may be large (no limit or above STREAM_ABOVE rows)."""
+    listing may be large (no limit or above STREAM_ABOVE rows).
+
+    ``keyset=True``: the rows are a :class:`KeyedPage` (or the stream knows ``next_cursor``)
+    whenever the listing is ordered by plain columns; ``after``: a cursor
+    (``ristretto.model.cursors``), the listing then starts after the row it names, found by an
+    index seek rather than by skipping rows.
+    """
     meta, extra = _list_meta(ctx, doctype, parent)
     readable, readable_key = _field_filter(ctx, meta, parent)
+    after_values = None
+    if after is not None:
+        made_for, order, after_values = cursors.decode(after)
+        if made_for != meta.name:
+            raise cursors.invalid(f"it was made for another DocType than {meta.name}")
+    shape = None if after_values is None else tuple(v is None for v in after_values)
     key = _cache_key(fields, filters, or_filters, order_by, group_by, limit, offset, distinct,
-                     default_order, readable_key, extra)
+                     default_order, keyset, shape, readable_key, extra)
     cache = meta.sql_cache.setdefault("list", {})
     compiled = cache.get(key) if key is not None else None
     if compiled is None:
@@ -222,18 +245,36 @@ def get_list(ctx: "Context", doctype: str, *, fields: Any = None, filters: Any =
         _check_field_count(fields)
         args = ListArgs(fields=fields, filters=filters, or_filters=or_filters, order_by=order_by,
                         group_by=group_by, limit=limit, offset=offset, distinct=distinct,
-                        default_order=default_order, extra=extra, readable=readable)
+                        default_order=default_order, extra=extra, readable=readable,
+                        keyset=keyset, after=after_values)
         compiled = compile_select(meta, ctx.find_meta, ctx.dialect, args)
         if key is not None:
             if len(cache) >= 512:
                 cache.clear()
             cache[key] = compiled
+    if after_values is not None and compiled.sql:
+        if order != compiled.key_text:
+            raise cursors.invalid("it was made for another order_by than this request's")
+        compiled = compiled.with_after(after_values)
     if stream and (not limit or limit > STREAM_ABOVE) and compiled.sql:
         for linked in compiled.linked:
             ctx.perms.check(ctx, linked, "read")
-        return ListStream(ctx, compiled, as_dict, debug)
+        return ListStream(ctx, compiled, as_dict, debug, meta.name)
     rows = _run(ctx, compiled, debug)
+    if compiled.key:
+        return KeyedPage(compiled.rows(rows, as_dict=as_dict), meta.name, compiled, rows)
     return compiled.rows(rows, as_dict=as_dict)
+
+
+class KeyedPage(list):
+    """Rows of a keyset listing, which can give the cursor that follows any of them."""
+
+    def __init__(self, rows: list, doctype: str, compiled, raw: list):
+        super().__init__(rows)
+        self._doctype, self._compiled, self._raw = doctype, compiled, raw
+
+    def cursor_after(self, i: int) -> str:
+        return cursors.encode(self._doctype, self._compiled.key_text, self._compiled.key_values(self._raw[i]))
 
 
 # Longer request texts are compiled each time rather than kept as cache keys, so that the
@@ -279,6 +320,10 @@ def get_count(ctx: "Context", doctype: str, *, filters: Any = None, or_filters: 
               distinct: bool = False, limit: int | None = None, debug: bool = False,
               parent: str | None = None) -> int:
     meta, extra = _list_meta(ctx, doctype, parent)
+    if not (extra or filters or or_filters or debug) and countcache.applies(ctx, meta):
+        # The whole table (DISTINCT names of one table are its rows): a kept count.
+        n = countcache.count(ctx, meta)
+        return min(n, limit) if limit else n
     readable, _ = _field_filter(ctx, meta, parent)
     args = ListArgs(filters=filters, or_filters=or_filters, distinct=distinct, limit=limit, extra=extra,
                     readable=readable)

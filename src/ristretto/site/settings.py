@@ -43,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
     Setting("change_log_retention_days", 30, "days changes stay in the change log (delta sync, stream replay, "
                                              "webhooks); 0 keeps them forever"),
+    Setting("count_cache_seconds", 60, "seconds a worker keeps a whole DocType's count, moved by the change log, "
+                                       "before counting again (0: count every time)"),
     Setting("change_stream_max_open", 100, "live change streams (/api/v2/stream) one worker keeps open; 503 beyond"),
     Setting("change_stream_max_seconds", 3600, "seconds a live change stream stays open before it ends (clients "
                                                "reconnect with Last-Event-ID)"),

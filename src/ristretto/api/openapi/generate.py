@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from ristretto.api.openapi import schemas
-from ristretto.api.openapi.specs import QUERY_PARAMS, Spec, first_line, spec_of, summary_of
+from ristretto.api.openapi.specs import PAGE_PROPERTIES, QUERY_PARAMS, Spec, first_line, spec_of, summary_of
 from ristretto.api.routing import MethodNotAllowed, Route, Router
 from ristretto.model.apiview import DocTypeView, doctype_views
 from ristretto.model.context import Context
@@ -210,6 +210,11 @@ class _Builder:
                 continue
             op: dict[str, Any] = {"summary": f"{spec.summary}: {meta.name}", "parameters": list(params),
                                   "responses": _responses(route, result)}
+            if spec.description:
+                op["description"] = spec.description
+            if spec.paged:
+                op["responses"][str(route.status)]["content"]["application/json"]["schema"]["properties"] \
+                    .update(PAGE_PROPERTIES)
             if verb == "GET":
                 op["parameters"] += _query(spec.query)
             elif body is not None:

@@ -34,6 +34,9 @@ QUERY_PARAMS: dict[str, tuple[dict[str, Any], str]] = {
     "limit": ({"type": "integer", "minimum": 0}, "Rows per page"),
     "txt": ({"type": "string"}, "Text to search for"),
     "distinct": ({"type": "boolean"}, "Count distinct names"),
+    "after": ({"type": "string", "maxLength": 4096},
+              "A cursor: the next_cursor of the previous page; the rows after it, with the same order_by "
+              "(not with start)"),
 }
 
 
@@ -79,10 +82,23 @@ class Spec:
     answer: dict[str, Any] | None = None
     request: dict[str, Any] | None = None
     media: str = "application/json"
+    # A paged list (v2): the answer has ``has_next_page`` and ``next_cursor`` beside ``data``.
+    description: str = ""
+    paged: bool = False
 
 
 _LIST_V1 = ("fields", "filters", "or_filters", "order_by", "group_by", "limit_start", "limit_page_length")
-_LIST_V2 = ("fields", "filters", "or_filters", "order_by", "group_by", "start", "limit")
+_LIST_V2 = ("fields", "filters", "or_filters", "order_by", "group_by", "start", "limit", "after")
+_LIST_V2_TEXT = (
+    "A page of rows (`limit`, default 20) and `has_next_page`. To page through everything, send "
+    "`after=<next_cursor>` of the previous page with the same `order_by`: the next page is found by "
+    "an index seek, so a page deep in the table costs what the first one does (`start` skips rows "
+    "one by one). `next_cursor` is null on the last page and for listings a cursor cannot follow "
+    "(group_by, aggregates, distinct, a sort on joined columns or aliases). Cursors are opaque; one "
+    "made for another DocType or order_by is refused (417).")
+PAGE_PROPERTIES = {
+    "has_next_page": {"type": "boolean"},
+    "next_cursor": {"type": ["string", "null"], "description": "Send as `after` for the next page"}}
 
 SPECS: dict[Any, Spec] = {
     resource.list_docs: Spec("List documents", "select", query=_LIST_V1, result="docs"),
@@ -93,7 +109,8 @@ SPECS: dict[Any, Spec] = {
     resource.run_doc_method: Spec("Run a whitelisted method of a document", "read", body="args",
                                   query=({"name": "run_method", "in": "query", "required": True,
                                           "schema": {"type": "string"}},), singles=True),
-    documents.list_docs: Spec("List documents", "select", query=_LIST_V2, result="docs"),
+    documents.list_docs: Spec("List documents", "select", query=_LIST_V2, result="docs",
+                              description=_LIST_V2_TEXT, paged=True),
     documents.create_doc: Spec("Create a document", "create", body="new", result="doc"),
     documents.bulk_delete_docs: Spec("Delete several documents", "delete", body="names"),
     documents.bulk_update_docs: Spec("Change several documents", "write", body="docs"),

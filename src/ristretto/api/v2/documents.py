@@ -17,6 +17,7 @@ from ristretto.api import conditional, docmethods
 from ristretto.api.asgi import Response
 from ristretto.api.call import Call
 from ristretto.api.v2.args import include_arg, json_arg, payload, text_arg, truthy_arg
+from ristretto.exceptions import FrappeValueError
 from ristretto.model import bulk, document, etags, lifecycle, listing
 from ristretto.model.context import Context
 from ristretto.model.document import Document
@@ -43,6 +44,12 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
     ``limit=0`` lists every row, as v1 does, up to the site's ``max_page_length``. A large page
     is streamed; ``has_next_page`` then follows the rows. A child DocType is listed through its
     ``parent`` DocType, as on v1.
+
+    Keyset paging: when the listing is ordered by columns of the DocType (the default order
+    included) and has a next page, ``next_cursor`` names the last row; ``after=<next_cursor>``
+    (with the same ``order_by``) lists the rows after it, found by an index seek however deep
+    (``ristretto.model.cursors``). ``next_cursor`` is null on the last page and for listings a
+    cursor cannot follow (group_by, aggregates, distinct, a sort on joined columns or aliases).
     """
     form, ctx = call.form, call.ctx
     fields = json_arg(form, "fields", list)
@@ -52,6 +59,10 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
     group_by = text_arg(form, "group_by")
     include = include_arg(form, ("count",))
     offset = listing.parse_offset(form["start"] if "start" in form else form.get("limit_start"))
+    after = text_arg(form, "after")
+    if after is not None and offset:
+        raise FrappeValueError("'after' (a cursor) cannot be combined with 'start' / 'limit_start'",
+                               title="Invalid argument")
     size = listing.page_length(ctx, form["limit"] if "limit" in form else form.get("limit_page_length"))
     if not call.stream and (size is None or size > listing.STREAM_ABOVE):
         # Not streamed (a batch step): a page is held in memory, so it is bounded; has_next_page
@@ -61,15 +72,19 @@ def list_docs(call: Call, doctype: str) -> dict[str, Any]:
         ctx, doctype, fields=fields, filters=filters, or_filters=or_filters, order_by=order_by, group_by=group_by,
         limit=None if size is None else size + 1, offset=offset,
         as_dict=truthy_arg(form.get("as_dict"), True), debug=truthy_arg(form.get("debug"), False),
-        parent=text_arg(form, "parent"), stream=call.stream)
+        parent=text_arg(form, "parent"), stream=call.stream, keyset=True, after=after)
     has_next: Any
+    cursor: Any = None
     if isinstance(rows, ListStream):
         has_next = rows.page(size).has_next_page if size is not None else False
+        cursor = rows.next_cursor if size is not None else None
     else:
         has_next = size is not None and len(rows) > size
         if has_next:
+            if isinstance(rows, listing.KeyedPage):
+                cursor = rows.cursor_after(size - 1)
             rows = rows[:size]
-    body: dict[str, Any] = {"data": rows, "has_next_page": has_next}
+    body: dict[str, Any] = {"data": rows, "has_next_page": has_next, "next_cursor": cursor}
     if "count" in include:
         count = listing.get_count(ctx, doctype, filters=filters, or_filters=or_filters, limit=COUNT_CAP,
                                   parent=text_arg(form, "parent"))
