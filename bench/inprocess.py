@@ -37,7 +37,18 @@ def scope(method: str, path: str, query: bytes, auth: bytes, body: bytes = b"") 
             "server": ("127.0.0.1", 8000), "scheme": "http", "http_version": "1.1", "root_path": ""}
 
 
-async def run(app: App, scopes: list[dict], n: int) -> float:
+async def run(app: App, scopes: list[dict], n: int, concurrency: int = 1) -> float:
+    """Microseconds per request for ``n`` requests, ``concurrency`` of them in flight at a time
+    (as many connections of one worker; writes then share group commits)."""
+    if concurrency > 1:
+        started = time.perf_counter()
+        per = n // concurrency
+
+        async def lane(k: int) -> None:
+            await run(app, scopes[k % len(scopes):] + scopes[:k % len(scopes)], per)
+
+        await asyncio.gather(*(lane(k) for k in range(concurrency)))
+        return (time.perf_counter() - started) / (per * concurrency) * 1e6
     started = time.perf_counter()
     for i in range(n):
         request = scopes[i % len(scopes)]
@@ -58,6 +69,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="requests in flight at once on the one event loop (default 1: one after the other)")
     p.add_argument("--only", choices=("get", "list", "method", "create", "update"), help="one workload")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +99,8 @@ def main() -> int:
             for name, scopes in workloads.items():
                 if args.only and name != args.only:
                     continue
-                rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5)) for _ in range(5)]
+                rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5, args.concurrency))
+                          for _ in range(5)]
                 print(f"{name:8s} {statistics.median(rounds):8.1f} µs/request")
         finally:
             loop.close()
