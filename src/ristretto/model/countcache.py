@@ -16,7 +16,8 @@ What could make a kept count wrong, and the guards:
 * Uncommitted changes visible to the counting transaction (the request's own writes, rolled back
   later; on SQLite a rolled-back log row's ``seq`` may be handed out again): a count is kept only
   when the request wrote nothing to the log (``ctx.flags["changes_written"]``) and, on
-  PostgreSQL, when its transaction holds no transaction id.
+  PostgreSQL, when its transaction holds no transaction id; on SQLite, when no group commit is
+  open on the connection (whose members' writes it would see).
 * PostgreSQL numbers changes after their commit (``changelog.sequence``, which a count runs
   unless it is inside a transaction): a committed change still without a number is in a count
   but not in the head, so no pair is kept while one exists for the DocType; once a pair is kept,
@@ -57,7 +58,9 @@ def count(ctx: "Context", meta: "Meta") -> int:
     if not conn.in_transaction:
         # (It commits a transaction of its own; inside a request's, waiting changes are read as such.)
         changelog.sequence(conn)
-    keep = not ctx.flags.get("changes_written")
+    # Not kept either while a group commit is open on the connection (ristretto.db.groupcommit):
+    # the count then sees other requests' writes that are not committed yet.
+    keep = not ctx.flags.get("changes_written") and getattr(conn, "write_group", None) is None
     ttl = seconds(ctx)
     now = _clock()
     cached = meta.sql_cache.get(_KEY)
