@@ -185,7 +185,8 @@ class App:
             # flood of logins costs only its own CPU.
             await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
             response = await self._dispatch(req, response)
-        if self.groups is not None and not await self.groups.durable():
+        if self.groups is not None and self.site.db.write_group() is not None \
+                and not await self.groups.durable():
             # Nothing of what this request wrote or saw may be acknowledged: it did not commit.
             response = error_response(_not_saved(), messages=[], tracebacks=False)
         if self.cors is not None:
