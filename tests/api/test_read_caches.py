@@ -107,14 +107,17 @@ def test_readable_fields_follow_a_doctype_change(env):
         "name": "Cache Probe", "module": "Custom", "custom": 1, "autoname": "field:title",
         "permissions": [{"role": "System Manager", "permlevel": 0, "read": 1, "write": 1, "create": 1}],
         "fields": [{"fieldname": "title", "fieldtype": "Data", "label": "Title"},
-                   {"fieldname": "secret", "fieldtype": "Data", "label": "Secret"}]})
+                   {"fieldname": "secret", "fieldtype": "Data", "label": "Secret"},
+                   {"fieldname": "clock", "fieldtype": "Time", "label": "Clock"}]})
     assert r.status_code == 200, r.text
-    assert admin.post("/api/resource/Cache Probe", json={"title": "p1", "secret": "s1"}).status_code == 200
+    r = admin.post("/api/resource/Cache Probe", json={"title": "p1", "secret": "s1", "clock": "09:05:00"})
+    assert r.status_code == 200, r.text
     user = token_for(admin.site, USER)
 
     def visible() -> set[str]:
         r = admin.get("/api/resource/Cache Probe/p1", headers=user)
         assert r.status_code == 200, r.text
+        assert r.json()["data"]["clock"] == "9:05:00"  # Frappe's form of a time, whatever is hidden
         return set(r.json()["data"])
 
     assert {"title", "secret"} <= visible()
@@ -132,3 +135,18 @@ def test_readable_fields_follow_a_doctype_change(env):
         document.update(ctx, "DocType", "Cache Probe", {"fields": [
             {**f, "permlevel": 0} for f in doctype["fields"]]})
     assert {"title", "secret"} <= visible()
+
+
+def test_a_time_field_added_later_is_shown_in_frappes_form(env):
+    admin, other = env
+    fields = [{"fieldname": "title", "fieldtype": "Data", "label": "Title"}]
+    r = admin.post("/api/resource/DocType", json={
+        "name": "Clock Probe", "module": "Custom", "custom": 1, "autoname": "field:title", "fields": fields})
+    assert r.status_code == 200, r.text
+    assert admin.post("/api/resource/Clock Probe", json={"title": "c1"}).status_code == 200
+    assert "starts" not in admin.get("/api/resource/Clock Probe/c1").json()["data"]
+    with other.admin() as ctx:  # another worker adds a Time field
+        document.update(ctx, "DocType", "Clock Probe", {"fields": [
+            *fields, {"fieldname": "starts", "fieldtype": "Time", "label": "Starts"}]})
+    assert admin.put("/api/resource/Clock Probe/c1", json={"starts": "07:30:00"}).status_code == 200
+    assert admin.get("/api/resource/Clock Probe/c1").json()["data"]["starts"] == "7:30:00"
