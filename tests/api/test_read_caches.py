@@ -53,7 +53,8 @@ def test_state_tokens_follow_every_connection(env):
             own = state.bump(conn, state.WEBHOOKS)
         assert state.read(conn)[state.WEBHOOKS] == own  # committed by this one
         conn.begin()
-        state.bump(conn, state.WEBHOOKS)
+        undone = state.bump(conn, state.WEBHOOKS)
+        assert state.read(conn)[state.WEBHOOKS] == undone  # its own transaction sees its write
         conn.rollback()
         assert state.read(conn)[state.WEBHOOKS] == own  # rolled back: the committed token stands
         state.read(conn)[state.WEBHOOKS] = "changed by a caller"

@@ -21,7 +21,8 @@ WEBHOOKS = "webhooks_version"   # the enabled webhooks (ristretto.webhooks.recor
 
 def read(conn: Connection) -> dict[str, str]:
     raw = getattr(conn, "_conn", None) if conn.dialect.name == "sqlite" else None
-    if raw is None:
+    if raw is None or raw.in_transaction:
+        # Inside a transaction the tokens may be this one's uncommitted writes: never kept.
         return dict(conn.sql(f"SELECT key, value FROM {_T}"))
     # Read once per request, so cached per SQLite connection: the tokens cannot have changed
     # while no other connection committed (``PRAGMA data_version`` is the same) and this one
