@@ -124,14 +124,26 @@ def _default(obj: Any) -> Any:
 
 def dumps(obj: Any) -> bytes:
     try:
+        # Without OPT_NON_STR_KEYS first: that option doubles the cost of every answer, and
+        # only a few hold a key that is not a string (the encoder then refuses, and the
+        # answer is written again with it; a string-keyed answer is the same either way).
+        return orjson.dumps(obj, default=_default)
+    except orjson.JSONEncodeError as e:
+        if "recursion" in str(e).lower():
+            raise _too_deep() from None
+    try:
         return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as e:
         if "recursion" not in str(e).lower():
             raise
-        # Only a client's own data nests this deep (echoed back, e.g. bulk_update's failed_docs):
-        # orjson reads 1024 levels but writes 254.
-        raise ValidationError("The answer would nest values more than 254 levels deep",
-                              title="Value nested too deeply") from None
+        raise _too_deep() from None
+
+
+def _too_deep() -> ValidationError:
+    # Only a client's own data nests this deep (echoed back, e.g. bulk_update's failed_docs):
+    # orjson reads 1024 levels but writes 254.
+    return ValidationError("The answer would nest values more than 254 levels deep",
+                           title="Value nested too deeply")
 
 
 class Response:

@@ -20,7 +20,21 @@ WEBHOOKS = "webhooks_version"   # the enabled webhooks (ristretto.webhooks.recor
 
 
 def read(conn: Connection) -> dict[str, str]:
-    return dict(conn.sql(f"SELECT key, value FROM {_T}"))
+    raw = getattr(conn, "_conn", None) if conn.dialect.name == "sqlite" else None
+    if raw is None or raw.in_transaction:
+        # Inside a transaction the tokens may be this one's uncommitted writes: never kept.
+        return dict(conn.sql(f"SELECT key, value FROM {_T}"))
+    # Read once per request, so cached per SQLite connection: the tokens cannot have changed
+    # while no other connection committed (``PRAGMA data_version`` is the same) and this one
+    # changed no row (``total_changes``, which counts rolled-back changes too, is the same).
+    # The pragma is a cheaper statement than the table read.
+    seen = (raw.execute("PRAGMA data_version").fetchone()[0], raw.total_changes)
+    cached = getattr(conn, "_state_cache", None)
+    if cached is not None and cached[0] == seen:
+        return dict(cached[1])
+    values = dict(conn.sql(f"SELECT key, value FROM {_T}"))
+    conn._state_cache = (seen, values)  # type: ignore[attr-defined]
+    return dict(values)
 
 
 def value(conn: Connection, key: str) -> str | None:

@@ -46,17 +46,19 @@ class Document:
 
     def as_dict(self, *, no_nulls: bool = False, fields: set[str] | None = None) -> dict:
         """Frappe's dictionary form: standard fields, values, child tables, then ``doctype``."""
-        out: dict[str, Any] = {}
         meta = self.meta
-        for key in meta.column_names:
-            if fields is not None and key not in fields and key not in STANDARD_FIELDS:
-                continue
-            value = self.d.get(key)
-            if value is None and no_nulls:
-                continue
-            if meta.columns[key].ft.kind == TIME and value is not None:
-                value = format_time(value)
-            out[key] = value
+        d = self.d
+        columns = meta.column_names
+        if fields is not None:
+            columns = [k for k in columns if k in fields or k in STANDARD_FIELDS]
+        if no_nulls:
+            out: dict[str, Any] = {k: v for k in columns if (v := d.get(k)) is not None}
+        else:
+            out = {k: d.get(k) for k in columns}
+        for key in _time_columns(meta):
+            value = out.get(key)
+            if value is not None:
+                out[key] = format_time(value)
         if meta.issingle:
             out.pop("idx", None)
         for tf in meta.table_fields:
@@ -65,3 +67,13 @@ class Document:
             out[tf.fieldname] = [row.as_dict(no_nulls=no_nulls) for row in self.children.get(tf.fieldname, [])]
         out["doctype"] = meta.name
         return out
+
+
+def _time_columns(meta: Meta) -> tuple[str, ...]:
+    """The Time columns of ``meta`` (their values are formatted in ``as_dict``), kept per
+    DocType definition: nearly every DocType has none, and this runs for every document shown."""
+    times = meta.sql_cache.get("time_columns")
+    if times is None:
+        times = meta.sql_cache["time_columns"] = tuple(
+            k for k in meta.column_names if meta.columns[k].ft.kind == TIME)
+    return times

@@ -46,8 +46,14 @@ class ToDoRule:
     sees and handles only ToDos allocated to them or assigned by them."""
 
     def _bypass(self, ctx: "Context", meta: "Meta", ptype: str) -> bool:
-        roles = {p.get("role") for p in meta.permissions if cint(p.get(ptype)) and not cint(p.get("permlevel"))}
-        return bool((roles - AUTOMATIC_ROLES) & ctx.roles)
+        # Asked on every ToDo read and list: kept per DocType definition (rebuilt when its
+        # permissions change) and role set, like the permission set itself.
+        key = ("todo_bypass", ptype, ctx.roles)
+        bypass = meta.sql_cache.get(key)
+        if bypass is None:
+            roles = {p.get("role") for p in meta.permissions if cint(p.get(ptype)) and not cint(p.get("permlevel"))}
+            bypass = meta.sql_cache[key] = bool((roles - AUTOMATIC_ROLES) & ctx.roles)
+        return bypass
 
     def conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
         if ctx.user == "Administrator" or self._bypass(ctx, meta, "read"):
@@ -206,10 +212,13 @@ class DocPermPolicy:
         return out
 
     def _user_permission_conditions(self, ctx: "Context", meta: "Meta") -> list[tuple[str, list]]:
+        restricted = self._restricted_links(ctx, meta)
+        if not restricted:
+            return []
         strict = bool(ctx.site_config.get("apply_strict_user_permissions"))
         conditions = []
         t = quote(meta.table)
-        for fieldname, values in self._restricted_links(ctx, meta):
+        for fieldname, values in restricted:
             marks = ", ".join("?" * len(values))
             column = f"{t}.{quote(fieldname)}"
             if fieldname == "name" or strict:
@@ -273,10 +282,14 @@ def _link_restrictions(meta: "Meta", allowed: dict[str, set[str]]) -> list[tuple
 
 
 def _fields_at(meta: "Meta", levels: frozenset[int]) -> set[str] | None:
-    if all(f.permlevel in levels for f in meta.fields if f.fieldname):
-        return None
-    allowed = set(meta.standard_fields)
-    for f in meta.fields:
-        if f.fieldname and f.permlevel in levels:
-            allowed.add(f.fieldname)
-    return allowed
+    # Kept per DocType definition (a new Meta when its fields change); callers get their own set.
+    key = ("fields_at", levels)
+    cache = meta.sql_cache
+    if key not in cache:
+        if all(f.permlevel in levels for f in meta.fields if f.fieldname):
+            cache[key] = None
+        else:
+            cache[key] = frozenset(meta.standard_fields).union(
+                f.fieldname for f in meta.fields if f.fieldname and f.permlevel in levels)
+    allowed = cache[key]
+    return None if allowed is None else set(allowed)
