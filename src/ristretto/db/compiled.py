@@ -48,20 +48,25 @@ class Compiled:
         """The sort key values of one raw row (for the next cursor)."""
         return list(raw[len(raw) - len(self.key):]) if self.key else []
 
+    def __post_init__(self) -> None:
+        # The converting columns, found once per compiled query rather than once per request.
+        self._conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
+
     def rows(self, raw: Iterable[tuple], as_dict: bool = True) -> list:
-        conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
-        out = []
         keys = self.keys
         if self.key:
             width = len(keys)
             raw = (r[:width] for r in raw)
+        conv = self._conv
+        if not conv:
+            return [dict(zip(keys, r)) for r in raw] if as_dict else [list(r) for r in raw]
+        out = []
         for r in raw:
-            if conv:
-                r = list(r)
-                for i, c in conv:
-                    if r[i] is not None:
-                        r[i] = c(r[i])
-            out.append(dict(zip(keys, r)) if as_dict else list(r))
+            r = list(r)
+            for i, c in conv:
+                if r[i] is not None:
+                    r[i] = c(r[i])
+            out.append(dict(zip(keys, r)) if as_dict else r)
         return out
 
     def debug_text(self) -> str:
