@@ -184,6 +184,8 @@ class App:
             # of the pipeline: it holds neither the event loop nor the database write lock, so a
             # flood of logins costs only its own CPU.
             await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
+            if self.groups is not None and req.method in authn.UNSAFE:
+                await self.groups.ready_to_write()  # the login writes its session
             response = await self._dispatch(req, response)
         if self.groups is not None and self.site.db.write_group() is not None \
                 and not await self.groups.durable():
