@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Statements (round trips) each bench workload sends to PostgreSQL, and µs per request.
+"""Round trips and statements each bench workload sends to PostgreSQL, and µs per request.
 
     python bench/pg_roundtrips.py [--rows 2000] [--requests 2000] [--show get]
 
@@ -35,7 +35,9 @@ import psycopg  # noqa: E402
 
 from bench.inprocess import scope  # noqa: E402
 
-SENT: list[str] = []
+SENT: list[str] = []        # statements, in order
+TRIPS: list[int] = [0]      # round trips: statements of one pipeline share one
+_PIPELINES: set[int] = set()
 
 
 def _wrap(cls, name):
@@ -43,16 +45,45 @@ def _wrap(cls, name):
 
     def wrapper(self, query, *args, **kw):
         SENT.append(query if isinstance(query, str) else str(query))
+        pipeline = self._conn._pipeline
+        if pipeline is None:
+            TRIPS[0] += 1
+        elif id(pipeline) not in _PIPELINES:
+            _PIPELINES.add(id(pipeline))
+            TRIPS[0] += 1
+            SENT[-1] = "[pipeline] " + SENT[-1]
+        else:
+            SENT[-1] = "[  +same ] " + SENT[-1]
         return original(self, query, *args, **kw)
     setattr(cls, name, wrapper)
+
+
+def _wrap_pipeline():
+    original = psycopg.Connection.pipeline
+
+    def pipeline(self):
+        cm = original(self)
+
+        class Marked:
+            def __enter__(inner):
+                p = cm.__enter__()
+                _PIPELINES.discard(id(p))
+                return p
+
+            def __exit__(inner, *exc):
+                return cm.__exit__(*exc)
+        return Marked()
+    psycopg.Connection.pipeline = pipeline
 
 
 # Connection.execute runs Cursor.execute: counting the cursor counts each statement once.
 for _cls, _name in ((psycopg.Cursor, "execute"), (psycopg.Cursor, "executemany")):
     _wrap(_cls, _name)
+_wrap_pipeline()
 
 
 def kind(sql: str) -> str:
+    sql = sql.split("] ", 1)[-1]
     head = sql.replace(";", " ").split(None, 1)[0].upper() if sql.strip() else "?"
     return head if head in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE") else "stmt"
 
@@ -121,14 +152,15 @@ def main() -> int:
             try:
                 for request in workloads["get"][:50]:  # warm caches
                     loop.run_until_complete(call(app, request))
-                print(f"{'workload':8s} {'stmts':>6s} {'tx':>4s}  {'µs/req':>8s}  breakdown")
+                print(f"{'workload':8s} {'trips':>6s} {'stmts':>6s} {'tx':>4s}  {'µs/req':>8s}  breakdown")
                 for name, scopes in workloads.items():
                     SENT.clear()
                     loop.run_until_complete(call(app, scopes[1 % len(scopes)]))
                     loop.run_until_complete(call(app, scopes[2 % len(scopes)]))
                     SENT.clear()
+                    TRIPS[0] = 0
                     loop.run_until_complete(call(app, scopes[3 % len(scopes)]))
-                    one = list(SENT)
+                    one, trips = list(SENT), TRIPS[0]
                     if args.show == name:
                         for sql in one:
                             print("   ", " ".join(sql.split())[:200])
@@ -141,7 +173,7 @@ def main() -> int:
                         for i in range(n):
                             loop.run_until_complete(call(app, scopes[i % len(scopes)]))
                         rounds.append((time.perf_counter() - started) / n * 1e6)
-                    print(f"{name:8s} {len(one):6d} {tx:4d}  {statistics.median(rounds):8.1f}  "
+                    print(f"{name:8s} {trips:6d} {len(one):6d} {tx:4d}  {statistics.median(rounds):8.1f}  "
                           f"{dict(kinds)}  (spread {min(rounds):.0f}-{max(rounds):.0f})")
             finally:
                 loop.close()

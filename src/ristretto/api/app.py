@@ -212,18 +212,27 @@ class App:
         if req.method == "OPTIONS":
             return Response(b"", 200, b"text/plain")
         site = self.site
-        try:
-            with site.db.connect() as conn:
-                versions = state.read(conn)
-                site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
-                site.auth_cache.sync(versions.get(state.AUTH))
-                ctx = site.context(conn, user="Guest", roles=_GUEST_ROLES, perms=self.policy,
-                                   user_type="Website User")
-                call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH), methods=self.methods)
-                return self._run(call, conn, login)
-        except Exception as e:  # noqa: BLE001 - database unreachable and the like
-            log.exception("request failed before dispatch")
-            return error_response(e, messages=[], tracebacks=False)
+        # A read assumes the version tokens read last; if they changed it runs again (db.state).
+        assume, ctx = req.method in ("GET", "HEAD") and login is None, None
+        while True:
+            try:
+                with site.db.connect() as conn:
+                    versions = state.read(conn, assume=assume)
+                    site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
+                    site.auth_cache.sync(versions.get(state.AUTH))
+                    ctx = site.context(conn, user="Guest", roles=_GUEST_ROLES, perms=self.policy,
+                                       user_type="Website User")
+                    call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH), methods=self.methods)
+                    response = self._run(call, conn, login)
+                    state.settle(conn)
+                    return response
+            except state.StaleVersions:
+                assume = False
+                if ctx is not None:
+                    ctx.run_callbacks(committed=False)
+            except Exception as e:  # noqa: BLE001 - database unreachable and the like
+                log.exception("request failed before dispatch")
+                return error_response(e, messages=[], tracebacks=False)
 
     def _run(self, call: Call, conn, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
         ctx = call.ctx

@@ -18,6 +18,10 @@ a transaction):
   carries it (or makes it needless) in the same round trip. Savepoints get unique names on
   the server, so a savepoint left open a little longer never shadows another of the same name.
 * Control statements that wait are sent together, as one simple query.
+* A read request assumes the version tokens (``ristretto.db.state``) it read last and sends
+  their read with its first statement, in one round trip (``expect``): the tokens are
+  compared before that statement's result is used, and if they changed the request is
+  abandoned (:class:`StaleVersions`) and runs again after a fresh read.
 
 ``RoundTrips`` counts what is sent (tests pin the round trips of a request with it).
 """
@@ -77,12 +81,20 @@ def _pg_adapters():
 
 
 class RoundTrips:
-    """Statements sent to the server by a database's connections (each is a round trip)."""
+    """Statements sent to the server by a database's connections (each is a round trip), and
+    the version tokens they read last (what the next read request assumes)."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "versions")
 
     def __init__(self) -> None:
         self.count = 0
+        self.versions: dict[str, str] | None = None
+
+
+class StaleVersions(BaseException):
+    """The version tokens a request assumed had changed: the request must run again.
+
+    A BaseException: no handler's ``except Exception`` may turn it into an answer."""
 
 
 # Functions a plain read may call: pure ones only (aggregates, casts, text and date helpers),
@@ -135,8 +147,10 @@ class PostgresConnection(Connection):
         self._savepoints: list[_Savepoint] = []
         self._serial = 0
         self.trips = trips if trips is not None else RoundTrips()
-        # Version tokens read at the request's start (``ristretto.db.state``).
+        # Version tokens read at the request's start (``ristretto.db.state``), and the read
+        # still to send with the next statement (``expect``).
         self.versions: dict[str, str] | None = None
+        self._expect: tuple[str, dict[str, str]] | None = None
         # The statement_timeout the connection was opened with (for the error message).
         self.timeout = timeout
 
@@ -145,6 +159,9 @@ class PostgresConnection(Connection):
     def _send(self, query: str, params):
         """One statement; a waiting BEGIN (and its savepoints) goes first, unless it only reads."""
         import psycopg
+        if self._expect is not None and (not self._in_tx or self._begun or _plain_read(query)) \
+                and not (self._savepoints and self._savepoints[-1].released and _is_control(query)):
+            return self._send_with_versions(query, params)
         if self._in_tx:
             if not self._begun:
                 if not _plain_read(query):
@@ -180,6 +197,7 @@ class PostgresConnection(Connection):
 
     def executemany(self, query, seq):
         import psycopg
+        self.settle()
         if self._in_tx and not self._begun:
             self._control(self._pending_begin())
         self.trips.count += 1
@@ -196,11 +214,63 @@ class PostgresConnection(Connection):
         import psycopg
         if not statements:
             return
+        expect, self._expect = self._expect, None
+        if expect is not None:
+            statements = [expect[0]] + statements  # the version tokens first, same round trip
         self.trips.count += 1
         try:
-            self._conn.execute("; ".join(statements), prepare=False)
+            cur = self._conn.execute("; ".join(statements), prepare=False)
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, statements[-1]) from None
+        if expect is not None:
+            self._compare(cur.fetchall(), expect[1])
+
+    # --- version tokens (ristretto.db.state) -------------------------------------------
+
+    def expect(self, query: str, assumed: dict[str, str]) -> None:
+        """Send ``query`` (the tokens' read, no parameters) with the next statement; raise
+        :class:`StaleVersions` then if its rows differ from ``assumed``."""
+        self._expect = (query, assumed)
+        self.versions = dict(assumed)
+
+    def settle(self) -> None:
+        """Check the tokens now if no statement carried their read (raises StaleVersions)."""
+        if self._expect is not None:
+            query, assumed = self._expect
+            self._expect = None
+            self.trips.count += 1
+            self._compare(self._conn.execute(query).fetchall(), assumed)
+
+    def _compare(self, rows, assumed: dict[str, str]) -> None:
+        found = dict(rows)
+        self.versions = dict(found)
+        self.trips.versions = found
+        if found != assumed:
+            raise StaleVersions()
+
+    def _send_with_versions(self, query: str, params):
+        """The tokens' read and ``query`` in one round trip (a pipeline); the tokens are
+        compared first, whatever became of ``query``."""
+        import psycopg
+        expect_query, assumed = self._expect
+        self._expect = None
+        self.trips.count += 1
+        conn = self._conn
+        tokens = cur = None
+        try:
+            with conn.pipeline():
+                tokens = conn.execute(expect_query)
+                cur = conn.execute(_pg_sql(query), params or None)
+        except psycopg.Error as e:
+            if tokens is not None and tokens.pgresult is not None and tokens.pgresult.status == _TUPLES_OK:
+                self._compare(tokens.fetchall(), assumed)
+            if isinstance(e, psycopg.errors.UniqueViolation):
+                raise IntegrityError(str(e)) from e
+            if isinstance(e, psycopg.errors.QueryCanceled):
+                raise timeout_error(self.timeout, query) from None
+            raise
+        self._compare(tokens.fetchall(), assumed)
+        return cur
 
     def _pending_begin(self) -> list[str]:
         """BEGIN and the savepoints opened since, marked sent (the caller sends them)."""

@@ -7,7 +7,11 @@ dropped exactly when it became stale.
 
 On PostgreSQL a connection serves one request (``Database.connect``): the tokens it read
 at the request's start answer the request's later look-ups (``value``) without another
-round trip, and its own ``bump`` updates them.
+round trip, and its own ``bump`` updates them. A read request may also assume the tokens
+last read (``read(conn, assume=True)``): their read then travels with the request's first
+statement, and :class:`StaleVersions` is raised (before that statement's result is used) if
+they changed; the caller runs the request again with ``assume=False``. ``settle`` checks
+them for a request that sent no statement.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import secrets
 
 from ristretto.db.connection import Connection, PostgresConnection
+from ristretto.db.postgres import StaleVersions
 from ristretto.db.dialects import quote
 
 _T = quote("__ristretto_state")
@@ -23,11 +28,26 @@ AUTH = "auth_version"
 WEBHOOKS = "webhooks_version"   # the enabled webhooks (ristretto.webhooks.records)
 
 
-def read(conn: Connection) -> dict[str, str]:
-    versions = dict(conn.sql(f"SELECT key, value FROM {_T}"))
+_READ = f"SELECT key, value FROM {_T}"
+
+
+def read(conn: Connection, *, assume: bool = False) -> dict[str, str]:
     if isinstance(conn, PostgresConnection):
+        last = conn.trips.versions
+        if assume and last is not None:
+            conn.expect(_READ, last)
+            return dict(last)
+        versions = dict(conn.sql(_READ))
         conn.versions = dict(versions)
-    return versions
+        conn.trips.versions = dict(versions)
+        return versions
+    return dict(conn.sql(_READ))
+
+
+def settle(conn: Connection) -> None:
+    """Check assumed tokens not yet checked (raises :class:`StaleVersions` if they changed)."""
+    if isinstance(conn, PostgresConnection):
+        conn.settle()
 
 
 def value(conn: Connection, key: str) -> str | None:
