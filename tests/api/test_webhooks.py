@@ -337,11 +337,14 @@ def test_a_change_no_webhook_watches_costs_one_primary_key_read(hooked, receiver
             counting = _Counting(ctx.db)
             change = changelog.Change(None, doc.meta.name, str(doc.name), action, "", ctx.user, None, None, 0)
             site.webhooks.on_change(replace(ctx, db=counting), change, doc)
-            assert "__ristretto_state" in counting.statements[0]
+            # The token: a primary-key read on SQLite; on PostgreSQL the tokens the connection
+            # read at its start answer (ristretto.db.state).
+            tokens = [s for s in counting.statements if "__ristretto_state" in s]
+            assert len(tokens) == (0 if site.db.dialect.name == "postgres" else 1), counting.statements
             if watched:  # queued (replacing the insert's delivery: one per document and transaction)
-                assert len(counting.statements) > 1
+                assert len(counting.statements) > len(tokens)
             else:  # nothing watches it: the token, nothing else
-                assert len(counting.statements) == 1, counting.statements
+                assert counting.statements == tokens
 
 
 def test_replay_by_a_system_manager_only(hooked, receiver):

@@ -33,7 +33,7 @@ from typing import Any, Iterator, Sequence
 from ristretto.db.base import Connection, IntegrityError
 from ristretto.db.checkpoint import BACKSTOP_PAGES, Checkpointer
 from ristretto.db.dialects import POSTGRES, SQLITE, Dialect
-from ristretto.db.postgres import PostgresConnection, _pg_loaders
+from ristretto.db.postgres import PostgresConnection, RoundTrips, _pg_loaders
 from ristretto.db.sqlite import SQLiteConnection, in_memory
 
 # The names the layers above import from here (the engines live in their own modules).
@@ -58,6 +58,8 @@ class Database:
         self._sqlite_pid: int | None = None
         self._pool = None
         self._stream_pool = None
+        # Statements sent to PostgreSQL by this database's request connections (tests count them).
+        self.round_trips = RoundTrips()
         self._lock = threading.Lock()
         # Seconds a statement may run (None: unlimited, what CLI commands get).
         self.query_timeout: float | None = None
@@ -105,7 +107,7 @@ class Database:
             return
         pool = self._pg_pool()
         with pool.connection() as raw:
-            conn = PostgresConnection(raw, self.query_timeout)
+            conn = PostgresConnection(raw, self.query_timeout, self.round_trips)
             try:
                 yield conn
             finally:

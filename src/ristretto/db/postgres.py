@@ -2,11 +2,36 @@
 
 Our SQL is written with ``?`` placeholders; they become ``%s`` here. Values of date, time,
 timestamp and numeric columns are loaded straight into Frappe's text/float forms.
+
+Round trips: every statement waits for the server, so a request pays per statement sent,
+not per row. Transaction control is therefore sent lazily, never changing what a request
+sees or writes (READ COMMITTED: each statement reads its own fresh snapshot, in or out of
+a transaction):
+
+* ``BEGIN`` (and the savepoints opened after it) waits for the first statement that is not
+  a plain read; plain reads before it run on their own, exactly as they would inside the
+  transaction, and a transaction that only read sends neither ``BEGIN`` nor ``ROLLBACK``.
+  A plain read is a ``SELECT`` calling only functions known to be free of side effects
+  (:func:`_plain_read`); anything else (a write, ``FOR UPDATE``, an advisory lock, a
+  function of an app) is sent inside the transaction as before.
+* ``RELEASE SAVEPOINT`` waits for the next savepoint, ``COMMIT`` or ``ROLLBACK``, which
+  carries it (or makes it needless) in the same round trip. Savepoints get unique names on
+  the server, so a savepoint left open a little longer never shadows another of the same name.
+* Control statements that wait are sent together, as one simple query.
+* A read request assumes the version tokens (``ristretto.db.state``) it read last and sends
+  their read with its first statement, in one round trip (``expect``): the tokens are
+  compared before that statement's result is used, and if they changed the request is
+  abandoned (:class:`StaleVersions`) and runs again after a fresh read.
+
+``RoundTrips`` counts what is sent (tests pin the round trips of a request with it).
 """
 
 from __future__ import annotations
 
 import functools
+import re
+from contextlib import contextmanager
+from typing import Iterator
 
 from ristretto.db.base import Connection, IntegrityError, timeout_error
 from ristretto.db.dialects import POSTGRES
@@ -55,36 +80,127 @@ def _pg_adapters():
     return {"numeric": _Float, "timestamp": _Timestamp, "date": _Date, "time": _Time}
 
 
+class RoundTrips:
+    """Statements sent to the server by a database's connections (each is a round trip), and
+    the version tokens they read last (what the next read request assumes)."""
+
+    __slots__ = ("count", "versions")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.versions: dict[str, str] | None = None
+
+
+class StaleVersions(BaseException):
+    """The version tokens a request assumed had changed: the request must run again.
+
+    A BaseException: no handler's ``except Exception`` may turn it into an answer."""
+
+
+# Functions a plain read may call: pure ones only (aggregates, casts, text and date helpers),
+# plus the keywords that precede a parenthesis in our SQL. Any other name followed by "("
+# may have side effects (nextval, advisory locks, an app's function): such a SELECT runs
+# inside the transaction.
+_PURE = frozenset("""
+    select from where and or not in exists any all as on join using values over partition filter
+    count sum avg min max coalesce nullif greatest least cast lower upper length char_length
+    substr substring trim ltrim rtrim replace position strpos concat abs round floor ceil
+    date_trunc extract to_char date_part array_agg string_agg bool_and bool_or
+""".split())
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_QUOTED = re.compile(r'"[^"]*"')
+_LOCKING = re.compile(r"\bfor\s+(update|share|no\s+key|key\s+share)\b", re.I)
+_CONTROL = re.compile(r"^\s*(savepoint|release|rollback|begin|commit|start|end|abort)\b", re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_read(query: str) -> bool:
+    """Whether ``query`` only reads: its result is the same in or out of a READ COMMITTED
+    transaction, and it changes nothing a rollback would have to undo."""
+    text = _QUOTED.sub('""', query)
+    if not text.lstrip()[:6].upper() == "SELECT" or ";" in text or _LOCKING.search(text):
+        return False
+    return all(name.lower() in _PURE for name in _CALL.findall(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_control(query: str) -> bool:
+    return _CONTROL.match(query) is not None
+
+
+class _Savepoint:
+    __slots__ = ("server_name", "sent", "released")
+
+    def __init__(self, server_name: str):
+        self.server_name = server_name
+        self.sent = False        # SAVEPOINT sent (False: waiting with the BEGIN)
+        self.released = False    # released, the RELEASE not sent yet
+
+
 class PostgresConnection(Connection):
     dialect = POSTGRES
 
-    def __init__(self, raw, timeout: float | None = None):
+    def __init__(self, raw, timeout: float | None = None, trips: RoundTrips | None = None):
         self._conn = raw
         self._in_tx = False
+        self._begun = False                  # BEGIN sent
+        self._savepoints: list[_Savepoint] = []
+        self._serial = 0
+        self.trips = trips if trips is not None else RoundTrips()
+        # Version tokens read at the request's start (``ristretto.db.state``), and the read
+        # still to send with the next statement (``expect``).
+        self.versions: dict[str, str] | None = None
+        self._expect: tuple[str, dict[str, str]] | None = None
         # The statement_timeout the connection was opened with (for the error message).
         self.timeout = timeout
 
-    def sql(self, query, params=()):
+    # --- statements ------------------------------------------------------------------
+
+    def _send(self, query: str, params):
+        """One statement; a waiting BEGIN (and its savepoints) goes first, unless it only reads."""
         import psycopg
+        if self._expect is not None and (not self._in_tx or self._begun or _plain_read(query)) \
+                and not (self._savepoints and self._savepoints[-1].released and _is_control(query)):
+            return self._send_with_versions(query, params)
+        if self._in_tx:
+            if not self._begun:
+                if not _plain_read(query):
+                    if _is_control(query):
+                        # A savepoint of the caller's own: one round trip with the BEGIN.
+                        self._control(self._pending_begin() + [query])
+                        return None
+                    self._control(self._pending_begin())
+            elif self._savepoints and self._savepoints[-1].released and _is_control(query):
+                # Released savepoints stay innermost on the server: the caller's own
+                # SAVEPOINT / ROLLBACK TO / RELEASE then means what it says.
+                self._control(self._pending_releases() + [query])
+                return None
+        self.trips.count += 1
         try:
-            cur = self._conn.execute(_pg_sql(query), params or None)
+            return self._conn.execute(_pg_sql(query), params or None)
         except psycopg.errors.UniqueViolation as e:
             raise IntegrityError(str(e)) from e
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, query) from None
-        return cur.fetchall() if cur.description is not None else []
+
+    def sql(self, query, params=()):
+        cur = self._send(query, params)
+        if cur is None:
+            return []
+        # The result's status, not ``cur.description``: that builds a Column per column.
+        res = cur.pgresult
+        return cur.fetchall() if res is not None and res.status == _TUPLES_OK else []
 
     def execute(self, query, params=()):
-        import psycopg
-        try:
-            return self._conn.execute(_pg_sql(query), params or None).rowcount
-        except psycopg.errors.UniqueViolation as e:
-            raise IntegrityError(str(e)) from e
-        except psycopg.errors.QueryCanceled:
-            raise timeout_error(self.timeout, query) from None
+        cur = self._send(query, params)
+        return -1 if cur is None else cur.rowcount
 
     def executemany(self, query, seq):
         import psycopg
+        self.settle()
+        if self._in_tx and not self._begun:
+            self._control(self._pending_begin())
+        self.trips.count += 1
         try:
             with self._conn.cursor() as cur:
                 cur.executemany(_pg_sql(query), seq)
@@ -93,20 +209,158 @@ class PostgresConnection(Connection):
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, query) from None
 
+    def _control(self, statements: list[str]) -> None:
+        """Transaction control statements (no parameters), sent as one simple query."""
+        import psycopg
+        if not statements:
+            return
+        expect, self._expect = self._expect, None
+        if expect is not None:
+            statements = [expect[0]] + statements  # the version tokens first, same round trip
+        self.trips.count += 1
+        try:
+            cur = self._conn.execute("; ".join(statements), prepare=False)
+        except psycopg.errors.QueryCanceled:
+            raise timeout_error(self.timeout, statements[-1]) from None
+        if expect is not None:
+            self._compare(cur.fetchall(), expect[1])
+
+    # --- version tokens (ristretto.db.state) -------------------------------------------
+
+    def expect(self, query: str, assumed: dict[str, str]) -> None:
+        """Send ``query`` (the tokens' read, no parameters) with the next statement; raise
+        :class:`StaleVersions` then if its rows differ from ``assumed``."""
+        self._expect = (query, assumed)
+        self.versions = dict(assumed)
+
+    def settle(self) -> None:
+        """Check the tokens now if no statement carried their read (raises StaleVersions)."""
+        if self._expect is not None:
+            query, assumed = self._expect
+            self._expect = None
+            self.trips.count += 1
+            self._compare(self._conn.execute(query).fetchall(), assumed)
+
+    def _compare(self, rows, assumed: dict[str, str]) -> None:
+        found = dict(rows)
+        self.versions = dict(found)
+        self.trips.versions = found
+        if found != assumed:
+            raise StaleVersions()
+
+    def _send_with_versions(self, query: str, params):
+        """The tokens' read and ``query`` in one round trip (a pipeline); the tokens are
+        compared first, whatever became of ``query``."""
+        import psycopg
+        expect_query, assumed = self._expect
+        self._expect = None
+        self.trips.count += 1
+        conn = self._conn
+        tokens = cur = None
+        try:
+            with conn.pipeline():
+                tokens = conn.execute(expect_query)
+                cur = conn.execute(_pg_sql(query), params or None)
+        except psycopg.Error as e:
+            if tokens is not None and tokens.pgresult is not None and tokens.pgresult.status == _TUPLES_OK:
+                self._compare(tokens.fetchall(), assumed)
+            if isinstance(e, psycopg.errors.UniqueViolation):
+                raise IntegrityError(str(e)) from e
+            if isinstance(e, psycopg.errors.QueryCanceled):
+                raise timeout_error(self.timeout, query) from None
+            raise
+        self._compare(tokens.fetchall(), assumed)
+        return cur
+
+    def _pending_begin(self) -> list[str]:
+        """BEGIN and the savepoints opened since, marked sent (the caller sends them)."""
+        self._begun = True
+        out = ["BEGIN"]
+        for sp in self._savepoints:
+            sp.sent = True
+            out.append(f"SAVEPOINT {sp.server_name}")
+        return out
+
+    def _pending_releases(self) -> list[str]:
+        """The RELEASE of the outermost released savepoint on top (it ends those inside it)."""
+        sps = self._savepoints
+        i = len(sps)
+        while i and sps[i - 1].released:
+            i -= 1
+        if i == len(sps):
+            return []
+        first = sps[i]
+        del sps[i:]
+        if self._conn.info.transaction_status == _INERROR:
+            # A failed transaction takes no RELEASE: left open, the savepoint (unique name)
+            # is ended by the ROLLBACK TO or ROLLBACK that must come next.
+            return []
+        return [f"RELEASE SAVEPOINT {first.server_name}"]
+
+    # --- transactions ----------------------------------------------------------------
+
     def begin(self, write=True):
-        self._conn.execute("BEGIN")
+        # Sent with the first statement that needs it (see the module docstring).
         self._in_tx = True
+        self._begun = False
+        self._savepoints = []
 
     def commit(self):
         if self._in_tx:
             self._in_tx = False
-            self._conn.execute("COMMIT")
+            self._savepoints = []
+            if self._begun:
+                self._begun = False
+                self._control(["COMMIT"])
 
     def rollback(self):
         if self._in_tx:
             self._in_tx = False
-            self._conn.execute("ROLLBACK")
+            self._savepoints = []
+            if self._begun:
+                self._begun = False
+                self._control(["ROLLBACK"])
 
     @property
     def in_transaction(self):
         return self._in_tx
+
+    @contextmanager
+    def savepoint(self, name: str = "sp") -> Iterator[None]:
+        """Undo only the block on error. Before the transaction's BEGIN is sent nothing is
+        sent (the block's plain reads need no undo); the RELEASE waits (see the docstring)."""
+        if not self._in_tx:
+            yield
+            return
+        self._serial += 1
+        sp = _Savepoint(f"{name}_{self._serial}")
+        if self._begun:
+            self._control(self._pending_releases() + [f"SAVEPOINT {sp.server_name}"])
+            sp.sent = True
+        self._savepoints.append(sp)
+        try:
+            yield
+        except BaseException:
+            if self._in_tx and sp in self._savepoints:
+                i = self._savepoints.index(sp)
+                del self._savepoints[i + 1:]  # ended by the rollback to this one
+                if sp.sent:
+                    self._control([f"ROLLBACK TO SAVEPOINT {sp.server_name}"])
+                    sp.released = True
+                else:
+                    self._savepoints.pop()
+            raise
+        else:
+            if sp in self._savepoints:
+                if sp.sent:
+                    sp.released = True
+                else:
+                    self._savepoints.remove(sp)
+
+
+def _status():
+    from psycopg import pq
+    return pq.ExecStatus.TUPLES_OK, pq.TransactionStatus.INERROR
+
+
+_TUPLES_OK, _INERROR = _status()
