@@ -182,7 +182,7 @@ def test_round_trips_per_request(pg_client):
         before = trips.count
         assert send(3).status_code == 200
         seen[key] = trips.count - before
-    assert seen == PINNED
+    assert seen == PINNED, seen
 
 
 @pytest.mark.parametrize("path", ["/api/resource/ToDo", "/api/method/ping"])
