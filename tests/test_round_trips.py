@@ -207,21 +207,3 @@ def test_a_read_after_another_worker_changed_the_tokens_sees_the_change(tmp_path
     finally:
         first.close()
         other.close()
-
-
-def test_handlers_run_in_a_thread_pool_on_postgresql_only(site_dir, backend):
-    # A request waiting for PostgreSQL must not hold the worker's event loop (measured in
-    # bench/run.py); SQLite's queries are cheaper than a thread hop.
-    from ristretto.api.app import App
-    from tests.conftest import configure_site
-    site = Site(site_dir)
-    try:
-        assert App(site).inline is (backend == "sqlite")
-    finally:
-        site.close()
-    configure_site(site_dir, threaded_requests=backend == "sqlite")
-    site = Site(site_dir)
-    try:
-        assert App(site).inline is (backend == "postgres")
-    finally:
-        site.close()

@@ -58,9 +58,6 @@ class SQLiteDialect(Dialect):
 class PostgresDialect(Dialect):
     name = "postgres"
     like = "ILIKE"
-    # Handlers in a thread pool: while one waits for the server another runs (measured in
-    # bench/run.py, 2 cores shared: 2-3x the requests of handlers on the event loop).
-    inline = False
 
     def text_is_native(self, ft: FieldType) -> bool:
         return ft.postgres is not None and (ft.postgres.startswith("varchar") or ft.postgres == "text")
