@@ -105,7 +105,7 @@ _PURE = frozenset("""
     select from where and or not in exists any all as on join using values over partition filter
     count sum avg min max coalesce nullif greatest least cast lower upper length char_length
     substr substring trim ltrim rtrim replace position strpos concat abs round floor ceil
-    date_trunc extract to_char date_part array_agg string_agg bool_and bool_or
+    date_trunc extract to_char date_part array_agg string_agg bool_and bool_or txid_current_if_assigned
 """.split())
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _QUOTED = re.compile(r'"[^"]*"')

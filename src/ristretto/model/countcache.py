@@ -55,9 +55,10 @@ def applies(ctx: "Context", meta: "Meta") -> bool:
 def count(ctx: "Context", meta: "Meta") -> int:
     """The rows of ``meta``'s table, from the worker's kept count when it is still exact."""
     conn = ctx.db
-    if not conn.in_transaction:
-        # (It commits a transaction of its own; inside a request's, waiting changes are read as such.)
-        changelog.sequence(conn)
+    # Numbering waiting changes (PostgreSQL) commits a transaction of its own: only outside the
+    # request's, and only when a waiting change keeps the result from being kept (one round trip
+    # saved on the usual count, whose delta is empty and numbered).
+    may_number = not conn.in_transaction
     # Not kept either while a group commit is open on the connection (ristretto.db.groupcommit):
     # the count then sees other requests' writes that are not committed yet.
     keep = not ctx.flags.get("changes_written") and getattr(conn, "write_group", None) is None
@@ -67,10 +68,15 @@ def count(ctx: "Context", meta: "Meta") -> int:
     if cached is not None and now - cached[2] < ttl:
         seq, n, stamp = cached
         newest, delta, horizon, clean = changelog.count_delta(conn, meta.name, seq)
+        if not clean and may_number:
+            changelog.sequence(conn)
+            newest, delta, horizon, clean = changelog.count_delta(conn, meta.name, seq)
         if seq >= horizon:
             if (newest is not None or delta) and keep and clean:
                 meta.sql_cache[_KEY] = (newest if newest is not None else seq, n + delta, stamp)
             return n + delta
+    if may_number:
+        changelog.sequence(conn)
     n, head, horizon, clean = changelog.counted_with_head(conn, meta.table, meta.name)
     if keep and clean:
         meta.sql_cache[_KEY] = (head, n, now)
