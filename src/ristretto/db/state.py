@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 
 from ristretto.db.connection import Connection, PostgresConnection
-from ristretto.db.postgres import StaleVersions
+from ristretto.db.postgres import StaleVersions  # noqa: F401 - callers catch state.StaleVersions
 from ristretto.db.dialects import quote
 
 _T = quote("__ristretto_state")
