@@ -28,7 +28,7 @@ import math
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, ContextManager, Iterator, Sequence
 
 from ristretto.db.base import Connection, IntegrityError
 from ristretto.db.checkpoint import BACKSTOP_PAGES, Checkpointer
@@ -99,12 +99,15 @@ class Database:
         from ristretto.db.stream import open_cursor
         return open_cursor(self, query, params)
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
+    def connect(self) -> ContextManager[Connection]:
         """A connection for the duration of a request or command."""
         if self.dialect is SQLITE:
-            yield self._sqlite_conn()
-            return
+            # Every request takes one: a plain object is a microsecond cheaper than a generator.
+            return _Held(self._sqlite_conn())
+        return self._pg_connect()
+
+    @contextmanager
+    def _pg_connect(self) -> Iterator[Connection]:
         pool = self._pg_pool()
         with pool.connection() as raw:
             conn = PostgresConnection(raw, self.query_timeout, self.round_trips)
@@ -169,3 +172,18 @@ class Database:
             if pool is not None:
                 setattr(self, attr, None)
                 pool.close()
+
+
+class _Held:
+    """``with`` over the process's one SQLite connection (nothing to give back)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: SQLiteConnection):
+        self.conn = conn
+
+    def __enter__(self) -> SQLiteConnection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None
