@@ -109,6 +109,18 @@ def test_a_member_that_commits_after_the_database_ended_the_group_is_told(groupe
     assert grouped.write_group is None and committed(path) == []
 
 
+def test_no_statement_of_a_member_runs_on_its_own_once_the_group_is_gone(grouped, path):
+    grouped.begin()
+    grouped.execute("INSERT INTO t VALUES ('a', '1')")
+    group = grouped.write_group
+    grouped._conn.execute("ROLLBACK")   # SQLite ended the transaction (an interrupted write)
+    with pytest.raises(WriteNotCommitted):
+        grouped.execute("INSERT INTO t VALUES ('b', '2')")  # would have committed alone
+    assert group.ok is False and grouped.write_group is None and not grouped.in_transaction
+    grouped.rollback()                   # the request's own clean-up is harmless
+    assert committed(path) == []
+
+
 def test_the_write_lock_is_held_from_open_to_flush(grouped, path):
     other = SQLiteConnection(path)   # another worker: its own lock file descriptor
     try:

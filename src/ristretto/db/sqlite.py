@@ -82,6 +82,8 @@ class SQLiteConnection(Connection):
         return error
 
     def sql(self, query, params=()):
+        if self._member and not self._conn.in_transaction:
+            raise self._ended()
         if self.timeout:
             self.deadline = time.monotonic() + self.timeout
         try:
@@ -92,6 +94,8 @@ class SQLiteConnection(Connection):
             raise self._interrupted(e, query) from None
 
     def execute(self, query, params=()):
+        if self._member and not self._conn.in_transaction:
+            raise self._ended()
         if self.timeout:
             self.deadline = time.monotonic() + self.timeout
         try:
@@ -102,6 +106,8 @@ class SQLiteConnection(Connection):
             raise self._interrupted(e, query) from None
 
     def executemany(self, query, seq):
+        if self._member and not self._conn.in_transaction:
+            raise self._ended()
         if self.timeout:
             self.deadline = time.monotonic() + self.timeout
         try:
@@ -227,6 +233,14 @@ class SQLiteConnection(Connection):
                 self._conn.execute("ROLLBACK")
         finally:
             self._unlock()
+
+    def _ended(self) -> WriteNotCommitted:
+        """A statement of a member after SQLite ended the shared transaction: it must not run
+        on its own (it would commit alone), and the request must learn nothing was saved."""
+        self._member = False
+        self._lost()
+        return WriteNotCommitted("The database ended the transaction this request's write was part of; "
+                                 "nothing of it was saved. Retry the request.", title="Not saved")
 
     def _lost(self):
         """SQLite rolled the shared transaction back by itself (an interrupted write, a full
