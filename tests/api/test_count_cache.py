@@ -30,6 +30,13 @@ def world(request, tmp_path_factory):
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def keep_small_counts(monkeypatch):
+    """These tables are small: let the cache keep their counts (it keeps only large ones)."""
+    from ristretto.model import countcache
+    monkeypatch.setattr(countcache, "MIN_ROWS", 0)
+
+
 def counts(c: InProcess) -> list[int]:
     """The count on every route that counts a whole DocType."""
     h = c.admin
@@ -89,6 +96,14 @@ def test_the_kept_count_follows_every_change(world, monkeypatch):
     later = countcache._clock() + countcache.DEFAULT_SECONDS + 1
     monkeypatch.setattr(countcache, "_clock", lambda: later)
     assert counts(c) == [5, 5, 5]
+
+
+def test_small_tables_are_counted_for_real(world, monkeypatch):
+    from ristretto.model import countcache
+    monkeypatch.setattr(countcache, "MIN_ROWS", 10_000)
+    before = counts(world)
+    raw_insert(world, "raw-small")
+    assert counts(world) == [n + 1 for n in before]
 
 
 def test_without_the_cache_every_count_is_real(world):

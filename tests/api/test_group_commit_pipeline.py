@@ -157,9 +157,11 @@ def test_updates_of_one_document_in_one_group_apply_in_order(world):
         other.close()
 
 
-def test_a_count_read_inside_an_open_group_is_not_kept(world):
+def test_a_count_read_inside_an_open_group_is_not_kept(world, monkeypatch):
     """The count cache (ristretto.model.countcache) must not keep a count that saw writes of the
     group not yet committed: a group that is then lost would leave it wrong."""
+    from ristretto.model import countcache
+    monkeypatch.setattr(countcache, "MIN_ROWS", 0)  # it keeps only large tables' counts otherwise
     count_url = "/api/method/frappe.client.get_count?doctype=ToDo"
     world.run(world.call("GET", "/api/method/ping"))
     meta = world.app.site.registry.get("ToDo")

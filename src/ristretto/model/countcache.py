@@ -10,6 +10,8 @@ read in the same statement as the log's head.
 
 What could make a kept count wrong, and the guards:
 
+* Only tables of at least :data:`MIN_ROWS` rows are kept at all; smaller ones are counted for
+  real every time (cheap), so what follows concerns large tables only.
 * Rows written outside the model (the bench loader, a manual SQL fix) are not in the log: every
   kept count is refreshed by a real count after ``count_cache_seconds`` (site configuration,
   default 60; 0 turns the cache off), so such an error lasts at most that long.
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
     from ristretto.model.context import Context
 
 DEFAULT_SECONDS = 60.0  # the setting's default (ristretto.site.settings)
+# Smaller tables are always counted for real: that costs well under a millisecond, and it
+# keeps rows written outside the model (a bulk load, a manual fix) out of harm's way where
+# the cache would gain nothing.
+MIN_ROWS = 10_000
 _KEY = "count_cache"
 _clock = time.monotonic
 
@@ -72,12 +78,14 @@ def count(ctx: "Context", meta: "Meta") -> int:
             changelog.sequence(conn)
             newest, delta, horizon, clean = changelog.count_delta(conn, meta.name, seq)
         if seq >= horizon:
-            if (newest is not None or delta) and keep and clean:
+            if n + delta < MIN_ROWS:
+                meta.sql_cache.pop(_KEY, None)  # shrunk: counted for real from now on
+            elif (newest is not None or delta) and keep and clean:
                 meta.sql_cache[_KEY] = (newest if newest is not None else seq, n + delta, stamp)
             return n + delta
     if may_number:
         changelog.sequence(conn)
     n, head, horizon, clean = changelog.counted_with_head(conn, meta.table, meta.name)
-    if keep and clean:
+    if keep and clean and n >= MIN_ROWS:
         meta.sql_cache[_KEY] = (head, n, now)
     return n
