@@ -10,6 +10,10 @@ Handlers run on the event loop thread: a SQLite query is a few microseconds of
 local work, cheaper than a thread hop, and with PostgreSQL on the same machine the
 GIL leaves a thread pool little to gain (measured). ``threaded_requests`` in the
 site config moves handlers to a thread pool, for a database behind a slow link.
+
+SQLite writes use group commit (``ristretto.api.groupcommit``, ``ristretto.db.groupcommit``): the
+writes a worker handles in one turn of its loop share one commit, each in a savepoint of its
+own, and every answer given while that commit is pending waits for it.
 """
 
 from __future__ import annotations

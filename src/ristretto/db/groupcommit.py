@@ -11,7 +11,8 @@ The rules that keep it exactly as safe as one transaction per request:
 
 - A request's transaction is a savepoint (``SAVEPOINT request``): its ``commit`` releases the
   savepoint, its ``rollback`` undoes only its own work. A failing request never touches the
-  work of the others (``tests/api/test_concurrent_writes.py``).
+  work of the others (``tests/api/test_group_commit_pipeline.py``,
+  ``tests/api/test_concurrent_failures.py``).
 - Nothing of a group is acknowledged before its ``COMMIT``: the pipeline (``ristretto.api.app``)
   holds every response of a request that ran while the group was open, including reads, which
   may have seen the group's uncommitted rows, until :meth:`WriteGroup.settle`. So an answer never
