@@ -121,3 +121,7 @@ class WriteNotCommitted(FrappeError):
     ``ristretto.db.groupcommit``) before it could commit: nothing of the request was saved, and
     retrying it is safe."""
     http_status = 503
+
+    def __init__(self, message: str = "The database could not commit this request's work; nothing of it "
+                                      "was saved. Retry the request.", *, title: str | None = "Not saved"):
+        super().__init__(message, title=title)

@@ -194,7 +194,7 @@ class App:
         if self.groups is not None and self.site.db.write_group() is not None \
                 and not await self.groups.durable():
             # Nothing of what this request wrote or saw may be acknowledged: it did not commit.
-            response = error_response(_not_saved(), messages=[], tracebacks=False)
+            response = error_response(exc.WriteNotCommitted(), messages=[], tracebacks=False)
         if self.cors is not None:
             response = self.cors.apply(req, response)
         security_headers(response, req.path)
@@ -261,7 +261,7 @@ class App:
         finally:
             conn.group_writes = False
         if not self.groups.flush_unawaited():
-            return error_response(_not_saved(), messages=[], tracebacks=False)
+            return error_response(exc.WriteNotCommitted(), messages=[], tracebacks=False)
         return response
 
     def _run(self, call: Call, conn, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
@@ -413,11 +413,6 @@ class App:
         if call.ctx.user == "Guest" and call.auth_via == "guest" and not call.cookies \
                 and call.request.cookies.get("sid") != "Guest":
             response.set_cookie("sid", "Guest", http_only=True, secure=secure)
-
-
-def _not_saved() -> exc.WriteNotCommitted:
-    return exc.WriteNotCommitted("The database could not commit this request's work; nothing of it was saved. "
-                                 "Retry the request.", title="Not saved")
 
 
 def _site_limits(config: dict[str, Any]) -> float | None:

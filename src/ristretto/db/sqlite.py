@@ -204,9 +204,7 @@ class SQLiteConnection(Connection):
             if not self._conn.in_transaction:
                 # SQLite ended the shared transaction under this request (see _lost).
                 self._lost()
-                raise WriteNotCommitted("The database ended the transaction before this request's write "
-                                        "could be committed; nothing was saved. Retry the request.",
-                                        title="Not saved")
+                raise WriteNotCommitted()
             self._conn.execute(f"RELEASE SAVEPOINT {MEMBER_SAVEPOINT}")
             return
         if self._group is not None:
@@ -239,8 +237,7 @@ class SQLiteConnection(Connection):
         on its own (it would commit alone), and the request must learn nothing was saved."""
         self._member = False
         self._lost()
-        return WriteNotCommitted("The database ended the transaction this request's write was part of; "
-                                 "nothing of it was saved. Retry the request.", title="Not saved")
+        return WriteNotCommitted()
 
     def _lost(self):
         """SQLite rolled the shared transaction back by itself (an interrupted write, a full
