@@ -20,13 +20,23 @@ def _login_page(page, server, redirect_to: str = WHO):
     return response
 
 
+def _focused_id(page) -> str:
+    """The id of the element that has the focus once the browser has applied ``autofocus``.
+
+    Chromium focuses an ``autofocus`` field at its next rendering step, which may come after the
+    load event ``goto`` waits for; so wait (briefly) for some field to take the focus, then read
+    which one did. A page without autofocus times out here and the test fails."""
+    page.wait_for_function("document.activeElement && document.activeElement.id !== ''", timeout=5000)
+    return page.evaluate("document.activeElement.id")
+
+
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_login_lands_on_redirect_to(server, context_factory, shoot, javascript):
     page = context_factory(java_script_enabled=javascript).new_page()
     _login_page(page, server)
     # The name field has the focus as the page opens: type at once.
     if javascript:
-        assert page.evaluate("document.activeElement.id") == "usr"
+        assert _focused_id(page) == "usr"
         shoot(page, f"login-{server.backend}")
     page.get_by_label("E-mail or user name").press_sequentially("Administrator")
     page.get_by_label("Password").press_sequentially(ADMIN_PASSWORD)
@@ -52,7 +62,7 @@ def test_wrong_password_shows_the_reason(server, page, shoot):
     assert alert.inner_text() == "Invalid login credentials"
     assert page.get_by_label("E-mail or user name").input_value() == "Administrator"
     assert page.get_by_label("Password").get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.id") == "pwd"  # the name is kept: type the password again
+    assert _focused_id(page) == "pwd"  # the name is kept: type the password again
     assert not [c for c in page.context.cookies() if c["name"] == "sid" and c["value"] != "Guest"]
     shoot(page, f"login-error-{server.backend}")
     # The same form then logs in, and goes where the first link said.
