@@ -195,3 +195,30 @@ def test_the_checkpointer_copies_the_log_back_without_the_writers(path):
         checkpointer.stop()
         conn.close()
     assert len(committed(path)) == 50
+
+
+def test_a_forked_worker_opens_its_own_connection(path):
+    """Workers forked from a process that had the connection open never share it (the process id
+    the Database compares is kept current across forks without a system call per request)."""
+    import os
+
+    from ristretto.db.connection import Database
+    db = Database(f"sqlite:///{path}")
+    parent = db.request_connection()
+    assert db.request_connection() is parent
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report whether it got a connection of its own, then leave at once
+        try:
+            own = db.request_connection()
+            ok = own is not parent and db.request_connection() is own and own.value("SELECT 1") == 1
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(child, 0)
+    assert answer == b"1"
+    assert db.request_connection() is parent
+    db.close()

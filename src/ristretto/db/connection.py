@@ -39,6 +39,18 @@ from ristretto.db.sqlite import SQLiteConnection, in_memory
 # The names the layers above import from here (the engines live in their own modules).
 __all__ = ["Connection", "Database", "IntegrityError", "PostgresConnection", "SQLiteConnection"]
 
+# This process's id, kept current across forks: ``os.getpid()`` is a system call, and every
+# request asked it three times whether the SQLite connection is still this process's.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 # --- Database: one per site --------------------------------------------------------------
 
@@ -119,9 +131,9 @@ class Database:
 
     def _sqlite_conn(self) -> SQLiteConnection:
         # One connection per process: reopened after a fork (server workers).
-        if self._sqlite is None or self._sqlite_pid != os.getpid():
+        if self._sqlite is None or self._sqlite_pid != _pid:
             self._sqlite = SQLiteConnection(self.path, self.query_timeout)
-            self._sqlite_pid = os.getpid()
+            self._sqlite_pid = _pid
             if self.group_commit is not None:
                 self._sqlite.enable_group_commit(self.group_commit)
             if self._checkpointer is not None:
@@ -133,7 +145,7 @@ class Database:
         if self.dialect is not SQLITE or in_memory(self.path) or self._checkpointer is not None:
             return
         self._checkpointer = Checkpointer(self.path).start()
-        if self._sqlite is not None and self._sqlite_pid == os.getpid():
+        if self._sqlite is not None and self._sqlite_pid == _pid:
             self._sqlite.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
     def request_connection(self) -> SQLiteConnection:
@@ -143,7 +155,7 @@ class Database:
     def write_group(self):
         """The SQLite request connection's open write group, if any (group commit)."""
         conn = self._sqlite
-        return conn.write_group if conn is not None and self._sqlite_pid == os.getpid() else None
+        return conn.write_group if conn is not None and self._sqlite_pid == _pid else None
 
     def flush_group(self, group) -> bool:
         """Commit ``group`` now (False: a request is inside it; try again later)."""
