@@ -183,3 +183,64 @@ def test_group_commit_can_be_turned_off(tmp_path):
         assert w.commits == 8
     finally:
         w.close()
+
+
+def _slow_write_method():
+    """A whitelisted method whose one write statement runs far past a short query_timeout; SQLite
+    then rolls back the whole shared transaction (an interrupted INSERT does), not only its own."""
+    import types
+
+    from ristretto.whitelist import whitelist
+
+    @whitelist("tests.slow_write", methods=["POST"])
+    def slow_write(call):
+        call.ctx.db.execute(
+            'INSERT INTO "tabToDo" (name, description) SELECT \'slow-\' || i, \'slow\' FROM '
+            '(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 50000000) '
+            'SELECT i FROM c) WHERE i = -1')
+        return "done"
+
+    module = types.ModuleType("slow_write_methods")
+    module.slow_write = slow_write
+    return module
+
+
+def test_requests_of_a_group_another_request_lost_run_again(world, caplog):
+    """A write stopped by query_timeout ends the whole shared transaction: the requests that had
+    joined the group are not answered 503 for another's failure, they run again in a new group;
+    the stopped request alone gets its error, and nothing of it is saved."""
+    world.app.methods.add_module(_slow_write_method())
+    world.run(world.call("GET", "/api/method/ping"))
+    world.app.site.db.set_query_timeout(0.2)
+    world.count_commits()
+    before = [world.call("POST", "/api/resource/ToDo", {"description": f"before {i}"}) for i in range(5)]
+    after = [world.call("POST", "/api/resource/ToDo", {"description": f"after {i}"}) for i in range(5)]
+    read = world.call("GET", "/api/resource/ToDo?fields=[\"description\"]&limit_page_length=100")
+    results = world.run(*before, world.call("POST", "/api/method/tests.slow_write"), *after, read)
+    slow = results[5]
+    assert slow[0] == 508 and slow[1]["exc_type"] == "QueryTimeoutError", slow
+    writes = results[:5] + results[6:11]
+    assert [status for status, _, _ in writes] == [200] * 10, [b for _, b, _ in writes]
+    names = {body["data"]["name"] for _, body, _ in writes}
+    for _, body, committed_then in writes:
+        assert body["data"]["name"] in committed_then  # durable before its answer started
+    assert world.committed_names() == names  # every one saved once; nothing of the slow write
+    status, listed, _ = results[11]
+    assert status == 200 and all(row["description"] != "slow" for row in listed["data"])
+    # The five earlier creates had joined the group the slow write lost (they ran again after).
+    assert "ended a shared transaction of 6 write(s)" in caplog.text
+
+
+def test_a_request_lost_more_often_than_allowed_is_answered_503(world, monkeypatch):
+    """The re-runs are bounded (a loss that repeats, like a full disk, is not retried forever):
+    past them the request learns that nothing of it was saved, with a 503 it may retry."""
+    from ristretto.api import app as app_module
+    monkeypatch.setattr(app_module, "LOST_GROUP_RETRIES", 0)
+    world.app.methods.add_module(_slow_write_method())
+    world.run(world.call("GET", "/api/method/ping"))
+    world.app.site.db.set_query_timeout(0.2)
+    created, slow = world.run(world.call("POST", "/api/resource/ToDo", {"description": "lost"}),
+                              world.call("POST", "/api/method/tests.slow_write"))
+    assert slow[0] == 508
+    assert created[0] == 503 and created[1]["exc_type"] == "WriteNotCommitted", created
+    assert world.committed_names() == set()

@@ -68,6 +68,9 @@ DEFAULT_MAX_BODY = 25 * 1024 * 1024
 # its worker, so it is cancelled and answered with QueryTimeoutError.
 DEFAULT_QUERY_TIMEOUT = 20.0
 _GUEST_ROLES = frozenset({"Guest"})
+# Times a request whose write group was lost under it runs again before it is answered 503
+# (WriteNotCommitted): a loss that repeats (a full disk) is not worth more tries.
+LOST_GROUP_RETRIES = 2
 # How each API version shapes its answers and its error bodies (a route's ``api`` flag).
 ENVELOPES = {"v1": v1_envelope, "v2": v2_envelope, "page": page_envelope}
 
@@ -180,21 +183,20 @@ class App:
                 access.request(scope, None, response.status, started)
             return
         req = Request(scope, body)
-        if self.groups is not None and req.method in authn.UNSAFE:
-            await self.groups.ready_to_write()
-        response = await self._dispatch(req, None)
-        if isinstance(response, authn.PasswordWork):
-            # A login's Argon2 check (~0.1 s of CPU) runs in its own small pool between two passes
-            # of the pipeline: it holds neither the event loop nor the database write lock, so a
-            # flood of logins costs only its own CPU.
-            await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
-            if self.groups is not None and req.method in authn.UNSAFE:
-                await self.groups.ready_to_write()  # the login writes its session
-            response = await self._dispatch(req, response)
-        if self.groups is not None and self.site.db.write_group() is not None \
+        response = await self._answer(req)
+        runs = 1
+        while self.groups is not None and self.site.db.write_group() is not None \
                 and not await self.groups.durable():
-            # Nothing of what this request wrote or saw may be acknowledged: it did not commit.
-            response = error_response(exc.WriteNotCommitted(), messages=[], tracebacks=False)
+            # The write group this request ran in was lost (another request's write was stopped
+            # by query_timeout, or the commit failed): nothing of what it wrote or saw may be
+            # acknowledged. Nothing of it was saved either, and its answer is not sent yet, so it
+            # runs again, in a new group. (The request that lost the group keeps its own error:
+            # the group had already ended when its handler returned.)
+            if runs > LOST_GROUP_RETRIES:
+                response = error_response(exc.WriteNotCommitted(), messages=[], tracebacks=False)
+                break
+            runs += 1
+            response = await self._answer(req)
         if self.cors is not None:
             response = self.cors.apply(req, response)
         security_headers(response, req.path)
@@ -206,6 +208,21 @@ class App:
             await response.send(send)
         if access:
             access.request(scope, req.user, response.status, started)
+
+    async def _answer(self, req: Request) -> Response:
+        """The request handled (its answer not yet sent)."""
+        if self.groups is not None and req.method in authn.UNSAFE:
+            await self.groups.ready_to_write()
+        response = await self._dispatch(req, None)
+        if isinstance(response, authn.PasswordWork):
+            # A login's Argon2 check (~0.1 s of CPU) runs in its own small pool between two passes
+            # of the pipeline: it holds neither the event loop nor the database write lock, so a
+            # flood of logins costs only its own CPU.
+            await asyncio.get_running_loop().run_in_executor(self._password_pool(), response.run)
+            if self.groups is not None and req.method in authn.UNSAFE:
+                await self.groups.ready_to_write()  # the login writes its session
+            response = await self._dispatch(req, response)
+        return response
 
     async def _dispatch(self, req: Request, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
         if self.inline:

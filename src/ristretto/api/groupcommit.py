@@ -3,7 +3,7 @@
 When the first write of a turn of the event loop opens a group, :class:`GroupCommits` queues its
 flush behind the requests the loop already has ready, so that every write handled in this turn
 joins it; the flush commits once, and every response held for the group is then sent (or, if
-the commit failed, replaced by a 503 saying nothing was saved).
+the group was lost, the request runs again in a new group: ``App._http``).
 
 Only for SQLite with handlers on the event loop (the default): there one connection per worker
 serves every request in turn. PostgreSQL requests each take a pooled connection of their own and

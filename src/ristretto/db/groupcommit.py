@@ -21,8 +21,10 @@ The rules that keep it exactly as safe as one transaction per request:
   ``on_commit``/``on_rollback`` callbacks) is registered with :meth:`WriteGroup.when_settled`
   and runs after the ``COMMIT`` (or with ``committed=False`` if it failed).
 - If SQLite ends the whole transaction on its own (an interrupted write, a full disk), the group
-  is *lost*: every member's answer becomes :class:`~ristretto.exceptions.WriteNotCommitted`
-  (503, nothing saved, safe to retry) and the next write opens a new group.
+  is *lost*: nothing of any member was saved and none was answered, so the pipeline runs every
+  other member again, in a new group (the request whose statement was stopped keeps its own
+  error); a request lost again and again is answered
+  :class:`~ristretto.exceptions.WriteNotCommitted` (503, nothing saved, safe to retry).
 
 The connection side lives in ``ristretto.db.sqlite``; who flushes and when is the pipeline's
 business (it calls :meth:`SQLiteConnection.flush_group` at the end of the loop turn).

@@ -246,7 +246,7 @@ class SQLiteConnection(Connection):
         self._unlock()
         if group is not None:
             log.warning("group commit: the database ended a shared transaction of %d write(s); "
-                        "their requests are answered 503", group.members)
+                        "the other requests in it run again", group.members)
             group.settle(False)
 
     def flush_group(self, group: WriteGroup) -> bool:
@@ -263,7 +263,7 @@ class SQLiteConnection(Connection):
                 self._conn.execute("COMMIT")
                 ok = True
         except Exception:  # noqa: BLE001 - every member is told; none is acknowledged
-            log.exception("group commit failed; %d write(s) are answered 503", group.members)
+            log.exception("group commit failed; the %d write(s) in it run again", group.members)
             try:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
