@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ristretto.api.files import clean_file_name
+from ristretto.api.filenames import clean_file_name
 
 EDGES = re.compile(r"^[\s.]+|[\s.]+$")  # the rule, as a (quadratic) regex: the oracle
 

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, files, filestore, idempotency, oauth, proxy, routes
+from ristretto.api import authn, docmethods, filecontroller, filestore, idempotency, oauth, proxy, routes
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
@@ -83,7 +83,7 @@ class App:
         for module in (session_methods, client_methods, comment_methods, docmethods, file_methods, search_methods,
                        oauth, desk_methods, permission_manager_methods, webhook_methods):
             self.methods.add_module(module)
-        site.registry.controllers["File"] = files.FileController(site)
+        site.registry.controllers["File"] = filecontroller.FileController(site)
         # Apps last: their functions may not take a built-in name (apps.register_methods).
         try:
             register_methods(self.methods, site.apps)

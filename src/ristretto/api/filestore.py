@@ -28,7 +28,7 @@ before the marker exists, an unnamed file vanishes with its process, a temporary
 commit, before the marker is removed: the row exists, the marker goes; a delete's
 marker: no row any more, the bytes go too, else only the marker.
 
-Names starting with a dot are never served (``files.is_plain_segment``) and never
+Names starting with a dot are never served (``filenames.is_plain_segment``) and never
 produced from a client's name, so markers and temporary files cannot be reached.
 """
 
