@@ -207,3 +207,23 @@ def test_postgres_numbers_follow_commit_order(site, backend):
 def test_the_table_is_made_by_ensure_system_tables(site):
     with site.db.connect() as conn:
         assert schema.existing_columns(conn, schema.CHANGE_LOG) >= {"seq", "doctype", "name", "action", "at"}
+
+
+def test_prune_goes_in_batches_and_ends_where_one_pass_would(site):
+    with site.admin() as ctx:
+        for i in range(5):
+            document.insert(ctx, ORDER, {"title": f"b{i}"})
+    newest = _head(site)
+    future = dt.datetime.now() + dt.timedelta(days=2)
+    with site.db.connect() as conn:
+        statements: list[str] = []
+        real_commit = conn.commit
+
+        def counting_commit():
+            statements.append("commit")
+            real_commit()
+        conn.commit = counting_commit
+        removed = changelog.prune(conn, 1, now=future, batch=2)
+        assert removed >= 4 and len(statements) >= 2  # several short transactions, not one
+        assert changelog.horizon(conn) == newest - 1 and changelog.head(conn) == newest
+        assert changelog.prune(conn, 1, now=future, batch=2) == 0

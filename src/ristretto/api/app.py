@@ -36,6 +36,7 @@ from ristretto.api.cors import Cors
 from ristretto.api.errors import error_response, may_see_tracebacks
 from ristretto.api.events import ChangeStreams, EventStream
 from ristretto.api.groupcommit import GroupCommits
+from ristretto.api.housekeeping import Housekeeper
 from ristretto.api.headers import security_headers
 from ristretto.api.methods import comments as comment_methods
 from ristretto.api.methods import files as file_methods
@@ -55,7 +56,6 @@ from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, permission_rules, register_methods
 from ristretto.auth import passwords
 from ristretto.db import state
-from ristretto.model import changelog
 from ristretto.permissions.docperm import DocPermPolicy
 from ristretto.site import Site, SiteError
 from ristretto.site.settings import setting
@@ -111,6 +111,7 @@ class App:
         self.groups = GroupCommits(site.db) if self.inline and site.db.dialect.name == "sqlite" \
             and setting(site.config, "group_commit") else None
         self.changes = ChangeStreams(site, self.policy)
+        self.housekeeper = Housekeeper(site)  # started with the lifespan (a server worker)
 
     # --- ASGI ------------------------------------------------------------------------
 
@@ -127,9 +128,12 @@ class App:
                     self.site.db.start_checkpointer()
                     # Webhook deliveries are sent by a background task in every worker.
                     self.webhooks = webhook_delivery.start(self.site)
+                    # Old changes and logs, expired sessions and tokens: pruned now and periodically.
+                    self.housekeeper.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await webhook_delivery.stop(getattr(self, "webhooks", None))
+                    await self.housekeeper.stop()
                     self.site.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -153,11 +157,6 @@ class App:
                             report.temporary)
         except Exception:  # noqa: BLE001 - serving matters more; the next start sweeps again
             log.exception("file sweep failed")
-        try:
-            with self.site.db.connect() as conn:
-                changelog.prune(conn, float(setting(self.site.config, "change_log_retention_days") or 0))
-        except Exception:  # noqa: BLE001 - a longer log is harmless; the next start prunes again
-            log.exception("change log pruning failed")
         gc.collect()
         gc.freeze()
 

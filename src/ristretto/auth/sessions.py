@@ -96,6 +96,15 @@ def ensure_csrf_token(conn: Connection, sid: str | None) -> str | None:
     return token
 
 
+def prune_expired(conn: Connection, now: float | None = None) -> int:
+    """Remove the sessions past their expiry that nobody used again (a session used after its
+    expiry is removed by :func:`resume`); how many went. No cached copy needs dropping: a
+    worker's copy of a session is trusted only within its touch interval, far inside the expiry."""
+    from ristretto.db.batches import delete_in_batches
+    return delete_in_batches(conn, "tabSessions", "sid", "last_updated + expiry < ?",
+                             (time.time() if now is None else now,))
+
+
 def delete(conn: Connection, sid: str) -> None:
     conn.execute(f"DELETE FROM {_T} WHERE sid = ?", (sid,))
     state.bump(conn, state.AUTH)

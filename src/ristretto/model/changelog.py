@@ -42,6 +42,8 @@ ACTIONS = ("insert", "update", "submit", "cancel", "amend", "delete", "rename")
 # (a webhook delivery's own log).
 UNLOGGED = frozenset({"Version", "OAuth Authorization Code", "OAuth Bearer Token", "Webhook Request Log"})
 HORIZON_KEY = "change_log_horizon"
+# Changes removed per transaction when pruning (ristretto.api.housekeeping runs it in a live server).
+PRUNE_BATCH = 5000
 # An arbitrary constant naming the sequencer's advisory lock (PostgreSQL).
 _SEQUENCER_LOCK = 0x52495354  # "RIST"
 _T = quote(CHANGE_LOG)
@@ -210,27 +212,38 @@ def count_delta(conn: "Connection", doctype: str, after: int) -> tuple[int | Non
     return (None if row[0] is None else int(row[0])), int(row[1]), int(row[2] or 0), bool(row[3]) if pg else True
 
 
-def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None = None) -> int:
-    """Remove numbered changes older than ``retention_days`` (0: keep all); how many went."""
+def prune(conn: "Connection", retention_days: float, *, now: _dt.datetime | None = None,
+          batch: int = PRUNE_BATCH) -> int:
+    """Remove numbered changes older than ``retention_days`` (0: keep all); how many went.
+
+    In transactions of at most ``batch`` rows, oldest first, the horizon moving with each: a
+    backlog of millions never holds the write lock for long, and stopping half way is safe."""
     if not retention_days or retention_days <= 0:
         return 0
     sequence(conn)
     cutoff = ((now or _dt.datetime.now()) - _dt.timedelta(days=retention_days)).strftime("%Y-%m-%d %H:%M:%S.%f")
-    with conn.transaction(write=True):
+    with conn.transaction(write=False):
         last = conn.value(f"SELECT MAX(seq) FROM {_T} WHERE at < ? AND seq IS NOT NULL", (cutoff,))
-        if last is None:
-            return 0
-        # The newest change always stays: SQLite's next row id is the largest one plus one, so an
-        # emptied table would hand out numbers readers have already seen.
-        last = min(int(last), int(conn.value(f"SELECT MAX(seq) FROM {_T}")) - 1)
-        if last <= horizon(conn):
-            return 0
-        removed = conn.execute(f"DELETE FROM {_T} WHERE seq <= ?", (last,))
-        if not conn.execute(f"UPDATE {quote('__ristretto_state')} SET value = ? WHERE key = ?",
-                            (str(last), HORIZON_KEY)):
-            conn.execute(f"INSERT INTO {quote('__ristretto_state')} (key, value) VALUES (?, ?)",
-                         (HORIZON_KEY, str(last)))
-        return removed
+        newest = conn.value(f"SELECT MAX(seq) FROM {_T}")
+    if last is None:
+        return 0
+    # The newest change always stays: SQLite's next row id is the largest one plus one, so an
+    # emptied table would hand out numbers readers have already seen.
+    last = min(int(last), int(newest) - 1)
+    removed = 0
+    while True:
+        with conn.transaction(write=True):
+            done = horizon(conn)
+            if last <= done:
+                return removed
+            upto = conn.value(f"SELECT MAX(seq) FROM (SELECT seq FROM {_T} WHERE seq > ? AND seq <= ? "
+                              f"ORDER BY seq LIMIT ?) AS b", (done, last, max(batch, 1)))
+            upto = last if upto is None else int(upto)
+            removed += conn.execute(f"DELETE FROM {_T} WHERE seq <= ?", (upto,))
+            if not conn.execute(f"UPDATE {quote('__ristretto_state')} SET value = ? WHERE key = ?",
+                                (str(upto), HORIZON_KEY)):
+                conn.execute(f"INSERT INTO {quote('__ristretto_state')} (key, value) VALUES (?, ?)",
+                             (HORIZON_KEY, str(upto)))
 
 
 __all__ = ["Change", "ACTIONS", "UNLOGGED", "record", "record_deleted", "record_touched", "changed_fields", "sequence", "read",

@@ -43,6 +43,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encryption_key", None, "Fernet key of the values of Password fields (made by new-site / migrate)"),
     Setting("change_log_retention_days", 30, "days changes stay in the change log (delta sync, stream replay, "
                                              "webhooks); 0 keeps them forever"),
+    Setting("webhook_log_retention_days", 30, "days Webhook Request Log rows are kept; 0 keeps them forever"),
+    Setting("housekeeping_interval", 3600, "seconds between two prunings by a server worker of what grows "
+                                           "without end (old changes and webhook logs, expired sessions and "
+                                           "OAuth tokens); each worker also prunes when it starts"),
     Setting("count_cache_seconds", 60, "seconds a worker keeps a whole DocType's count, moved by the change log, "
                                        "before counting again (0: count every time)"),
     Setting("change_stream_max_open", 100, "live change streams (/api/v2/stream) one worker keeps open; 503 beyond"),

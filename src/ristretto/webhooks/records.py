@@ -17,6 +17,7 @@ fails to evaluate is recorded in Webhook Request Log instead of failing the user
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import re
 import threading
@@ -218,6 +219,16 @@ class Webhooks:
                                         event=hook.event, user=change.user)
             if self.wake not in ctx.on_commit:
                 ctx.on_commit.append(self.wake)
+
+
+def prune_log(conn: Any, retention_days: float, now: _dt.datetime | None = None) -> int:
+    """Remove Webhook Request Log rows older than ``retention_days`` (0: keep all; Frappe keeps
+    30 days); how many went."""
+    if not retention_days or retention_days <= 0:
+        return 0
+    from ristretto.db.batches import delete_in_batches
+    cutoff = ((now or _dt.datetime.now()) - _dt.timedelta(days=retention_days)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return delete_in_batches(conn, "tab" + LOG, "name", "creation < ?", (cutoff,))
 
 
 def record_attempt(ctx: "Context", webhook: str, doctype: str | None, docname: str | None, user: str | None,

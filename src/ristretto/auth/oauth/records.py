@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 CLIENTS = quote("tabOAuth Client")
 CLIENT_ROLES = quote("tabOAuth Client Role")
 CODES = quote("tabOAuth Authorization Code")
+# Days expired codes and tokens are kept before housekeeping removes them (ristretto.api.housekeeping).
+EXPIRED_KEPT_DAYS = 30
 TOKENS = quote("tabOAuth Bearer Token")
 # A code is exchanged within seconds by a working client; RFC 6749 asks for at most 10 minutes.
 CODE_LIFETIME = 300
@@ -62,6 +64,16 @@ def new_credential() -> str:
 
 def _stamp(epoch: float) -> str:
     return _dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def prune_expired(conn: Connection, days: float = EXPIRED_KEPT_DAYS, now: float | None = None) -> int:
+    """Remove authorization codes and bearer tokens that expired more than ``days`` ago (Frappe
+    clears bearer tokens 30 days after their expiry; a refresh token dies with its row); how many
+    went."""
+    from ristretto.db.batches import delete_in_batches
+    cutoff = _stamp((time.time() if now is None else now) - days * 86400)
+    return sum(delete_in_batches(conn, table, "name", "expiration_time < ?", (cutoff,))
+               for table in ("tabOAuth Authorization Code", "tabOAuth Bearer Token"))
 
 
 def _epoch(value: Any) -> float:
