@@ -294,3 +294,24 @@ def test_retried_upload_with_a_new_multipart_boundary_is_the_same_request(env):
     files = c.get("/api/v2/document/File", headers=c.as_admin,
                   params={"filters": f'{{"file_name": "{name}"}}', "fields": '["name"]'}).json()["data"]
     assert len(files) == 1
+
+
+def test_an_answer_too_large_to_keep_is_not_replayed_nor_run_again(env, monkeypatch):
+    """Stored answers are bounded: a larger one leaves only its status, and a retry is told the
+    request was done (409) instead of running it again or holding a huge row."""
+    monkeypatch.setattr(idempotency, "MAX_STORED_ANSWER", 200)
+    c, k, d = env, key(), f"big {uuid.uuid4().hex} " + "x" * 300
+    first = c.post("/api/v2/document/ToDo", json={"description": d}, headers={**c.as_admin, "Idempotency-Key": k})
+    assert first.status_code == 200 and len(first.content) > 200
+    with c.site.db.connect() as conn:
+        assert conn.value('SELECT LENGTH(body) FROM "__idempotency" WHERE owner = ? AND idem_key = ?',
+                          ("Administrator", k)) in (0, None)
+    again = c.post("/api/v2/document/ToDo", json={"description": d}, headers={**c.as_admin, "Idempotency-Key": k})
+    assert again.status_code == 409, again.text
+    assert "answered 200" in again.text and "too large to keep" in again.text
+    assert len(todos(c, d)) == 1  # not run again
+    # A small answer is still replayed whole.
+    small_key = key()
+    small = c.post("/api/v2/method/ping", headers={**c.as_admin, "Idempotency-Key": small_key})
+    assert c.post("/api/v2/method/ping", headers={**c.as_admin, "Idempotency-Key": small_key}).content \
+        == small.content

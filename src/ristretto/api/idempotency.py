@@ -11,7 +11,8 @@ A POST, PUT, PATCH or DELETE of an API route (v1, v2, methods, the v2 batch) tha
    * the key was used with another request (fingerprint of verb, path, query and arguments):
      422, whether the first one still runs or not;
    * the first request with this key still runs: 409;
-   * it finished: its stored answer, with ``Idempotent-Replayed: true``, and nothing is run.
+   * it finished: its stored answer, with ``Idempotent-Replayed: true``, and nothing is run (an
+     answer over :data:`MAX_STORED_ANSWER` bytes is not kept: then a 409 saying it was done).
 2. :meth:`Claim.finish` stores the answer in the request's own transaction, just before its
    commit: the write and its stored answer commit together, or neither does. A crash between
    the claim and that commit leaves a running claim whose lease expires (:data:`LEASE`).
@@ -53,6 +54,11 @@ TTL = 24 * 3600.0
 # finishes, and is rolled back with a 409 rather than write twice.)
 LEASE = 120.0
 PRUNE_EVERY = 600.0
+# The largest answer stored for replay. A larger one (a long listing asked for with POST, a big
+# batch) is not kept: a retry learns that the first request was done and what it answered
+# (its status), but not the body (409). Keeps the table's rows, and a replay's memory, bounded.
+MAX_STORED_ANSWER = 1024 * 1024
+_NOT_KEPT = "x-ristretto-answer-not-kept"   # stored instead of the headers of an answer not kept
 _FLAG = "idempotency_claim"
 _REPLAYED = (b"idempotent-replayed", b"true")
 # Headers of the first answer that are replayed (cookies and the like belong to that exchange).
@@ -67,6 +73,11 @@ class IdempotencyKeyInvalid(exc.FrappeError):
 
 class IdempotencyKeyInUse(exc.FrappeError):
     suppress_traceback = True  # the client's doing, not a fault of the server
+    http_status = 409
+
+
+class IdempotentAnswerNotKept(exc.FrappeError):
+    suppress_traceback = True
     http_status = 409
 
 
@@ -90,12 +101,15 @@ class Claim:
             conn.execute(f'DELETE FROM "{TABLE}" WHERE owner = ? AND idem_key = ? AND token = ?',
                          (self.owner, self.key, self.token))
             return
-        headers = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in response.headers if n in _KEPT]
+        body = bytes(response.body)
+        if len(body) > MAX_STORED_ANSWER:
+            headers, body = [[_NOT_KEPT, str(len(body))]], b""
+        else:
+            headers = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in response.headers if n in _KEPT]
         stored = conn.execute(
             f'UPDATE "{TABLE}" SET status = ?, headers = ?, body = ? '
             "WHERE owner = ? AND idem_key = ? AND token = ?",
-            (response.status, orjson.dumps(headers).decode(), bytes(response.body),
-             self.owner, self.key, self.token))
+            (response.status, orjson.dumps(headers).decode(), body, self.owner, self.key, self.token))
         if not stored:
             raise IdempotencyKeyInUse(
                 "This request ran longer than its Idempotency-Key claim and a retry with the same key "
@@ -198,8 +212,14 @@ def claim(conn: Any, owner: str, key: str, digest: str, now: float) -> Claim | R
             "body); use a new key for a new request.", title="Idempotency-Key reused")
     if status == 0:
         raise _in_use()
+    kept = orjson.loads(headers or "[]")
+    if kept and kept[0][0] == _NOT_KEPT:
+        raise IdempotentAnswerNotKept(
+            f"The request with this Idempotency-Key was already done (it answered {int(status)}); its "
+            f"answer ({kept[0][1]} bytes) was too large to keep, so it cannot be replayed. Nothing was run "
+            "again.", title="Idempotent answer not kept")
     response = Response(bytes(body or b""), int(status))
-    response.headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in orjson.loads(headers or "[]")]
+    response.headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in kept]
     response.headers.append(_REPLAYED)
     return response
 
