@@ -191,6 +191,23 @@ def generate_keys(ctx: click.Context, user: str) -> None:
     click.echo(orjson.dumps({"api_key": key, "api_secret": secret}).decode())
 
 
+@cli.command("rotate-oauth-key")
+@site_option
+@click.option("--keep-days", default=7.0, show_default=True, type=click.FloatRange(min=0),
+              help="Days the retired public key stays in the JWKS, so id_tokens signed with it still verify.")
+@click.pass_context
+def rotate_oauth_key(ctx: click.Context, keep_days: float) -> None:
+    """Sign OpenID Connect id_tokens with a new RSA key from now on (every worker at once); prints
+    one JSON line: the new kid, the retired kid and until when (epoch seconds) it is published."""
+    from ristretto.auth.oauth import keys
+    site = _open(ctx)
+
+    def do_rotate(site):
+        with site.admin() as admin:
+            return keys.rotate(admin, keep_days)
+    click.echo(orjson.dumps(_run(do_rotate, site)).decode())
+
+
 @cli.command("sweep-files")
 @site_option
 @click.option("--orphans", is_flag=True, help="Also remove stored files that no File record names.")
