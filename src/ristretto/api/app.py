@@ -134,6 +134,8 @@ class App:
                 elif message["type"] == "lifespan.shutdown":
                     await webhook_delivery.stop(getattr(self, "webhooks", None))
                     await self.housekeeper.stop()
+                    if self.access_log is not None:
+                        self.access_log.flush()
                     self.site.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
