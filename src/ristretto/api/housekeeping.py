@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ristretto.auth import sessions
 from ristretto.auth.oauth import records as oauth_records
-from ristretto.db.connection import SQLiteConnection
+from ristretto.db.background import OwnConnection
 from ristretto.db.sqlite import in_memory
 from ristretto.model import changelog
 from ristretto.site.settings import setting
@@ -85,7 +84,7 @@ class Housekeeper:
                             "(0: prune only when a worker starts)")
         self.interval = float(interval)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="housekeeping")
-        self._sqlite: SQLiteConnection | None = None
+        self._own = OwnConnection(site.db, time_limit=False)  # batches are short anyway
         self._task: asyncio.Task | None = None
         self.rounds = 0
 
@@ -126,18 +125,8 @@ class Housekeeper:
         self.rounds += 1
         return pruned
 
-    @contextlib.contextmanager
     def _connect(self):
-        db = self.site.db
-        if db.dialect.name != "sqlite":
-            with db.connect() as conn:
-                yield conn
-            return
-        if self._sqlite is None:
-            self._sqlite = SQLiteConnection(db.path)  # no statement limit: batches are short anyway
-        yield self._sqlite
+        return self._own.connect()
 
     def _close(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
+        self._own.close()

@@ -25,11 +25,11 @@ import hashlib
 import hmac
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ristretto.db.connection import SQLiteConnection
+from ristretto.db.background import OwnConnection
 from ristretto.db.dialects import quote
 from ristretto.model import passwords
 from ristretto.site.settings import setting
@@ -37,7 +37,6 @@ from ristretto.webhooks import queue
 from ristretto.webhooks.records import record_attempt
 
 if TYPE_CHECKING:
-    from ristretto.db.connection import Connection
     from ristretto.site import Site
 
 log = logging.getLogger("ristretto")
@@ -70,7 +69,7 @@ class Deliverer:
         self.max_attempts = max(int(_number(site, "webhook_max_attempts")), 1)
         self.lease = max(_number(site, "webhook_lease_seconds"), 1.0)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
-        self._sqlite: SQLiteConnection | None = None
+        self._own = OwnConnection(site.db)   # the database, from the executor's thread
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -113,9 +112,7 @@ class Deliverer:
         self._executor.shutdown(wait=False)
 
     def _close(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
+        self._own.close()
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -145,16 +142,8 @@ class Deliverer:
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator["Connection"]:
-        db = self.site.db
-        if db.dialect.name != "sqlite":
-            with db.connect() as conn:
-                yield conn
-            return
-        if self._sqlite is None:
-            self._sqlite = SQLiteConnection(db.path, db.query_timeout)
-        yield self._sqlite
+    def _connect(self):
+        return self._own.connect()
 
     def _claim(self, limit: int) -> list[queue.Delivery]:
         with self._connect() as conn:
