@@ -290,12 +290,14 @@ def _cache_key(*parts: Any) -> tuple | None:
     """A key for the compiled query when every argument is a JSON value, as requests carry
     them (the usual case): lists and dicts are keyed by their JSON text."""
     *args, extra = parts
-    if any(a is not None and not isinstance(a, _KEY_TYPES) for a in args):
-        return None
     key: list[Any] = []
     size = 0
-    for a in args:
-        if isinstance(a, (list, dict)):
+    for a in args:  # one pass, no generator: this runs for every listing request
+        if a is None:
+            pass
+        elif not isinstance(a, _KEY_TYPES):
+            return None
+        elif isinstance(a, (list, dict)):
             try:
                 # Datetimes and the like are not request values: such queries are not cached.
                 text = orjson.dumps(a, option=_NATIVE_ONLY)
@@ -309,7 +311,7 @@ def _cache_key(*parts: Any) -> tuple | None:
     if size > _MAX_CACHED_TEXT:
         return None
     try:
-        out = (*key, tuple((sql, tuple(p)) for sql, p in extra))
+        out = (*key, tuple([(sql, tuple(p)) for sql, p in extra]) if extra else ())
         hash(out)
         return out
     except TypeError:
