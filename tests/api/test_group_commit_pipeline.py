@@ -244,3 +244,36 @@ def test_a_request_lost_more_often_than_allowed_is_answered_503(world, monkeypat
     assert slow[0] == 508
     assert created[0] == 503 and created[1]["exc_type"] == "WriteNotCommitted", created
     assert world.committed_names() == set()
+
+
+def test_a_webhook_made_earlier_in_the_same_group_fires_for_a_later_write(world):
+    """Version tokens read at a request's start answer its later look-ups; inside an open group a
+    request reads them from the group's own (uncommitted) writes, so a Webhook created by an
+    earlier member is seen by the next member's write at once."""
+    world.run(world.call("GET", "/api/method/ping"))
+    hook, todo = world.run(
+        world.call("POST", "/api/resource/Webhook", {
+            "name": "same-group", "webhook_doctype": "ToDo", "webhook_docevent": "after_insert",
+            "request_url": "http://127.0.0.1:9/hook"}),
+        world.call("POST", "/api/resource/ToDo", {"description": "after the hook"}))
+    assert hook[0] == 200 and todo[0] == 200, (hook, todo)
+    other = sqlite3.connect(world.db_path)
+    try:
+        queued = other.execute('SELECT webhook, reference_document FROM "__webhook_queue"').fetchall()
+    finally:
+        other.close()
+    assert queued == [("same-group", todo[1]["data"]["name"])]
+
+
+def test_a_requests_tokens_do_not_outlive_it(world):
+    """After a request, the worker's connection answers token look-ups from the database again:
+    what the request read must not stand in for a change another worker made since."""
+    from ristretto.db import state
+    world.run(world.call("POST", "/api/resource/ToDo", {"description": "reads the tokens"}))
+    other = sqlite3.connect(world.db_path, isolation_level=None)
+    try:
+        other.execute("INSERT OR REPLACE INTO __ristretto_state (key, value) VALUES (?, 'moved-elsewhere')",
+                      (state.WEBHOOKS,))
+    finally:
+        other.close()
+    assert state.value(world.app.site.db.request_connection(), state.WEBHOOKS) == "moved-elsewhere"

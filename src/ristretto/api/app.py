@@ -260,7 +260,7 @@ class App:
                                        user_type="Website User")
                     call = Call(ctx, req, {}, {}, site, auth_version=versions.get(state.AUTH), methods=self.methods)
                     response = self._run(call, conn, login) if self.groups is None \
-                        else self._grouped(call, conn, login)
+                        else self._grouped(call, conn, login, versions)
                     state.settle(conn)
                     return response
             except state.StaleVersions:
@@ -271,13 +271,19 @@ class App:
                 log.exception("request failed before dispatch")
                 return error_response(e, messages=[], tracebacks=False)
 
-    def _grouped(self, call: Call, conn, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
+    def _grouped(self, call: Call, conn, login: authn.PasswordWork | None,
+                 versions: dict[str, str]) -> Response | authn.PasswordWork:
         """:meth:`_run` with the request's writes joining the worker's write group (group commit)."""
         conn.group_writes = True
+        # The tokens this request read answer its later look-ups (db.state.value: no statement
+        # per write for the webhooks' token), as on PostgreSQL; its own bumps update them. Only
+        # while it runs: the connection serves the worker's next request after it.
+        conn.versions = versions
         try:
             response = self._run(call, conn, login)
         finally:
             conn.group_writes = False
+            conn.versions = None
         if not self.groups.flush_unawaited():
             return error_response(exc.WriteNotCommitted(), messages=[], tracebacks=False)
         return response

@@ -60,6 +60,8 @@ class SQLiteConnection(Connection):
         # Set by the pipeline while it handles a request: only requests open groups (a CLI
         # command or a test's direct model call commits at once, unless a group is open).
         self.group_writes = False
+        # The version tokens of the request running now (set by the pipeline; db.state.value).
+        self.versions: dict[str, str] | None = None
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
                        "temp_store=MEMORY", "cache_size=-32000", "foreign_keys=OFF"):
             self._conn.execute(f"PRAGMA {pragma}")
