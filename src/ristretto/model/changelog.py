@@ -30,6 +30,7 @@ import orjson
 from ristretto.db.dialects import quote
 from ristretto.db.schema import CHANGE_LOG
 from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS
+from ristretto.model.writeplan import write_plan
 
 if TYPE_CHECKING:
     from ristretto.db.connection import Connection
@@ -112,7 +113,7 @@ def changed_fields(previous: "Document", doc: "Document") -> list[str]:
     """Fieldnames whose value differs between two states of a document (tables included)."""
     meta = doc.meta
     old, new = previous.d, doc.d
-    out = [f.fieldname for f in meta.data_fields if f.fieldname not in _SKIP and old.get(f.fieldname) != new.get(f.fieldname)]
+    out = [f for f in write_plan(meta).compared if old.get(f) != new.get(f)]
     for tf in meta.table_fields:
         if _rows(previous.children.get(tf.fieldname, [])) != _rows(doc.children.get(tf.fieldname, [])):
             out.append(tf.fieldname)

@@ -141,6 +141,14 @@ def row_values(doc: Document) -> list[Any]:
     return [d.get(c) for c in doc.meta.column_names]
 
 
+def update_values(doc: Document, name: Any) -> list[Any]:
+    """Parameters of :func:`update_sql`: every column but ``name``, in order, then the name."""
+    d = doc.d
+    values = [d.get(c) for c in doc.meta.column_names if c != "name"]
+    values.append(name)
+    return values
+
+
 def write_children(ctx: "Context", doc: Document, fieldnames: Iterable[str]) -> None:
     for fieldname in fieldnames:
         tf = doc.meta.get_table_field(fieldname)
