@@ -113,7 +113,8 @@ def changed_fields(previous: "Document", doc: "Document") -> list[str]:
     """Fieldnames whose value differs between two states of a document (tables included)."""
     meta = doc.meta
     old, new = previous.d, doc.d
-    out = [f for f in write_plan(meta).compared if old.get(f) != new.get(f)]
+    compared = write_plan(meta).compared
+    out = [f for f, a, b in zip(compared, map(old.get, compared), map(new.get, compared)) if a != b]
     for tf in meta.table_fields:
         if _rows(previous.children.get(tf.fieldname, [])) != _rows(doc.children.get(tf.fieldname, [])):
             out.append(tf.fieldname)

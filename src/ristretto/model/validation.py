@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
     CharacterLengthExceededError, InvalidEmailAddressError, InvalidPhoneNumberError,
-    LinkValidationError, MandatoryError, NonNegativeError, ValidationError,
+    LinkValidationError, MandatoryError, NonNegativeError, UniqueValidationError, ValidationError,
 )
 from ristretto.model.writeplan import write_plan
 
@@ -175,7 +175,6 @@ def check_links(ctx: "Context", doc: "Document", row_label: str = "") -> None:
 
 
 def check_unique(ctx: "Context", doc: "Document") -> None:
-    from ristretto.exceptions import UniqueValidationError
     meta = doc.meta
     for f in write_plan(meta).unique:
         value = doc.d.get(f.fieldname)
