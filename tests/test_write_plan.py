@@ -5,8 +5,8 @@ A save looks only at the fields its checks concern, listed once per DocType defi
 follows the new rules (mandatory, Select options, defaults, non-negative numbers, unique). A
 write that is one statement (no child table, no Password field) runs without a savepoint of
 its own on SQLite, which undoes a failed statement by itself: the tests check the statements
-sent, and that a failed insert or update inside a transaction leaves the transaction's other
-work in place, on SQLite as on PostgreSQL (where the savepoint stays).
+sent, and that a failed insert inside a transaction leaves the transaction's other work in
+place, on SQLite as on PostgreSQL (where the savepoint stays).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ import orjson
 
 from ristretto.db.dialects import quote
 from ristretto.db.schema import CHANGE_LOG
-from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS
 from ristretto.model.writeplan import write_plan
 
 if TYPE_CHECKING:
@@ -49,7 +48,6 @@ _T = quote(CHANGE_LOG)
 _COLUMNS = "seq, doctype, name, action, at, " + quote("user") + ", fields, old_name, docstatus"
 _INSERT = (f"INSERT INTO {_T} (doctype, name, action, at, {quote('user')}, fields, old_name, docstatus) "
            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_SKIP = frozenset(STANDARD_FIELDS) | frozenset(CHILD_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
