@@ -29,7 +29,7 @@ import orjson
 
 from ristretto.db.dialects import quote
 from ristretto.db.schema import CHANGE_LOG
-from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS
+from ristretto.model.writeplan import write_plan
 
 if TYPE_CHECKING:
     from ristretto.db.connection import Connection
@@ -50,7 +50,6 @@ _T = quote(CHANGE_LOG)
 _COLUMNS = "seq, doctype, name, action, at, " + quote("user") + ", fields, old_name, docstatus"
 _INSERT = (f"INSERT INTO {_T} (doctype, name, action, at, {quote('user')}, fields, old_name, docstatus) "
            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_SKIP = frozenset(STANDARD_FIELDS) | frozenset(CHILD_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +113,8 @@ def changed_fields(previous: "Document", doc: "Document") -> list[str]:
     """Fieldnames whose value differs between two states of a document (tables included)."""
     meta = doc.meta
     old, new = previous.d, doc.d
-    out = [f.fieldname for f in meta.data_fields if f.fieldname not in _SKIP and old.get(f.fieldname) != new.get(f.fieldname)]
+    compared = write_plan(meta).compared
+    out = [f for f, a, b in zip(compared, map(old.get, compared), map(new.get, compared)) if a != b]
     for tf in meta.table_fields:
         if _rows(previous.children.get(tf.fieldname, [])) != _rows(doc.children.get(tf.fieldname, [])):
             out.append(tf.fieldname)

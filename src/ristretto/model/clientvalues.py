@@ -4,13 +4,15 @@ standard and server-owned keys ignored, and malformed shapes refused."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from ristretto.exceptions import ValidationError
 from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS, Meta
-from ristretto.meta.fieldtypes import DATE, DATETIME, TIME, coerce_value
+from ristretto.meta.fieldtypes import coerce_value
 from ristretto.model import naming, validation
 from ristretto.model.base import Document
+from ristretto.model.writeplan import NOW, TIME_NOW, TODAY, write_plan
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -32,28 +34,21 @@ def defaults(meta: Meta, ctx: "Context") -> dict[str, Any]:
     field's default (a DocPerm row without ``write`` must not get DocPerm's ``write``
     default of 1).
     """
-    import datetime as _dt
     out: dict[str, Any] = {}
     if ctx.flags.get("in_import"):
         return out
-    for f in meta.data_fields:
-        if f.default is None:
-            continue
-        default = f.default
-        kind = f.ft.kind
-        if kind == DATE and default.lower() == "today":
-            out[f.fieldname] = _dt.date.today().isoformat()
-        elif kind == DATETIME and default.lower() == "now":
-            out[f.fieldname] = ctx.now()
-        elif default.startswith(":") or (default.startswith("{") and default.endswith("}")):
-            continue  # user defaults / templates of other fields: not applicable server-side
-        elif kind == TIME and default.lower() == "now":
-            out[f.fieldname] = _dt.datetime.now().strftime("%H:%M:%S")
-        else:
-            try:
-                out[f.fieldname] = coerce_value(f.ft, default, f.label)
-            except ValidationError:
-                continue
+    # Which fields have a default and how to make it: worked out once per DocType definition.
+    for fieldname, how, value in write_plan(meta).defaults:
+        if how is None:
+            out[fieldname] = value
+        elif how == TODAY:
+            out[fieldname] = _dt.date.today().isoformat()
+        elif how == NOW:
+            out[fieldname] = ctx.now()
+        elif how == TIME_NOW:
+            out[fieldname] = _dt.datetime.now().strftime("%H:%M:%S")
+        else:  # COERCE: a value that could be changed in place, made for each document
+            out[fieldname] = coerce_value(value.ft, value.default, value.label)
     return out
 
 
@@ -103,19 +98,20 @@ def child_rows(ctx: "Context", parent: Document, fieldname: str, child_meta: Met
     out = []
     table = parent.meta.get_field(fieldname)
     label = table.label if table is not None else fieldname
+    plan = write_plan(child_meta)
     for i, data in enumerate(rows, start=1):
         row_label = f"{label} Row #{i}: "
         # The row's name finds the stored row it replaces: it must be one value.
         validation.check_scalar(data.get("name"), "name", row_label)
         prev = existing.get(data.get("name"))
-        row = Document(child_meta, {c: None for c in child_meta.column_names}, is_new=prev is None)
+        row = Document(child_meta, dict(plan.zeroed), is_new=prev is None)
         if prev is None:
             # Only new rows take defaults: an existing row is fully overwritten by what was
             # sent, and what was left out becomes empty (Frappe's replace semantics).
             row.d.update(defaults(child_meta, ctx))
-        for f in child_meta.data_fields:
-            if f.ft.not_null_zero and row.d.get(f.fieldname) is None:
-                row.d[f.fieldname] = 0
+            for zero in plan.zero_if_none:
+                if row.d[zero] is None:
+                    row.d[zero] = 0
         apply_values(ctx, row, data, is_new=True, row_label=row_label)
         if prev is not None:
             row.d["name"] = prev.name

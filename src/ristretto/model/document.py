@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ristretto.db.connection import IntegrityError
-from ristretto.db.dialects import quote
+from ristretto.db.dialects import SQLITE, quote
 from ristretto.exceptions import (
     CannotChangeConstantError, DocstatusTransitionError, DoesNotExistError, PermissionError,
     TimestampMismatchError, ValidationError,
@@ -26,8 +26,9 @@ from ristretto.model.access import child_row, get_doc, locked_row, locked_single
 from ristretto.model.base import Document
 from ristretto.model.clientvalues import SERVER_SET, apply_values, defaults
 from ristretto.model.storage import (  # load and exists are part of this module's API too
-    exists, insert_sql, integrity_error, load, row_values, update_sql, write_children,
+    exists, insert_sql, integrity_error, load, row_values, update_sql, update_values, write_children,
 )
+from ristretto.model.writeplan import write_plan
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -76,15 +77,10 @@ def _fetch_from(ctx: "Context", doc: Document) -> None:
     for rows in doc.children.values():
         for row in rows:
             _fetch_from(ctx, row)
-    meta = doc.meta
-    for f in meta.data_fields:
-        if not f.fetch_from or "." not in f.fetch_from:
-            continue
+    for f, link_field, source, lf in write_plan(doc.meta).fetch:
         if f.fetch_if_empty and doc.d.get(f.fieldname) not in (None, ""):
             continue
-        link_field, source = f.fetch_from.split(".", 1)
-        lf = meta.get_field(link_field)
-        if lf is None or lf.fieldtype != "Link":
+        if lf is None:
             continue
         target = ctx.find_meta(lf.options)
         value = doc.d.get(link_field)
@@ -97,6 +93,15 @@ def _fetch_from(ctx: "Context", doc: Document) -> None:
         row = ctx.db.one(f"SELECT {quote(source)} FROM {quote(target.table)} WHERE name = ?", (value,))
         if row is not None:
             doc.d[f.fieldname] = row[0]
+
+
+def _one_statement(ctx: "Context", meta: Meta) -> bool:
+    """Whether writing a document of ``meta`` is a single statement (no child tables, no
+    Password fields) on SQLite. SQLite undoes a failed statement by itself and leaves the
+    transaction usable, so the savepoint that guards a multi-statement write (a failed
+    child row must take its parent's row with it) would only cost two more statements.
+    PostgreSQL aborts the whole transaction on any failed statement: it always keeps it."""
+    return ctx.db.dialect is SQLITE and not meta.table_fields and not passwords.secret_fields(meta)
 
 
 def _hook(ctx: "Context", doc: Document, method: str) -> None:
@@ -116,13 +121,15 @@ def _transform(ctx: "Context", doctype: str, data: dict) -> dict:
 def new_doc(ctx: "Context", doctype: str, data: dict | None = None) -> Document:
     """An unsaved document with defaults applied and ``data`` coerced onto it."""
     meta = ctx.get_meta(doctype)
-    doc = Document(meta, {c: None for c in meta.column_names}, is_new=True)
-    doc.d.update(defaults(meta, ctx))
-    for f in meta.data_fields:
-        if f.ft.not_null_zero and doc.d.get(f.fieldname) is None:
-            doc.d[f.fieldname] = 0
-    doc.d["docstatus"] = 0
-    doc.d["idx"] = 0
+    plan = write_plan(meta)
+    doc = Document(meta, dict(plan.zeroed), is_new=True)
+    d = doc.d
+    d.update(defaults(meta, ctx))
+    for fieldname in plan.zero_if_none:
+        if d[fieldname] is None:
+            d[fieldname] = 0
+    d["docstatus"] = 0
+    d["idx"] = 0
     if data:
         apply_values(ctx, doc, data, is_new=True)
     return doc
@@ -172,10 +179,13 @@ def insert(ctx: "Context", doctype: str, data: dict, *, name: Any = None, force_
     _validate(ctx, doc)
     _hook(ctx, doc, "before_submit" if doc.docstatus == 1 else "before_save")
     try:
-        with ctx.db.savepoint("doc_insert"):
-            passwords.save(ctx, doc)
+        if _one_statement(ctx, meta):
             ctx.db.execute(insert_sql(meta), row_values(doc))
-            write_children(ctx, doc, doc.children.keys())
+        else:
+            with ctx.db.savepoint("doc_insert"):
+                passwords.save(ctx, doc)
+                ctx.db.execute(insert_sql(meta), row_values(doc))
+                write_children(ctx, doc, doc.children.keys())
     except IntegrityError as e:
         raise integrity_error(doc, e) from None
     doc.is_new = False
@@ -224,8 +234,8 @@ def update(ctx: "Context", doctype: str, name: Any, data: dict, *,
     # restricted by User Permissions or a rule cannot move a document out of their reach.
     ctx.perms.check(ctx, doctype, "write", doc)
     lifecycle.check_transition(ctx, previous, doc)
-    for f in meta.data_fields:
-        if f.set_only_once and previous.d.get(f.fieldname) not in (None, "", 0) \
+    for f in write_plan(meta).set_only_once:
+        if previous.d.get(f.fieldname) not in (None, "", 0) \
                 and doc.d.get(f.fieldname) != previous.d.get(f.fieldname):
             raise CannotChangeConstantError(f"Value cannot be changed for {f.label}")
     return _save_existing(ctx, doc, previous)
@@ -308,15 +318,15 @@ def _save_existing(ctx: "Context", doc: Document, previous: Document) -> Documen
     if (old, new) == (1, 2):
         lifecycle.check_no_links(ctx, doc, submitted_only=True)
     try:
-        with ctx.db.savepoint("doc_update"):
-            passwords.save(ctx, doc)
-            values = row_values(doc)
-            name_idx = meta.column_names.index("name")
-            params = values[:name_idx] + values[name_idx + 1:] + [previous.name]
-            ctx.db.execute(update_sql(meta), params)
-            # Every row is rewritten, as in Frappe: rows carry the parent's modified and
-            # docstatus (a submit without the table in the payload submits its rows too).
-            write_children(ctx, doc, doc.children.keys())
+        if _one_statement(ctx, meta):
+            ctx.db.execute(update_sql(meta), update_values(doc, previous.name))
+        else:
+            with ctx.db.savepoint("doc_update"):
+                passwords.save(ctx, doc)
+                ctx.db.execute(update_sql(meta), update_values(doc, previous.name))
+                # Every row is rewritten, as in Frappe: rows carry the parent's modified and
+                # docstatus (a submit without the table in the payload submits its rows too).
+                write_children(ctx, doc, doc.children.keys())
     except IntegrityError as e:
         raise integrity_error(doc, e) from None
     versions.record(ctx, previous, doc)

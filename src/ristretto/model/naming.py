@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import secrets
+import os
 from typing import TYPE_CHECKING, Any
 
 from ristretto.db.dialects import quote
@@ -27,7 +27,7 @@ _BRACES = re.compile(r"\{([^{}]*)\}")
 
 
 def make_hash() -> str:
-    return secrets.token_hex(5)
+    return os.urandom(5).hex()  # what secrets.token_hex(5) returns, with two calls fewer
 
 
 def next_counter(ctx: "Context", key: str) -> int:

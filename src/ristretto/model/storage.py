@@ -137,8 +137,18 @@ def update_sql(meta: Meta) -> str:
 
 
 def row_values(doc: Document) -> list[Any]:
-    d = doc.d
-    return [d.get(c) for c in doc.meta.column_names]
+    return list(map(doc.d.get, doc.meta.column_names))
+
+
+def update_values(doc: Document, name: Any) -> list[Any]:
+    """Parameters of :func:`update_sql`: every column but ``name``, in order, then the name."""
+    meta = doc.meta
+    columns = meta.sql_cache.get("update_columns")
+    if columns is None:
+        columns = meta.sql_cache["update_columns"] = tuple(c for c in meta.column_names if c != "name")
+    values = list(map(doc.d.get, columns))
+    values.append(name)
+    return values
 
 
 def write_children(ctx: "Context", doc: Document, fieldnames: Iterable[str]) -> None:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ristretto.db.dialects import quote
 from ristretto.exceptions import (
     CharacterLengthExceededError, InvalidEmailAddressError, InvalidPhoneNumberError,
-    LinkValidationError, MandatoryError, NonNegativeError, ValidationError,
+    LinkValidationError, MandatoryError, NonNegativeError, UniqueValidationError, ValidationError,
 )
-from ristretto.meta.fieldtypes import FLOAT, INT, TEXT
+from ristretto.model.writeplan import write_plan
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -66,8 +66,8 @@ def _is_empty(value: Any, fieldtype: str) -> bool:
 def check_mandatory(ctx: "Context", doc: "Document") -> None:
     missing: list[str] = []
     labels: list[str] = []
-    for f in doc.meta.fields:
-        if not f.reqd or not f.fieldname:
+    for f in write_plan(doc.meta).mandatory:
+        if not f.fieldname:
             continue
         if f.is_table:
             if not doc.children.get(f.fieldname):
@@ -81,8 +81,8 @@ def check_mandatory(ctx: "Context", doc: "Document") -> None:
             labels.append(f"Error: Value missing for {doc.meta.name}: {f.label}")
     for tf in doc.meta.table_fields:
         for row in doc.children.get(tf.fieldname, []):
-            for f in row.meta.fields:
-                if f.reqd and f.has_column and _is_empty(row.get(f.fieldname), f.fieldtype):
+            for f in write_plan(row.meta).mandatory:
+                if f.has_column and _is_empty(row.get(f.fieldname), f.fieldtype):
                     missing.append(f.fieldname)
                     labels.append(f"Error: {tf.label} Row #{row.get('idx')}: Value missing for: {f.label}")
     if missing:
@@ -95,26 +95,27 @@ def check_mandatory(ctx: "Context", doc: "Document") -> None:
 def check_values(ctx: "Context", doc: "Document", row_label: str = "") -> None:
     """Select options, lengths, Data formats and non-negative numbers."""
     meta = doc.meta
-    for f in meta.data_fields:
-        value = doc.d.get(f.fieldname)
+    d = doc.d
+    # Only the fields with something to check, in field order (the first problem is reported).
+    for f, max_length, options, data_format, non_negative in write_plan(meta).value_checks:
+        value = d.get(f.fieldname)
         if value is None or value == "":
             continue
-        kind = f.ft.kind
-        if kind == TEXT:
-            if f.ft.varchar and isinstance(value, str) and len(value) > f.max_length():
-                raise CharacterLengthExceededError(
-                    f"{row_label}{f.label}: '{value[:20]}...' will get truncated, as max characters "
-                    f"allowed is {f.max_length()}", title="Value too big")
-            if f.fieldtype == "Select":
-                options = f.select_options
-                if options and value not in options and not f.fieldname == "naming_series":
-                    raise ValidationError(
-                        f"{row_label}{f.label} cannot be \"{value}\". It should be one of "
-                        + ", ".join(f'"{o}"' for o in options), title="Invalid value")
-            elif f.fieldtype == "Data" and f.options:
-                _check_data_format(f, str(value), row_label)
-        elif kind in (INT, FLOAT) and f.non_negative and value < 0:
-            raise NonNegativeError(f"{row_label}Value cannot be negative for {meta.name}: {f.label}")
+        if non_negative:
+            if value < 0:
+                raise NonNegativeError(f"{row_label}Value cannot be negative for {meta.name}: {f.label}")
+            continue
+        if max_length and isinstance(value, str) and len(value) > max_length:
+            raise CharacterLengthExceededError(
+                f"{row_label}{f.label}: '{value[:20]}...' will get truncated, as max characters "
+                f"allowed is {max_length}", title="Value too big")
+        if options is not None:
+            if value not in options:
+                raise ValidationError(
+                    f"{row_label}{f.label} cannot be \"{value}\". It should be one of "
+                    + ", ".join(f'"{o}"' for o in options), title="Invalid value")
+        elif data_format:
+            _check_data_format(f, str(value), row_label)
 
 
 def _check_data_format(f, value: str, row_label: str) -> None:
@@ -139,9 +140,7 @@ def _check_data_format(f, value: str, row_label: str) -> None:
 def check_links(ctx: "Context", doc: "Document", row_label: str = "") -> None:
     """Link and Dynamic Link values must name existing documents (unknown target DocTypes are tolerated)."""
     meta = doc.meta
-    for f in meta.data_fields:
-        if f.fieldtype not in ("Link", "Dynamic Link"):
-            continue
+    for f in write_plan(meta).links:
         value = doc.d.get(f.fieldname)
         if value in (None, ""):
             continue
@@ -176,11 +175,8 @@ def check_links(ctx: "Context", doc: "Document", row_label: str = "") -> None:
 
 
 def check_unique(ctx: "Context", doc: "Document") -> None:
-    from ristretto.exceptions import UniqueValidationError
     meta = doc.meta
-    for f in meta.data_fields:
-        if not f.unique:
-            continue
+    for f in write_plan(meta).unique:
         value = doc.d.get(f.fieldname)
         if value in (None, ""):
             continue

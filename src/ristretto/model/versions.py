@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ristretto.meta.doctype import CHILD_FIELDS, STANDARD_FIELDS
+from ristretto.model.writeplan import write_plan
 
 if TYPE_CHECKING:
     from ristretto.model.context import Context
@@ -28,7 +29,10 @@ def _changes(old: dict, new: dict, fields) -> list[list[Any]]:
 
 def diff(previous: "Document", doc: "Document") -> dict[str, list] | None:
     meta = doc.meta
-    out: dict[str, list] = {"changed": _changes(previous.d, doc.d, [f.fieldname for f in meta.data_fields]),
+    compared = write_plan(meta).compared  # the data fields, stamps left out
+    old, new = previous.d, doc.d
+    changed = [[f, a, b] for f, a, b in zip(compared, map(old.get, compared), map(new.get, compared)) if a != b]
+    out: dict[str, list] = {"changed": changed,
                             "added": [], "removed": [], "row_changed": []}
     for tf in meta.table_fields:
         before = {r.name: r for r in previous.children.get(tf.fieldname, [])}
