@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Per-request cost of the application itself, without a server or sockets.
 
-    python bench/inprocess.py [--requests 20000] [--rows 2000]
+    python bench/inprocess.py [--requests 20000] [--rows 2000] [--cpu] [--postgres URL]
 
-A fresh SQLite site in a temp folder, ``--rows`` ToDo documents, an API key of a System
+A fresh site in a temp folder (SQLite, or with ``--postgres URL`` a new database on that
+PostgreSQL server, dropped afterwards), ``--rows`` ToDo documents, an API key of a System
 Manager (not Administrator, so permission rules are evaluated), then each workload called
 straight through the ASGI callable ``--requests`` times (a bounded loop) with pre-built
 scopes. Prints microseconds per request (the median of five rounds). Machines here are noisy:
@@ -77,13 +78,41 @@ def main() -> int:
     p.add_argument("--only", choices=("get", "list", "method", "create", "update"), help="one workload")
     p.add_argument("--cpu", action="store_true",
                    help="count the process's CPU time, not wall time: steadier while other work shares the machine")
+    p.add_argument("--postgres", metavar="URL",
+                   help="a PostgreSQL server (postgresql://user@host:port/db) to create the site's database on")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the measured rounds into FILE (prints calls per request)")
     args = p.parse_args()
     if args.cpu:
         global CLOCK
         CLOCK = time.process_time
+    db_url = _create_database(args.postgres) if args.postgres else None
+    try:
+        return _bench(args, db_url)
+    finally:
+        if db_url:
+            _drop_database(args.postgres, db_url)
+
+
+def _create_database(server: str) -> str:
+    import uuid
+
+    import psycopg
+    name = "bench_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop_database(server: str, db_url: str) -> None:
+    import psycopg
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _bench(args, db_url: str | None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         site_dir = Path(tmp) / "site"
-        site, _ = new_site(site_dir, None, "bench-admin-pw")
+        site, _ = new_site(site_dir, db_url, "bench-admin-pw")
         add_user(site, "bench@example.com", "bench-pw-123", ["System Manager"])
         key, secret = generate_keys(site, "bench@example.com")
         names = []
@@ -107,9 +136,22 @@ def main() -> int:
             for name, scopes in workloads.items():
                 if args.only and name != args.only:
                     continue
+                profiler = None
+                if args.profile:
+                    import cProfile
+                    profiler = cProfile.Profile()
+                    profiler.enable()
                 rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5, args.concurrency))
                           for _ in range(5)]
-                print(f"{name:8s} {statistics.median(rounds):8.1f} µs/request")
+                line = f"{name:8s} {statistics.median(rounds):8.1f} µs/request"
+                if profiler is not None:
+                    import pstats
+                    profiler.disable()
+                    stats = pstats.Stats(profiler)
+                    n = (args.requests // 5 // args.concurrency) * args.concurrency * 5
+                    line += f"  {stats.total_calls / n:.1f} calls/request (profiled)"
+                    stats.dump_stats(f"{args.profile}.{name}")
+                print(line)
         finally:
             loop.close()
             app.site.close()

@@ -24,12 +24,21 @@ a transaction):
   abandoned (:class:`StaleVersions`) and runs again after a fresh read.
 
 ``RoundTrips`` counts what is sent (tests pin the round trips of a request with it).
+
+Client CPU: statements go straight through psycopg's libpq wrapper (``raw.pgconn``) with one
+``Transformer`` per server connection (:class:`_Session`), the same adapters and loaders a
+psycopg cursor uses, instead of a new cursor, query object and adapter map per statement;
+the tokens' read and a statement share a pipeline of our own that waits only for input
+(psycopg's pipeline polls a socket that is always writable). Statements run often are
+prepared on the server as psycopg would prepare them (after ``prepare_threshold`` runs).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import select
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -41,6 +50,18 @@ def _pg_sql(query: str) -> str:
     # Our SQL never contains literal '%' or '?' outside placeholders (identifiers are
     # validated, values are parameters), so this rewrite is exact.
     return query.replace("%", "%%").replace("?", "%s")
+
+
+@functools.lru_cache(maxsize=4096)
+def _pg_native(query: str) -> tuple[bytes, int]:
+    """``query`` with PostgreSQL's own ``$n`` placeholders (the same assumption as
+    :func:`_pg_sql`), and how many there are."""
+    parts = query.split("?")
+    out = [parts[0]]
+    for i, part in enumerate(parts[1:], 1):
+        out.append(f"${i}")
+        out.append(part)
+    return "".join(out).encode(), len(parts) - 1
 
 
 @functools.lru_cache(maxsize=1)
@@ -128,6 +149,267 @@ def _is_control(query: str) -> bool:
     return _CONTROL.match(query) is not None
 
 
+class _Session:
+    """What one server connection keeps from request to request: a ``Transformer`` (its
+    adapters, with the dumpers and loaders it picked cached) and its prepared statements.
+
+    Statements are sent and their results read through ``raw.pgconn``, converted exactly as
+    a psycopg cursor converts them (``Transformer.dump_sequence`` with automatic formats,
+    text results, tuples), errors raised as the same ``psycopg.errors`` classes."""
+
+    __slots__ = ("raw", "pg", "tx", "encoding", "counts", "names", "serial", "threshold", "__weakref__")
+
+    def __init__(self, raw):
+        from psycopg.adapt import Transformer
+        self.raw = weakref.ref(raw)
+        self.pg = raw.pgconn
+        self.tx = Transformer(raw)
+        self.encoding = self.tx.encoding
+        # Prepared as psycopg prepares (after ``prepare_threshold`` runs of a statement with
+        # the same parameter types; never with None); names unlike psycopg's own.
+        self.counts: dict[tuple[bytes, tuple], int] = {}
+        self.names: dict[tuple[bytes, tuple], bytes] = {}
+        self.serial = 0
+        self.threshold = raw.prepare_threshold
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _dump(self, params):
+        tx = self.tx
+        values = tx.dump_sequence(params, _auto_formats(len(params)))
+        return values, tx.types or (), tx.formats
+
+    def _prepared(self, sql: bytes, types: tuple, pipelined: bool) -> tuple[bytes | None, bool]:
+        """The statement's server name (None: send it unprepared), and whether it must be
+        prepared first (in a pipeline that rides with it; otherwise it is done here)."""
+        key = (sql, types)
+        name = self.names.get(key)
+        if name is not None:
+            return name, False
+        if self.threshold is None:
+            return None, False
+        count = self.counts.get(key, 0)
+        if count < self.threshold or len(self.names) >= _MAX_PREPARED:
+            if len(self.counts) >= _MAX_COUNTED:
+                self.counts.clear()
+            self.counts[key] = count + 1
+            return None, False
+        self.counts.pop(key, None)
+        self.serial += 1
+        name = b"_ristretto_%d" % self.serial
+        if pipelined:
+            return name, True
+        # Once per statement and connection, as psycopg does it (not counted as a request's trip).
+        self.pg.send_prepare(name, sql, param_types=types)
+        self._raise_for(self._fetch())
+        self.names[key] = name
+        return name, False
+
+    def _send(self, sql: bytes, params, prepare: bool, pipelined: bool = False):
+        """Send one statement; returns the key and name of a statement prepared with it."""
+        pg = self.pg
+        if params:
+            values, types, formats = self._dump(params)
+        else:
+            values, types, formats = None, (), None
+        name, parse = self._prepared(sql, types, pipelined) if prepare else (None, False)
+        if name is None:
+            if values is None and not pipelined:
+                pg.send_query(sql)  # psycopg's choice too: the simple protocol without parameters
+            else:
+                pg.send_query_params(sql, values, param_types=types, param_formats=formats, result_format=_TEXT)
+            return None
+        if parse:
+            pg.send_prepare(name, sql, param_types=types)
+        pg.send_query_prepared(name, values, param_formats=formats, result_format=_TEXT)
+        return ((sql, types), name) if parse else None
+
+    # --- receiving ---------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        pg = self.pg
+        while pg.flush():
+            select.select((), (pg.socket,), ())
+
+    def _fetch(self) -> list:
+        """Every result of what was sent (outside a pipeline), waiting only for input."""
+        pg = self.pg
+        results = []
+        try:
+            self._flush()
+            while True:
+                while pg.is_busy():
+                    select.select((pg.socket,), (), ())
+                    pg.consume_input()
+                res = pg.get_result()
+                if res is None:
+                    return results
+                results.append(res)
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+
+    def _interrupted(self) -> None:
+        """Ctrl-C while waiting: cancel the statement on the server and read what is left,
+        so the connection can be used again (what psycopg does)."""
+        raw = self.raw()
+        pg = self.pg
+        try:
+            if raw is not None:
+                raw.cancel_safe(timeout=5.0)
+            for _ in range(1000):
+                if pg.pipeline_status:
+                    pg.pipeline_sync()
+                self._flush()
+                while pg.is_busy():
+                    select.select((pg.socket,), (), (), 5.0)
+                    pg.consume_input()
+                res = pg.get_result()
+                if res is None and not pg.is_busy() and pg.transaction_status != _ACTIVE:
+                    break
+            if pg.pipeline_status:
+                pg.exit_pipeline_mode()
+        except Exception:  # noqa: BLE001 - the pool discards a connection left busy
+            pass
+
+    def _raise_for(self, results: list) -> None:
+        import psycopg.errors as e
+        for res in results:
+            status = res.status
+            if status == _TUPLES_OK or status == _COMMAND_OK or status == _EMPTY_QUERY:
+                continue
+            if status == _FATAL_ERROR:
+                raise e.error_from_result(res, encoding=self.encoding)
+            if status == _PIPELINE_ABORTED:
+                raise e.PipelineAborted("pipeline aborted")
+            raise e.InternalError(f"unexpected result status from query: {status}")
+
+    def rows(self, res) -> list[tuple]:
+        """The rows of a result, loaded as a cursor's ``fetchall`` loads them."""
+        tx = self.tx
+        tx.set_pgresult(res)
+        try:
+            return tx.load_rows(0, res.ntuples, tuple)
+        finally:
+            tx.set_pgresult(None)
+
+    # --- statements --------------------------------------------------------------------
+
+    def run(self, query: str, params, prepare: bool = True) -> list:
+        """One statement (or a ``;``-separated list without parameters and ``prepare``);
+        its results, errors raised."""
+        sql = _pg_native(query)[0]
+        prepared = self._send(sql, params, prepare)
+        results = self._fetch()
+        self._check(results, prepared)
+        return results
+
+    def run_pair(self, first: str, query: str, params) -> tuple[list, list, BaseException | None]:
+        """``first`` (no parameters) and ``query`` in one round trip (a pipeline): the results
+        of each, and the error of the pair if one failed (not raised: the caller decides
+        which comes first)."""
+        import psycopg
+        pg = self.pg
+        pg.enter_pipeline_mode()
+        groups: list[list] = []
+        try:
+            prepared = [self._send(_pg_native(first)[0], (), True, True),
+                        self._send(_pg_native(query)[0], params, True, True)]
+            pg.pipeline_sync()
+            self._flush()
+            current: list = []
+            while True:
+                while pg.is_busy():
+                    select.select((pg.socket,), (), ())
+                    pg.consume_input()
+                res = pg.get_result()
+                if res is None:
+                    if current:
+                        groups.append(current)
+                        current = []
+                    continue
+                if res.status == _PIPELINE_SYNC:
+                    break
+                current.append(res)
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        finally:
+            if pg.pipeline_status and not pg.is_busy():
+                pg.exit_pipeline_mode()
+        # A statement prepared in the pipeline has its Parse result first.
+        out: list[list] = []
+        error: BaseException | None = None
+        for prep in prepared:
+            if prep is not None:
+                parse = groups.pop(0) if groups else []
+                try:
+                    self._raise_for(parse)
+                except psycopg.Error as e:
+                    error = error or e
+                else:
+                    self.names[prep[0]] = prep[1]
+            results = groups.pop(0) if groups else []
+            try:
+                self._check(results, None)
+            except psycopg.Error as e:
+                error = error or e
+            out.append(results)
+        return out[0], out[1], error
+
+    def _check(self, results: list, prepared) -> None:
+        if prepared is not None:
+            # Its Parse result comes first.
+            parse, results[:] = results[:1], results[1:]
+            self._raise_for(parse)
+            self.names[prepared[0]] = prepared[1]
+        try:
+            self._raise_for(results)
+        except Exception as e:
+            if getattr(e, "sqlstate", None) == "0A000" and self.names:
+                # "cached plan must not change result type": a table changed under a prepared
+                # statement; forget them (psycopg forgets a statement whose run failed).
+                self.names.clear()
+            raise
+        for res in results:
+            if res.status == _COMMAND_OK and self.names:
+                command = res.command_status or b""
+                if _DDL(command):
+                    # A changed or dropped object: prepared statements go too, as psycopg does it.
+                    self._deallocate()
+                    break
+                if _GONE(command):
+                    self.names.clear()  # the server has forgotten them already
+
+    def _deallocate(self) -> None:
+        names, self.names = list(self.names.values()), {}
+        self.counts.clear()
+        if names and self.pg.transaction_status != _INERROR:
+            self.pg.send_query(b"; ".join(b"DEALLOCATE " + n for n in names))
+            self._fetch()
+
+
+_MAX_PREPARED = 200      # prepared statements per connection (beyond: sent unprepared)
+_MAX_COUNTED = 2000      # statements whose runs are counted towards preparing
+_DDL = re.compile(rb"^(?:DROP|ALTER)\b").match
+_GONE = re.compile(rb"^(?:DISCARD ALL|DEALLOCATE ALL)\b").match
+_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=64)
+def _auto_formats(n: int) -> list:
+    from psycopg.adapt import PyFormat
+    return [PyFormat.AUTO] * n
+
+
+def _session(raw) -> _Session:
+    try:
+        return _SESSIONS[raw]
+    except KeyError:
+        session = _SESSIONS[raw] = _Session(raw)
+        return session
+
+
 class _Savepoint:
     __slots__ = ("server_name", "sent", "released")
 
@@ -142,6 +424,7 @@ class PostgresConnection(Connection):
 
     def __init__(self, raw, timeout: float | None = None, trips: RoundTrips | None = None):
         self._conn = raw
+        self._s = _session(raw)
         self._in_tx = False
         self._begun = False                  # BEGIN sent
         self._savepoints: list[_Savepoint] = []
@@ -177,23 +460,29 @@ class PostgresConnection(Connection):
                 return None
         self.trips.count += 1
         try:
-            return self._conn.execute(_pg_sql(query), params or None)
+            return self._s.run(query, params)
         except psycopg.errors.UniqueViolation as e:
             raise IntegrityError(str(e)) from e
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, query) from None
 
     def sql(self, query, params=()):
-        cur = self._send(query, params)
-        if cur is None:
+        results = self._send(query, params)
+        if not results:
             return []
-        # The result's status, not ``cur.description``: that builds a Column per column.
-        res = cur.pgresult
-        return cur.fetchall() if res is not None and res.status == _TUPLES_OK else []
+        res = results[0]
+        return self._s.rows(res) if res.status == _TUPLES_OK else []
 
     def execute(self, query, params=()):
-        cur = self._send(query, params)
-        return -1 if cur is None else cur.rowcount
+        results = self._send(query, params)
+        if not results:
+            return -1
+        # What a cursor's ``rowcount`` says of its first result.
+        res = results[0]
+        if res.status == _TUPLES_OK:
+            return res.ntuples
+        n = res.command_tuples
+        return -1 if n is None else n
 
     def executemany(self, query, seq):
         import psycopg
@@ -219,11 +508,11 @@ class PostgresConnection(Connection):
             statements = [expect[0]] + statements  # the version tokens first, same round trip
         self.trips.count += 1
         try:
-            cur = self._conn.execute("; ".join(statements), prepare=False)
+            results = self._s.run("; ".join(statements), (), prepare=False)
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, statements[-1]) from None
         if expect is not None:
-            self._compare(cur.fetchall(), expect[1])
+            self._compare(self._s.rows(results[0]), expect[1])
 
     # --- version tokens (ristretto.db.state) -------------------------------------------
 
@@ -239,7 +528,7 @@ class PostgresConnection(Connection):
             query, assumed = self._expect
             self._expect = None
             self.trips.count += 1
-            self._compare(self._conn.execute(query).fetchall(), assumed)
+            self._compare(self._s.rows(self._s.run(query, ())[0]), assumed)
 
     def _compare(self, rows, assumed: dict[str, str]) -> None:
         found = dict(rows)
@@ -255,22 +544,17 @@ class PostgresConnection(Connection):
         expect_query, assumed = self._expect
         self._expect = None
         self.trips.count += 1
-        conn = self._conn
-        tokens = cur = None
-        try:
-            with conn.pipeline():
-                tokens = conn.execute(expect_query)
-                cur = conn.execute(_pg_sql(query), params or None)
-        except psycopg.Error as e:
-            if tokens is not None and tokens.pgresult is not None and tokens.pgresult.status == _TUPLES_OK:
-                self._compare(tokens.fetchall(), assumed)
-            if isinstance(e, psycopg.errors.UniqueViolation):
-                raise IntegrityError(str(e)) from e
-            if isinstance(e, psycopg.errors.QueryCanceled):
+        tokens, results, error = self._s.run_pair(expect_query, query, params)
+        if error is not None:
+            if tokens and tokens[0].status == _TUPLES_OK:
+                self._compare(self._s.rows(tokens[0]), assumed)
+            if isinstance(error, psycopg.errors.UniqueViolation):
+                raise IntegrityError(str(error)) from error
+            if isinstance(error, psycopg.errors.QueryCanceled):
                 raise timeout_error(self.timeout, query) from None
-            raise
-        self._compare(tokens.fetchall(), assumed)
-        return cur
+            raise error
+        self._compare(self._s.rows(tokens[0]), assumed)
+        return results
 
     def _pending_begin(self) -> list[str]:
         """BEGIN and the savepoints opened since, marked sent (the caller sends them)."""
@@ -291,7 +575,7 @@ class PostgresConnection(Connection):
             return []
         first = sps[i]
         del sps[i:]
-        if self._conn.info.transaction_status == _INERROR:
+        if self._s.pg.transaction_status == _INERROR:
             # A failed transaction takes no RELEASE: left open, the savepoint (unique name)
             # is ended by the ROLLBACK TO or ROLLBACK that must come next.
             return []
@@ -360,7 +644,10 @@ class PostgresConnection(Connection):
 
 def _status():
     from psycopg import pq
-    return pq.ExecStatus.TUPLES_OK, pq.TransactionStatus.INERROR
+    x, t = pq.ExecStatus, pq.TransactionStatus
+    return (x.TUPLES_OK, x.COMMAND_OK, x.EMPTY_QUERY, x.FATAL_ERROR, x.PIPELINE_ABORTED, x.PIPELINE_SYNC,
+            t.INERROR, t.ACTIVE, pq.Format.TEXT)
 
 
-_TUPLES_OK, _INERROR = _status()
+(_TUPLES_OK, _COMMAND_OK, _EMPTY_QUERY, _FATAL_ERROR, _PIPELINE_ABORTED, _PIPELINE_SYNC,
+ _INERROR, _ACTIVE, _TEXT) = _status()
