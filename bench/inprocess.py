@@ -139,7 +139,7 @@ def _bench(args, db_url: str | None) -> int:
                 profiler = None
                 if args.profile:
                     import cProfile
-                    profiler = cProfile.Profile()
+                    profiler = cProfile.Profile(CLOCK)
                     profiler.enable()
                 rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5, args.concurrency))
                           for _ in range(5)]

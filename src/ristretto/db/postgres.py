@@ -78,15 +78,15 @@ def _pg_adapters():
 
     class _Timestamp(Loader):
         def load(self, data):
-            s = bytes(data).decode()
-            if "." in s:
-                head, frac = s.split(".", 1)
-                s = f"{head}.{frac.ljust(6, '0')}"
-            return s
+            s = str(data, "utf-8")
+            dot = s.find(".")
+            if dot < 0 or len(s) - dot == 7:  # no fraction, or all six digits already
+                return s
+            return f"{s[:dot]}.{s[dot + 1:].ljust(6, '0')}"
 
     class _Date(Loader):
         def load(self, data):
-            return bytes(data).decode()
+            return str(data, "utf-8")
 
     class _Time(Loader):
         def load(self, data):
