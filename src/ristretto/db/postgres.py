@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import re
 import select
+import time
 import weakref
 from contextlib import contextmanager
 from typing import Iterator
@@ -205,13 +206,11 @@ class _Session:
         self.names[key] = name
         return name, False
 
-    def _send(self, sql: bytes, params, prepare: bool, pipelined: bool = False):
-        """Send one statement; returns the key and name of a statement prepared with it."""
+    def _send(self, sql: bytes, dumped, prepare: bool, pipelined: bool = False):
+        """Send one statement (its parameters ``dumped``); returns the key and name of a
+        statement prepared with it."""
         pg = self.pg
-        if params:
-            values, types, formats = self._dump(params)
-        else:
-            values, types, formats = None, (), None
+        values, types, formats = dumped
         name, parse = self._prepared(sql, types, pipelined) if prepare else (None, False)
         if name is None:
             if values is None and not pipelined:
@@ -249,27 +248,34 @@ class _Session:
             self._interrupted()
             raise
 
-    def _interrupted(self) -> None:
-        """Ctrl-C while waiting: cancel the statement on the server and read what is left,
-        so the connection can be used again (what psycopg does)."""
+    def _interrupted(self, cancel: bool = True) -> None:
+        """Ctrl-C while waiting (``cancel``: the statement is cancelled on the server, as
+        psycopg does), or a failure half way through a pipeline: read what is left so the
+        connection is usable again (a broken one is discarded by the pool)."""
         raw = self.raw()
         pg = self.pg
         try:
-            if raw is not None:
+            if cancel and raw is not None:
                 raw.cancel_safe(timeout=5.0)
-            for _ in range(1000):
-                if pg.pipeline_status:
-                    pg.pipeline_sync()
-                self._flush()
-                while pg.is_busy():
-                    select.select((pg.socket,), (), (), 5.0)
-                    pg.consume_input()
-                res = pg.get_result()
-                if res is None and not pg.is_busy() and pg.transaction_status != _ACTIVE:
-                    break
             if pg.pipeline_status:
-                pg.exit_pipeline_mode()
-        except Exception:  # noqa: BLE001 - the pool discards a connection left busy
+                pg.pipeline_sync()  # ends whatever is queued
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                self._flush()
+                if pg.is_busy():
+                    select.select((pg.socket,), (), (), 0.1)
+                    pg.consume_input()
+                    continue
+                if pg.get_result() is not None:
+                    continue
+                if pg.pipeline_status:
+                    try:
+                        pg.exit_pipeline_mode()
+                    except Exception:  # noqa: BLE001 - results still to read
+                        continue
+                if pg.transaction_status != _ACTIVE:
+                    return
+        except Exception:  # noqa: BLE001 - the pool discards a connection left broken
             pass
 
     def _raise_for(self, results: list) -> None:
@@ -299,7 +305,7 @@ class _Session:
         """One statement (or a ``;``-separated list without parameters and ``prepare``);
         its results, errors raised."""
         sql = _pg_native(query)[0]
-        prepared = self._send(sql, params, prepare)
+        prepared = self._send(sql, self._dump(params) if params else _NO_PARAMS, prepare)
         results = self._fetch()
         self._check(results, prepared)
         return results
@@ -310,11 +316,12 @@ class _Session:
         which comes first)."""
         import psycopg
         pg = self.pg
+        dumped = self._dump(params) if params else _NO_PARAMS  # may fail: before anything is sent
         pg.enter_pipeline_mode()
         groups: list[list] = []
         try:
-            prepared = [self._send(_pg_native(first)[0], (), True, True),
-                        self._send(_pg_native(query)[0], params, True, True)]
+            prepared = [self._send(_pg_native(first)[0], _NO_PARAMS, True, True),
+                        self._send(_pg_native(query)[0], dumped, True, True)]
             pg.pipeline_sync()
             self._flush()
             current: list = []
@@ -331,12 +338,12 @@ class _Session:
                 if res.status == _PIPELINE_SYNC:
                     break
                 current.append(res)
-        except KeyboardInterrupt:
-            self._interrupted()
+        except BaseException as e:
+            # Ctrl-C, or the connection failed: nothing may stay queued on a connection that
+            # is used again (a broken one is discarded by the pool).
+            self._interrupted(cancel=isinstance(e, KeyboardInterrupt))
             raise
-        finally:
-            if pg.pipeline_status and not pg.is_busy():
-                pg.exit_pipeline_mode()
+        pg.exit_pipeline_mode()
         # A statement prepared in the pipeline has its Parse result first.
         out: list[list] = []
         error: BaseException | None = None
@@ -393,7 +400,7 @@ _MAX_PREPARED = 200      # prepared statements per connection (beyond: sent unpr
 _MAX_COUNTED = 2000      # statements whose runs are counted towards preparing
 _DDL = re.compile(rb"^(?:DROP|ALTER)\b").match
 _GONE = re.compile(rb"^(?:DISCARD ALL|DEALLOCATE ALL)\b").match
-_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_NO_PARAMS = (None, (), None)
 
 
 @functools.lru_cache(maxsize=64)
@@ -403,11 +410,11 @@ def _auto_formats(n: int) -> list:
 
 
 def _session(raw) -> _Session:
-    try:
-        return _SESSIONS[raw]
-    except KeyError:
-        session = _SESSIONS[raw] = _Session(raw)
-        return session
+    # Kept on the connection itself: it lives exactly as long (its Transformer refers to it).
+    session = getattr(raw, "_ristretto_session", None)
+    if session is None:
+        session = raw._ristretto_session = _Session(raw)
+    return session
 
 
 class _Savepoint:
