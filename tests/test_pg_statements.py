@@ -121,3 +121,28 @@ def test_request_connections_are_reused_only_when_clean(pg_site):
     assert db._pg_idle == []
     with db.connect() as conn:
         assert conn.value("SHOW statement_timeout") == "5s"
+
+
+def test_tokens_riding_with_a_begin_are_checked_and_the_write_undone(pg_site):
+    """A read request's first write carries the tokens' read, the BEGIN and the write in one
+    round trip; changed tokens abandon the request and what it wrote is rolled back."""
+    db = pg_site.db
+    with db.connect() as conn:
+        conn.execute(f"CREATE TABLE {_T} (k VARCHAR(20) PRIMARY KEY)")
+        state.read(conn)
+    with db.connect() as conn:
+        state.read(conn, assume=True)
+        conn.begin()
+        conn.execute(f"INSERT INTO {_T} (k) VALUES (?)", ("kept",))
+        conn.commit()
+    with db.connect() as conn:
+        conn.begin()
+        state.bump(conn, state.META)           # another worker changes a token
+        conn.commit()
+    with pytest.raises(state.StaleVersions):
+        with db.connect() as conn:
+            state.read(conn, assume=True)      # assumes the tokens from before the bump
+            conn.begin()
+            conn.execute(f"INSERT INTO {_T} (k) VALUES (?)", ("gone",))
+    with db.connect() as conn:
+        assert conn.sql(f"SELECT k FROM {_T}") == [("kept",)]

@@ -311,17 +311,24 @@ class _Session:
         return results
 
     def run_pair(self, first: str, query: str, params) -> tuple[list, list, BaseException | None]:
-        """``first`` (no parameters) and ``query`` in one round trip (a pipeline): the results
-        of each, and the error of the pair if one failed (not raised: the caller decides
-        which comes first)."""
+        """``first`` (no parameters) and ``query`` in one round trip: the results of each, and
+        the error if one failed (not raised: the caller decides which comes first)."""
+        groups, error = self.run_pipeline([(first, (), True), (query, params, True)])
+        return groups[0], groups[1], error
+
+    def run_pipeline(self, items: list[tuple[str, tuple, bool]]) -> tuple[list[list], BaseException | None]:
+        """Statements ``(query, params, prepare)`` in one round trip (a pipeline, one sync at
+        the end: after a failed one the rest are skipped, as in a simple query of several):
+        the results of each, and the first error (not raised: the caller decides)."""
         import psycopg
         pg = self.pg
-        dumped = self._dump(params) if params else _NO_PARAMS  # may fail: before anything is sent
+        # Parameters are dumped first: a value that cannot be sent fails before anything is.
+        dumped = [self._dump(params) if params else _NO_PARAMS for _, params, _ in items]
         pg.enter_pipeline_mode()
         groups: list[list] = []
         try:
-            prepared = [self._send(_pg_native(first)[0], _NO_PARAMS, True, True),
-                        self._send(_pg_native(query)[0], dumped, True, True)]
+            prepared = [self._send(_pg_native(query)[0], d, prepare, True)
+                        for (query, _, prepare), d in zip(items, dumped)]
             pg.pipeline_sync()
             self._flush()
             current: list = []
@@ -362,7 +369,7 @@ class _Session:
             except psycopg.Error as e:
                 error = error or e
             out.append(results)
-        return out[0], out[1], error
+        return out, error
 
     def _check(self, results: list, prepared) -> None:
         if prepared is not None:
@@ -459,7 +466,7 @@ class PostgresConnection(Connection):
                         # A savepoint of the caller's own: one round trip with the BEGIN.
                         self._control(self._pending_begin() + [query])
                         return None
-                    self._control(self._pending_begin())
+                    return self._send_after(self._pending_begin(), query, params)
             elif self._savepoints and self._savepoints[-1].released and _is_control(query):
                 # Released savepoints stay innermost on the server: the caller's own
                 # SAVEPOINT / ROLLBACK TO / RELEASE then means what it says.
@@ -472,6 +479,29 @@ class PostgresConnection(Connection):
             raise IntegrityError(str(e)) from e
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, query) from None
+
+    def _send_after(self, controls: list[str], query: str, params):
+        """Transaction control statements (no parameters; the tokens' read first if one is
+        waiting) and then ``query``, in one round trip."""
+        import psycopg
+        expect, self._expect = self._expect, None
+        items = [(c, (), False) for c in controls]
+        items.append((query, params, True))
+        if expect is not None:
+            items.insert(0, (expect[0], (), True))
+        self.trips.count += 1
+        groups, error = self._s.run_pipeline(items)
+        if expect is not None:
+            tokens = groups[0]
+            if error is None or (tokens and tokens[0].status == _TUPLES_OK):
+                self._compare(self._s.rows(tokens[0]), expect[1])
+        if error is not None:
+            if isinstance(error, psycopg.errors.UniqueViolation):
+                raise IntegrityError(str(error)) from error
+            if isinstance(error, psycopg.errors.QueryCanceled):
+                raise timeout_error(self.timeout, query) from None
+            raise error
+        return groups[-1]
 
     def sql(self, query, params=()):
         results = self._send(query, params)
