@@ -93,6 +93,39 @@ def test_a_first_write_that_fails_together_with_its_begin(conn_of):
     assert _rows(conn) == [("a", 0), ("b", 0), ("d", 0)]
 
 
+def test_savepoints_after_the_begin_wait_for_the_next_statement(conn_of):
+    # On PostgreSQL a savepoint opened after BEGIN travels with the next statement; a block
+    # that sends nothing sends no savepoint. What each block undoes is unchanged.
+    _, conn = conn_of
+    _insert(conn, "a")
+    with conn.transaction():
+        _insert(conn, "b")                       # BEGIN sent
+        with pytest.raises(RuntimeError):
+            with conn.savepoint("empty"):
+                raise RuntimeError("fails before sending anything")
+        with conn.savepoint("quiet"):
+            pass
+        _duplicate_fails(conn, "a")              # the savepoint and the failing INSERT together
+        with pytest.raises(RuntimeError):
+            with conn.savepoint("outer"):
+                _insert(conn, "c")
+                with conn.savepoint("inner"):
+                    _insert(conn, "d")
+                with pytest.raises(RuntimeError):
+                    with conn.savepoint("inner"):
+                        with conn.savepoint("innermost"):
+                            pass
+                        raise RuntimeError("undoes nothing of its own")
+                _insert(conn, "e")
+                raise RuntimeError("undoes c, d and e")
+        with conn.savepoint("after"):
+            _insert(conn, "f")
+            with conn.savepoint("nested"):
+                _insert(conn, "g")
+        _insert(conn, "h")
+    assert _rows(conn) == [("a", 0), ("b", 0), ("f", 0), ("g", 0), ("h", 0)]
+
+
 def test_released_inner_savepoint_of_the_same_name_is_undone_with_its_outer_one(conn_of):
     _, conn = conn_of
     with conn.transaction():
@@ -180,7 +213,7 @@ PINNED = {
     "list": 1,       # the version tokens and the page of names
     "count": 1,      # the version tokens and the count: a read-only method sends no BEGIN/ROLLBACK
     "create": 4,     # tokens, BEGIN + SAVEPOINT + the row (one pipeline), the change log, COMMIT
-    "update": 7,     # tokens, BEGIN + the row FOR UPDATE, SAVEPOINT, UPDATE, Version, change log, COMMIT
+    "update": 6,     # tokens, BEGIN + the row FOR UPDATE, SAVEPOINT + UPDATE, Version, change log, COMMIT
 }
 
 

@@ -442,6 +442,9 @@ class PostgresConnection(Connection):
         self._in_tx = False
         self._begun = False                  # BEGIN sent
         self._savepoints: list[_Savepoint] = []
+        # Savepoints opened after the BEGIN (and the RELEASEs before them), sent with the next
+        # statement: a block that sends nothing costs no round trip.
+        self._queued: list = []
         self._serial = 0
         self.trips = trips if trips is not None else RoundTrips()
         # Version tokens read at the request's start (``ristretto.db.state``), and the read
@@ -454,8 +457,14 @@ class PostgresConnection(Connection):
     # --- statements ------------------------------------------------------------------
 
     def _send(self, query: str, params):
-        """One statement; a waiting BEGIN (and its savepoints) goes first, unless it only reads."""
+        """One statement; a waiting BEGIN (and its savepoints) goes first, unless it only reads;
+        savepoints opened after the BEGIN go first whatever it is."""
         import psycopg
+        if self._queued:
+            if _is_control(query):
+                self._control([query])
+                return None
+            return self._send_after(self._take_queued(), query, params)
         if self._expect is not None and (not self._in_tx or self._begun or _plain_read(query)) \
                 and not (self._savepoints and self._savepoints[-1].released and _is_control(query)):
             return self._send_with_versions(query, params)
@@ -526,6 +535,8 @@ class PostgresConnection(Connection):
         self.settle()
         if self._in_tx and not self._begun:
             self._control(self._pending_begin())
+        elif self._queued:
+            self._control([])
         self.trips.count += 1
         try:
             with self._conn.cursor() as cur:
@@ -536,8 +547,11 @@ class PostgresConnection(Connection):
             raise timeout_error(self.timeout, query) from None
 
     def _control(self, statements: list[str]) -> None:
-        """Transaction control statements (no parameters), sent as one simple query."""
+        """Transaction control statements (no parameters), sent as one simple query, after
+        the savepoints waiting for the next statement."""
         import psycopg
+        if self._queued:
+            statements = self._take_queued() + statements
         if not statements:
             return
         expect, self._expect = self._expect, None
@@ -602,6 +616,28 @@ class PostgresConnection(Connection):
             out.append(f"SAVEPOINT {sp.server_name}")
         return out
 
+    def _take_queued(self) -> list[str]:
+        """The statements waiting for the next one (savepoints marked sent: the caller sends them)."""
+        out = []
+        for item in self._queued:
+            if isinstance(item, _Savepoint):
+                item.sent = True
+                out.append(f"SAVEPOINT {item.server_name}")
+            else:
+                out.append(item)
+        self._queued = []
+        return out
+
+    def _unqueue(self, sp: _Savepoint) -> None:
+        """Forget a savepoint that is still waiting (no statement ran in its block), and what
+        waits after it (its block's own)."""
+        i = self._savepoints.index(sp)
+        del self._savepoints[i:]
+        for j, item in enumerate(self._queued):
+            if item is sp:
+                del self._queued[j:]
+                return
+
     def _pending_releases(self) -> list[str]:
         """The RELEASE of the outermost released savepoint on top (it ends those inside it)."""
         sps = self._savepoints
@@ -625,6 +661,7 @@ class PostgresConnection(Connection):
         self._in_tx = True
         self._begun = False
         self._savepoints = []
+        self._queued = []
 
     def commit(self):
         if self._in_tx:
@@ -633,11 +670,13 @@ class PostgresConnection(Connection):
             if self._begun:
                 self._begun = False
                 self._control(["COMMIT"])
+            self._queued = []
 
     def rollback(self):
         if self._in_tx:
             self._in_tx = False
             self._savepoints = []
+            self._queued = []  # ended by the ROLLBACK
             if self._begun:
                 self._begun = False
                 self._control(["ROLLBACK"])
@@ -656,27 +695,27 @@ class PostgresConnection(Connection):
         self._serial += 1
         sp = _Savepoint(f"{name}_{self._serial}")
         if self._begun:
-            self._control(self._pending_releases() + [f"SAVEPOINT {sp.server_name}"])
-            sp.sent = True
+            # Sent with the next statement (a block that sends none needs no savepoint).
+            self._queued += self._pending_releases()
+            self._queued.append(sp)
         self._savepoints.append(sp)
         try:
             yield
         except BaseException:
             if self._in_tx and sp in self._savepoints:
-                i = self._savepoints.index(sp)
-                del self._savepoints[i + 1:]  # ended by the rollback to this one
                 if sp.sent:
+                    del self._savepoints[self._savepoints.index(sp) + 1:]  # ended by the rollback
                     self._control([f"ROLLBACK TO SAVEPOINT {sp.server_name}"])
                     sp.released = True
                 else:
-                    self._savepoints.pop()
+                    self._unqueue(sp)  # nothing of the block was sent: nothing to undo
             raise
         else:
             if sp in self._savepoints:
                 if sp.sent:
                     sp.released = True
                 else:
-                    self._savepoints.remove(sp)
+                    self._unqueue(sp)
 
 
 def _status():
