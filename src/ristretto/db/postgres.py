@@ -1,6 +1,6 @@
 """PostgreSQL connections (psycopg 3).
 
-Our SQL is written with ``?`` placeholders; they become ``%s`` here. Values of date, time,
+Our SQL is written with ``?`` placeholders; they become ``$1``, ``$2``... here. Values of date, time,
 timestamp and numeric columns are loaded straight into Frappe's text/float forms.
 
 Round trips: every statement waits for the server, so a request pays per statement sent,
@@ -9,15 +9,19 @@ sees or writes (READ COMMITTED: each statement reads its own fresh snapshot, in 
 a transaction):
 
 * ``BEGIN`` (and the savepoints opened after it) waits for the first statement that is not
-  a plain read; plain reads before it run on their own, exactly as they would inside the
-  transaction, and a transaction that only read sends neither ``BEGIN`` nor ``ROLLBACK``.
+  a plain read, and travels with it in one pipeline; plain reads before it run on their
+  own, exactly as they would inside the transaction, and a transaction that only read
+  sends neither ``BEGIN`` nor ``ROLLBACK``.
   A plain read is a ``SELECT`` calling only functions known to be free of side effects
   (:func:`_plain_read`); anything else (a write, ``FOR UPDATE``, an advisory lock, a
   function of an app) is sent inside the transaction as before.
 * ``RELEASE SAVEPOINT`` waits for the next savepoint, ``COMMIT`` or ``ROLLBACK``, which
   carries it (or makes it needless) in the same round trip. Savepoints get unique names on
   the server, so a savepoint left open a little longer never shadows another of the same name.
-* Control statements that wait are sent together, as one simple query.
+* A savepoint opened once ``BEGIN`` is sent waits for the next statement and travels with
+  it; a block that sends nothing sends no savepoint (and has nothing to undo).
+* Control statements that wait are sent together, as one simple query, or in the pipeline
+  of the statement they wait for.
 * A read request assumes the version tokens (``ristretto.db.state``) it read last and sends
   their read with its first statement, in one round trip (``expect``): the tokens are
   compared before that statement's result is used, and if they changed the request is
