@@ -80,6 +80,8 @@ def main() -> int:
                    help="count the process's CPU time, not wall time: steadier while other work shares the machine")
     p.add_argument("--postgres", metavar="URL",
                    help="a PostgreSQL server (postgresql://user@host:port/db) to create the site's database on")
+    p.add_argument("--threaded", action="store_true",
+                   help="handlers on a thread pool (the site's threaded_requests setting)")
     p.add_argument("--profile", metavar="FILE", help="cProfile the measured rounds into FILE (prints calls per request)")
     args = p.parse_args()
     if args.cpu:
@@ -120,6 +122,10 @@ def _bench(args, db_url: str | None) -> int:
             for i in range(args.rows):
                 names.append(document.insert(ctx, "ToDo", {"description": f"row {i}"}).name)
         site.close()
+        if args.threaded:
+            import json
+            config = site_dir / "site_config.json"
+            config.write_text(json.dumps({**json.loads(config.read_text()), "threaded_requests": True}))
         app = App(Site(site_dir))
         auth = f"token {key}:{secret}".encode()
         workloads = {
