@@ -80,7 +80,7 @@ def _wrap_session() -> None:
     """Checkouts that send statements through psycopg's libpq wrapper (``_Session`` in
     ``ristretto.db.postgres``) are counted at its two entry points instead."""
     try:
-        from ristretto.db.postgres import _Session
+        from ristretto.db.pgsession import _Session
     except ImportError:
         return
     run, run_pipeline = _Session.run, _Session.run_pipeline
