@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -111,6 +112,26 @@ def _drop_database(server: str, db_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+def _server_cpu(db_url: str | None) -> float | None:
+    """CPU seconds the PostgreSQL server processes serving this database have used so far
+    (a server on this machine, read from /proc; None if it cannot be read)."""
+    if not db_url:
+        return None
+    import psycopg
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
+    except (OSError, psycopg.Error, ValueError):
+        return None
+
+
 def _bench(args, db_url: str | None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         site_dir = Path(tmp) / "site"
@@ -147,9 +168,14 @@ def _bench(args, db_url: str | None) -> int:
                     import cProfile
                     profiler = cProfile.Profile(CLOCK)
                     profiler.enable()
+                server = _server_cpu(db_url)
                 rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5, args.concurrency))
                           for _ in range(5)]
                 line = f"{name:8s} {statistics.median(rounds):8.1f} µs/request"
+                if server is not None:
+                    done = (args.requests // 5 // args.concurrency) * args.concurrency * 5
+                    used = (_server_cpu(db_url) or 0.0) - server
+                    line += f"  (server {used / done * 1e6:6.1f} µs/request)"
                 if profiler is not None:
                     import pstats
                     profiler.disable()
