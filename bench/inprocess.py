@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Per-request cost of the application itself, without a server or sockets.
 
-    python bench/inprocess.py [--requests 20000] [--rows 2000]
+    python bench/inprocess.py [--requests 20000] [--rows 2000] [--cpu] [--postgres URL]
 
-A fresh SQLite site in a temp folder, ``--rows`` ToDo documents, an API key of a System
+A fresh site in a temp folder (SQLite, or with ``--postgres URL`` a new database on that
+PostgreSQL server, dropped afterwards), ``--rows`` ToDo documents, an API key of a System
 Manager (not Administrator, so permission rules are evaluated), then each workload called
 straight through the ASGI callable ``--requests`` times (a bounded loop) with pre-built
 scopes. Prints microseconds per request (the median of five rounds). Machines here are noisy:
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -77,13 +79,63 @@ def main() -> int:
     p.add_argument("--only", choices=("get", "list", "method", "create", "update"), help="one workload")
     p.add_argument("--cpu", action="store_true",
                    help="count the process's CPU time, not wall time: steadier while other work shares the machine")
+    p.add_argument("--postgres", metavar="URL",
+                   help="a PostgreSQL server (postgresql://user@host:port/db) to create the site's database on")
+    p.add_argument("--threaded", action="store_true",
+                   help="handlers on a thread pool (the site's threaded_requests setting)")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the measured rounds into FILE (prints calls per request)")
     args = p.parse_args()
     if args.cpu:
         global CLOCK
         CLOCK = time.process_time
+    db_url = _create_database(args.postgres) if args.postgres else None
+    try:
+        return _bench(args, db_url)
+    finally:
+        if db_url:
+            _drop_database(args.postgres, db_url)
+
+
+def _create_database(server: str) -> str:
+    import uuid
+
+    import psycopg
+    name = "bench_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop_database(server: str, db_url: str) -> None:
+    import psycopg
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _server_cpu(db_url: str | None) -> float | None:
+    """CPU seconds the PostgreSQL server processes serving this database have used so far
+    (a server on this machine, read from /proc; None if it cannot be read)."""
+    if not db_url:
+        return None
+    import psycopg
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
+    except (OSError, psycopg.Error, ValueError):
+        return None
+
+
+def _bench(args, db_url: str | None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         site_dir = Path(tmp) / "site"
-        site, _ = new_site(site_dir, None, "bench-admin-pw")
+        site, _ = new_site(site_dir, db_url, "bench-admin-pw")
         add_user(site, "bench@example.com", "bench-pw-123", ["System Manager"])
         key, secret = generate_keys(site, "bench@example.com")
         names = []
@@ -91,6 +143,10 @@ def main() -> int:
             for i in range(args.rows):
                 names.append(document.insert(ctx, "ToDo", {"description": f"row {i}"}).name)
         site.close()
+        if args.threaded:
+            import json
+            config = site_dir / "site_config.json"
+            config.write_text(json.dumps({**json.loads(config.read_text()), "threaded_requests": True}))
         app = App(Site(site_dir))
         auth = f"token {key}:{secret}".encode()
         workloads = {
@@ -107,9 +163,27 @@ def main() -> int:
             for name, scopes in workloads.items():
                 if args.only and name != args.only:
                     continue
+                profiler = None
+                if args.profile:
+                    import cProfile
+                    profiler = cProfile.Profile(CLOCK)
+                    profiler.enable()
+                server = _server_cpu(db_url)
                 rounds = [loop.run_until_complete(run(app, scopes, args.requests // 5, args.concurrency))
                           for _ in range(5)]
-                print(f"{name:8s} {statistics.median(rounds):8.1f} µs/request")
+                line = f"{name:8s} {statistics.median(rounds):8.1f} µs/request"
+                if server is not None:
+                    done = (args.requests // 5 // args.concurrency) * args.concurrency * 5
+                    used = (_server_cpu(db_url) or 0.0) - server
+                    line += f"  (server {used / done * 1e6:6.1f} µs/request)"
+                if profiler is not None:
+                    import pstats
+                    profiler.disable()
+                    stats = pstats.Stats(profiler)
+                    n = (args.requests // 5 // args.concurrency) * args.concurrency * 5
+                    line += f"  {stats.total_calls / n:.1f} calls/request (profiled)"
+                    stats.dump_stats(f"{args.profile}.{name}")
+                print(line)
         finally:
             loop.close()
             app.site.close()

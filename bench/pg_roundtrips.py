@@ -76,10 +76,33 @@ def _wrap_pipeline():
     psycopg.Connection.pipeline = pipeline
 
 
+def _wrap_session() -> None:
+    """Checkouts that send statements through psycopg's libpq wrapper (``_Session`` in
+    ``ristretto.db.postgres``) are counted at its two entry points instead."""
+    try:
+        from ristretto.db.pgsession import _Session
+    except ImportError:
+        return
+    run, run_pipeline = _Session.run, _Session.run_pipeline
+
+    def counted_run(self, query, params, prepare=True):
+        SENT.append(query)
+        TRIPS[0] += 1
+        return run(self, query, params, prepare)
+
+    def counted_pipeline(self, items):
+        TRIPS[0] += 1
+        for i, (query, _, _) in enumerate(items):
+            SENT.append(("[pipeline] " if i == 0 else "[  +same ] ") + query)
+        return run_pipeline(self, items)
+    _Session.run, _Session.run_pipeline = counted_run, counted_pipeline
+
+
 # Connection.execute runs Cursor.execute: counting the cursor counts each statement once.
 for _cls, _name in ((psycopg.Cursor, "execute"), (psycopg.Cursor, "executemany")):
     _wrap(_cls, _name)
 _wrap_pipeline()
+_wrap_session()
 
 
 def kind(sql: str) -> str:

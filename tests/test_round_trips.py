@@ -73,6 +73,59 @@ def test_failed_block_undoes_only_itself_whether_or_not_begin_was_sent(conn_of):
     assert _rows(conn) == [("a", 0), ("c", 0)]
 
 
+def test_a_first_write_that_fails_together_with_its_begin(conn_of):
+    # On PostgreSQL BEGIN (and the savepoint) travel in one pipeline with the first write.
+    from ristretto.db.base import IntegrityError
+    _, conn = conn_of
+    _insert(conn, "a")
+    with conn.transaction():
+        _duplicate_fails(conn, "a")
+        _insert(conn, "b")
+    assert _rows(conn) == [("a", 0), ("b", 0)]
+    with pytest.raises(IntegrityError):
+        with conn.transaction():
+            _insert(conn, "a")                   # no savepoint: the transaction fails
+    with pytest.raises(IntegrityError):
+        with conn.transaction():
+            _insert(conn, "c")
+            _insert(conn, "a")
+    _insert(conn, "d")                           # usable again after each rollback
+    assert _rows(conn) == [("a", 0), ("b", 0), ("d", 0)]
+
+
+def test_savepoints_after_the_begin_wait_for_the_next_statement(conn_of):
+    # On PostgreSQL a savepoint opened after BEGIN travels with the next statement; a block
+    # that sends nothing sends no savepoint. What each block undoes is unchanged.
+    _, conn = conn_of
+    _insert(conn, "a")
+    with conn.transaction():
+        _insert(conn, "b")                       # BEGIN sent
+        with pytest.raises(RuntimeError):
+            with conn.savepoint("empty"):
+                raise RuntimeError("fails before sending anything")
+        with conn.savepoint("quiet"):
+            pass
+        _duplicate_fails(conn, "a")              # the savepoint and the failing INSERT together
+        with pytest.raises(RuntimeError):
+            with conn.savepoint("outer"):
+                _insert(conn, "c")
+                with conn.savepoint("inner"):
+                    _insert(conn, "d")
+                with pytest.raises(RuntimeError):
+                    with conn.savepoint("inner"):
+                        with conn.savepoint("innermost"):
+                            pass
+                        raise RuntimeError("undoes nothing of its own")
+                _insert(conn, "e")
+                raise RuntimeError("undoes c, d and e")
+        with conn.savepoint("after"):
+            _insert(conn, "f")
+            with conn.savepoint("nested"):
+                _insert(conn, "g")
+        _insert(conn, "h")
+    assert _rows(conn) == [("a", 0), ("b", 0), ("f", 0), ("g", 0), ("h", 0)]
+
+
 def test_released_inner_savepoint_of_the_same_name_is_undone_with_its_outer_one(conn_of):
     _, conn = conn_of
     with conn.transaction():
@@ -139,8 +192,9 @@ def test_transaction_control_rides_along(conn_of, backend):
         with conn.savepoint("w"):
             _insert(conn, "x")
         _insert(conn, "y")
-    # "BEGIN; SAVEPOINT", two INSERTs, COMMIT (the RELEASE needless before it)
-    assert trips.count - before == 4
+    # BEGIN and SAVEPOINT in one pipeline with the first INSERT, the second INSERT, COMMIT
+    # (the RELEASE needless before it)
+    assert trips.count - before == 3
 
 
 @pytest.fixture
@@ -158,8 +212,8 @@ PINNED = {
     "get": 1,        # the version tokens and the document, one pipeline
     "list": 1,       # the version tokens and the page of names
     "count": 1,      # the version tokens and the count: a read-only method sends no BEGIN/ROLLBACK
-    "create": 5,     # tokens, "BEGIN; SAVEPOINT", the row, the change log, COMMIT
-    "update": 8,     # tokens, BEGIN, the row FOR UPDATE, SAVEPOINT, UPDATE, Version, change log, COMMIT
+    "create": 4,     # tokens, BEGIN + SAVEPOINT + the row (one pipeline), the change log, COMMIT
+    "update": 6,     # tokens, BEGIN + the row FOR UPDATE, SAVEPOINT + UPDATE, Version, change log, COMMIT
 }
 
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from contextlib import contextmanager
-from typing import Any, ContextManager, Iterator, Sequence
+import time
+from typing import Any, ContextManager, Sequence
 
 from ristretto.db.base import Connection, IntegrityError
 from ristretto.db.checkpoint import BACKSTOP_PAGES, Checkpointer
@@ -70,6 +70,8 @@ class Database:
         self._sqlite_pid: int | None = None
         self._pool = None
         self._stream_pool = None
+        # PostgreSQL request connections between two requests (see ``_PgHeld``).
+        self._pg_idle: list[tuple[Any, Any, float]] = []
         # Statements sent to PostgreSQL by this database's request connections (tests count them).
         self.round_trips = RoundTrips()
         self._lock = threading.Lock()
@@ -87,6 +89,7 @@ class Database:
         if self._sqlite is not None:
             self._sqlite.set_timeout(self.query_timeout)
         # Pooled PostgreSQL connections carry the limit from their start: reopen the pools.
+        self._pg_release_idle()
         for attr in ("_pool", "_stream_pool"):
             pool = getattr(self, attr)
             if pool is not None:
@@ -118,16 +121,14 @@ class Database:
             return _Held(self._sqlite_conn())
         return self._pg_connect()
 
-    @contextmanager
-    def _pg_connect(self) -> Iterator[Connection]:
-        pool = self._pg_pool()
-        with pool.connection() as raw:
-            conn = PostgresConnection(raw, self.query_timeout, self.round_trips)
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction:
-                    conn.rollback()
+    def _pg_connect(self) -> "_PgHeld":
+        return _PgHeld(self)
+
+    def _pg_release_idle(self) -> None:
+        """Give the idle request connections back to their pool."""
+        idle, self._pg_idle = self._pg_idle, []
+        for pool, raw, _ in idle:
+            pool.putconn(raw)
 
     def _sqlite_conn(self) -> SQLiteConnection:
         # One connection per process: reopened after a fork (server workers).
@@ -173,6 +174,7 @@ class Database:
         return self._pool
 
     def close(self) -> None:
+        self._pg_release_idle()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -184,6 +186,59 @@ class Database:
             if pool is not None:
                 setattr(self, attr, None)
                 pool.close()
+
+
+# Seconds a PostgreSQL connection serves requests before it goes back through its pool (which
+# then applies its own lifetime and health rules).
+PG_KEEP_SECONDS = 30.0
+
+
+class _PgHeld:
+    """``with`` over a PostgreSQL request connection.
+
+    A request takes the connection the last request left (a list used as a stack: taking and
+    leaving are atomic under the GIL, so threads may share it) and leaves it there if it is
+    healthy, outside any transaction, from the current pool and younger than
+    ``PG_KEEP_SECONDS``; any other is given back to the pool, which resets, discards or recycles
+    it. The pool's own hand-off (lock, logging, statistics) is then paid only now and then,
+    not per request; the pool still bounds how many connections exist."""
+
+    __slots__ = ("db", "entry", "conn")
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __enter__(self) -> PostgresConnection:
+        db = self.db
+        try:
+            entry = db._pg_idle.pop()
+        except IndexError:
+            pool = db._pg_pool()
+            entry = (pool, pool.getconn(), time.monotonic() + PG_KEEP_SECONDS)
+        self.entry = entry
+        self.conn = conn = PostgresConnection(entry[1], db.query_timeout, db.round_trips)
+        return conn
+
+    def __exit__(self, *exc: object) -> None:
+        pool, raw, until = entry = self.entry
+        try:
+            if self.conn.in_transaction:
+                self.conn.rollback()
+        finally:
+            pg = raw.pgconn
+            if pool is self.db._pool and pg.status == _PG_OK and pg.transaction_status == _PG_IDLE \
+                    and time.monotonic() < until:
+                self.db._pg_idle.append(entry)
+            else:
+                pool.putconn(raw)
+
+
+def _pg_states():
+    from psycopg import pq
+    return pq.ConnStatus.OK, pq.TransactionStatus.IDLE
+
+
+_PG_OK, _PG_IDLE = _pg_states()
 
 
 class _Held:

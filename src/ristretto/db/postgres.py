@@ -1,6 +1,6 @@
 """PostgreSQL connections (psycopg 3).
 
-Our SQL is written with ``?`` placeholders; they become ``%s`` here. Values of date, time,
+Our SQL is written with ``?`` placeholders; they become ``$1``, ``$2``... here. Values of date, time,
 timestamp and numeric columns are loaded straight into Frappe's text/float forms.
 
 Round trips: every statement waits for the server, so a request pays per statement sent,
@@ -9,21 +9,28 @@ sees or writes (READ COMMITTED: each statement reads its own fresh snapshot, in 
 a transaction):
 
 * ``BEGIN`` (and the savepoints opened after it) waits for the first statement that is not
-  a plain read; plain reads before it run on their own, exactly as they would inside the
-  transaction, and a transaction that only read sends neither ``BEGIN`` nor ``ROLLBACK``.
+  a plain read, and travels with it in one pipeline; plain reads before it run on their
+  own, exactly as they would inside the transaction, and a transaction that only read
+  sends neither ``BEGIN`` nor ``ROLLBACK``.
   A plain read is a ``SELECT`` calling only functions known to be free of side effects
   (:func:`_plain_read`); anything else (a write, ``FOR UPDATE``, an advisory lock, a
   function of an app) is sent inside the transaction as before.
 * ``RELEASE SAVEPOINT`` waits for the next savepoint, ``COMMIT`` or ``ROLLBACK``, which
   carries it (or makes it needless) in the same round trip. Savepoints get unique names on
   the server, so a savepoint left open a little longer never shadows another of the same name.
-* Control statements that wait are sent together, as one simple query.
+* A savepoint opened once ``BEGIN`` is sent waits for the next statement and travels with
+  it; a block that sends nothing sends no savepoint (and has nothing to undo).
+* Control statements that wait are sent together, as one simple query, or in the pipeline
+  of the statement they wait for.
 * A read request assumes the version tokens (``ristretto.db.state``) it read last and sends
   their read with its first statement, in one round trip (``expect``): the tokens are
   compared before that statement's result is used, and if they changed the request is
   abandoned (:class:`StaleVersions`) and runs again after a fresh read.
 
 ``RoundTrips`` counts what is sent (tests pin the round trips of a request with it).
+
+Client CPU: statements are sent and read by ``ristretto.db.pgsession`` (psycopg's libpq
+wrapper, one Transformer per server connection, prepared statements, pipelines of our own).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from typing import Iterator
 
 from ristretto.db.base import Connection, IntegrityError, timeout_error
 from ristretto.db.dialects import POSTGRES
+from ristretto.db.pgsession import _INERROR, _TUPLES_OK, _Session, _session  # noqa: F401 - _Session: benches
 
 @functools.lru_cache(maxsize=4096)
 def _pg_sql(query: str) -> str:
@@ -57,15 +65,15 @@ def _pg_adapters():
 
     class _Timestamp(Loader):
         def load(self, data):
-            s = bytes(data).decode()
-            if "." in s:
-                head, frac = s.split(".", 1)
-                s = f"{head}.{frac.ljust(6, '0')}"
-            return s
+            s = str(data, "utf-8")
+            dot = s.find(".")
+            if dot < 0 or len(s) - dot == 7:  # no fraction, or all six digits already
+                return s
+            return f"{s[:dot]}.{s[dot + 1:].ljust(6, '0')}"
 
     class _Date(Loader):
         def load(self, data):
-            return bytes(data).decode()
+            return str(data, "utf-8")
 
     class _Time(Loader):
         def load(self, data):
@@ -142,9 +150,13 @@ class PostgresConnection(Connection):
 
     def __init__(self, raw, timeout: float | None = None, trips: RoundTrips | None = None):
         self._conn = raw
+        self._s = _session(raw)
         self._in_tx = False
         self._begun = False                  # BEGIN sent
         self._savepoints: list[_Savepoint] = []
+        # Savepoints opened after the BEGIN (and the RELEASEs before them), sent with the next
+        # statement: a block that sends nothing costs no round trip.
+        self._queued: list = []
         self._serial = 0
         self.trips = trips if trips is not None else RoundTrips()
         # Version tokens read at the request's start (``ristretto.db.state``), and the read
@@ -157,8 +169,14 @@ class PostgresConnection(Connection):
     # --- statements ------------------------------------------------------------------
 
     def _send(self, query: str, params):
-        """One statement; a waiting BEGIN (and its savepoints) goes first, unless it only reads."""
+        """One statement; a waiting BEGIN (and its savepoints) goes first, unless it only reads;
+        savepoints opened after the BEGIN go first whatever it is."""
         import psycopg
+        if self._queued:
+            if _is_control(query):
+                self._control([query])
+                return None
+            return self._send_after(self._take_queued(), query, params)
         if self._expect is not None and (not self._in_tx or self._begun or _plain_read(query)) \
                 and not (self._savepoints and self._savepoints[-1].released and _is_control(query)):
             return self._send_with_versions(query, params)
@@ -169,7 +187,7 @@ class PostgresConnection(Connection):
                         # A savepoint of the caller's own: one round trip with the BEGIN.
                         self._control(self._pending_begin() + [query])
                         return None
-                    self._control(self._pending_begin())
+                    return self._send_after(self._pending_begin(), query, params)
             elif self._savepoints and self._savepoints[-1].released and _is_control(query):
                 # Released savepoints stay innermost on the server: the caller's own
                 # SAVEPOINT / ROLLBACK TO / RELEASE then means what it says.
@@ -177,29 +195,60 @@ class PostgresConnection(Connection):
                 return None
         self.trips.count += 1
         try:
-            return self._conn.execute(_pg_sql(query), params or None)
+            return self._s.run(query, params)
         except psycopg.errors.UniqueViolation as e:
             raise IntegrityError(str(e)) from e
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, query) from None
 
+    def _send_after(self, controls: list[str], query: str, params):
+        """Transaction control statements (no parameters; the tokens' read first if one is
+        waiting) and then ``query``, in one round trip."""
+        import psycopg
+        expect, self._expect = self._expect, None
+        items = [(c, (), False) for c in controls]
+        items.append((query, params, True))
+        if expect is not None:
+            items.insert(0, (expect[0], (), True))
+        self.trips.count += 1
+        groups, error = self._s.run_pipeline(items)
+        if expect is not None:
+            tokens = groups[0]
+            if error is None or (tokens and tokens[0].status == _TUPLES_OK):
+                self._compare(self._s.rows(tokens[0]), expect[1])
+        if error is not None:
+            if isinstance(error, psycopg.errors.UniqueViolation):
+                raise IntegrityError(str(error)) from error
+            if isinstance(error, psycopg.errors.QueryCanceled):
+                raise timeout_error(self.timeout, query) from None
+            raise error
+        return groups[-1]
+
     def sql(self, query, params=()):
-        cur = self._send(query, params)
-        if cur is None:
+        results = self._send(query, params)
+        if not results:
             return []
-        # The result's status, not ``cur.description``: that builds a Column per column.
-        res = cur.pgresult
-        return cur.fetchall() if res is not None and res.status == _TUPLES_OK else []
+        res = results[0]
+        return self._s.rows(res) if res.status == _TUPLES_OK else []
 
     def execute(self, query, params=()):
-        cur = self._send(query, params)
-        return -1 if cur is None else cur.rowcount
+        results = self._send(query, params)
+        if not results:
+            return -1
+        # What a cursor's ``rowcount`` says of its first result.
+        res = results[0]
+        if res.status == _TUPLES_OK:
+            return res.ntuples
+        n = res.command_tuples
+        return -1 if n is None else n
 
     def executemany(self, query, seq):
         import psycopg
         self.settle()
         if self._in_tx and not self._begun:
             self._control(self._pending_begin())
+        elif self._queued:
+            self._control([])
         self.trips.count += 1
         try:
             with self._conn.cursor() as cur:
@@ -210,8 +259,11 @@ class PostgresConnection(Connection):
             raise timeout_error(self.timeout, query) from None
 
     def _control(self, statements: list[str]) -> None:
-        """Transaction control statements (no parameters), sent as one simple query."""
+        """Transaction control statements (no parameters), sent as one simple query, after
+        the savepoints waiting for the next statement."""
         import psycopg
+        if self._queued:
+            statements = self._take_queued() + statements
         if not statements:
             return
         expect, self._expect = self._expect, None
@@ -219,11 +271,11 @@ class PostgresConnection(Connection):
             statements = [expect[0]] + statements  # the version tokens first, same round trip
         self.trips.count += 1
         try:
-            cur = self._conn.execute("; ".join(statements), prepare=False)
+            results = self._s.run("; ".join(statements), (), prepare=False)
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, statements[-1]) from None
         if expect is not None:
-            self._compare(cur.fetchall(), expect[1])
+            self._compare(self._s.rows(results[0]), expect[1])
 
     # --- version tokens (ristretto.db.state) -------------------------------------------
 
@@ -239,7 +291,7 @@ class PostgresConnection(Connection):
             query, assumed = self._expect
             self._expect = None
             self.trips.count += 1
-            self._compare(self._conn.execute(query).fetchall(), assumed)
+            self._compare(self._s.rows(self._s.run(query, ())[0]), assumed)
 
     def _compare(self, rows, assumed: dict[str, str]) -> None:
         found = dict(rows)
@@ -255,22 +307,17 @@ class PostgresConnection(Connection):
         expect_query, assumed = self._expect
         self._expect = None
         self.trips.count += 1
-        conn = self._conn
-        tokens = cur = None
-        try:
-            with conn.pipeline():
-                tokens = conn.execute(expect_query)
-                cur = conn.execute(_pg_sql(query), params or None)
-        except psycopg.Error as e:
-            if tokens is not None and tokens.pgresult is not None and tokens.pgresult.status == _TUPLES_OK:
-                self._compare(tokens.fetchall(), assumed)
-            if isinstance(e, psycopg.errors.UniqueViolation):
-                raise IntegrityError(str(e)) from e
-            if isinstance(e, psycopg.errors.QueryCanceled):
+        tokens, results, error = self._s.run_pair(expect_query, query, params)
+        if error is not None:
+            if tokens and tokens[0].status == _TUPLES_OK:
+                self._compare(self._s.rows(tokens[0]), assumed)
+            if isinstance(error, psycopg.errors.UniqueViolation):
+                raise IntegrityError(str(error)) from error
+            if isinstance(error, psycopg.errors.QueryCanceled):
                 raise timeout_error(self.timeout, query) from None
-            raise
-        self._compare(tokens.fetchall(), assumed)
-        return cur
+            raise error
+        self._compare(self._s.rows(tokens[0]), assumed)
+        return results
 
     def _pending_begin(self) -> list[str]:
         """BEGIN and the savepoints opened since, marked sent (the caller sends them)."""
@@ -280,6 +327,28 @@ class PostgresConnection(Connection):
             sp.sent = True
             out.append(f"SAVEPOINT {sp.server_name}")
         return out
+
+    def _take_queued(self) -> list[str]:
+        """The statements waiting for the next one (savepoints marked sent: the caller sends them)."""
+        out = []
+        for item in self._queued:
+            if isinstance(item, _Savepoint):
+                item.sent = True
+                out.append(f"SAVEPOINT {item.server_name}")
+            else:
+                out.append(item)
+        self._queued = []
+        return out
+
+    def _unqueue(self, sp: _Savepoint) -> None:
+        """Forget a savepoint that is still waiting (no statement ran in its block), and what
+        waits after it (its block's own)."""
+        i = self._savepoints.index(sp)
+        del self._savepoints[i:]
+        for j, item in enumerate(self._queued):
+            if item is sp:
+                del self._queued[j:]
+                return
 
     def _pending_releases(self) -> list[str]:
         """The RELEASE of the outermost released savepoint on top (it ends those inside it)."""
@@ -291,7 +360,7 @@ class PostgresConnection(Connection):
             return []
         first = sps[i]
         del sps[i:]
-        if self._conn.info.transaction_status == _INERROR:
+        if self._s.pg.transaction_status == _INERROR:
             # A failed transaction takes no RELEASE: left open, the savepoint (unique name)
             # is ended by the ROLLBACK TO or ROLLBACK that must come next.
             return []
@@ -304,6 +373,7 @@ class PostgresConnection(Connection):
         self._in_tx = True
         self._begun = False
         self._savepoints = []
+        self._queued = []
 
     def commit(self):
         if self._in_tx:
@@ -312,11 +382,13 @@ class PostgresConnection(Connection):
             if self._begun:
                 self._begun = False
                 self._control(["COMMIT"])
+            self._queued = []
 
     def rollback(self):
         if self._in_tx:
             self._in_tx = False
             self._savepoints = []
+            self._queued = []  # ended by the ROLLBACK
             if self._begun:
                 self._begun = False
                 self._control(["ROLLBACK"])
@@ -335,32 +407,24 @@ class PostgresConnection(Connection):
         self._serial += 1
         sp = _Savepoint(f"{name}_{self._serial}")
         if self._begun:
-            self._control(self._pending_releases() + [f"SAVEPOINT {sp.server_name}"])
-            sp.sent = True
+            # Sent with the next statement (a block that sends none needs no savepoint).
+            self._queued += self._pending_releases()
+            self._queued.append(sp)
         self._savepoints.append(sp)
         try:
             yield
         except BaseException:
             if self._in_tx and sp in self._savepoints:
-                i = self._savepoints.index(sp)
-                del self._savepoints[i + 1:]  # ended by the rollback to this one
                 if sp.sent:
+                    del self._savepoints[self._savepoints.index(sp) + 1:]  # ended by the rollback
                     self._control([f"ROLLBACK TO SAVEPOINT {sp.server_name}"])
                     sp.released = True
                 else:
-                    self._savepoints.pop()
+                    self._unqueue(sp)  # nothing of the block was sent: nothing to undo
             raise
         else:
             if sp in self._savepoints:
                 if sp.sent:
                     sp.released = True
                 else:
-                    self._savepoints.remove(sp)
-
-
-def _status():
-    from psycopg import pq
-    return pq.ExecStatus.TUPLES_OK, pq.TransactionStatus.INERROR
-
-
-_TUPLES_OK, _INERROR = _status()
+                    self._unqueue(sp)
