@@ -22,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+# This checkout's code, unless PYTHONPATH names another (comparing two checkouts in one sitting).
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from ristretto.api.app import App  # noqa: E402
 from ristretto.model import document  # noqa: E402
