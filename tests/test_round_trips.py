@@ -212,8 +212,8 @@ PINNED = {
     "get": 1,        # the version tokens and the document, one pipeline
     "list": 1,       # the version tokens and the page of names
     "count": 1,      # the version tokens and the count: a read-only method sends no BEGIN/ROLLBACK
-    "create": 4,     # tokens, BEGIN + SAVEPOINT + the row (one pipeline), the change log, COMMIT
-    "update": 6,     # tokens, BEGIN + the row FOR UPDATE, SAVEPOINT + UPDATE, Version, change log, COMMIT
+    "create": 3,     # tokens, BEGIN + SAVEPOINT + the row (one pipeline), the change log + COMMIT
+    "update": 4,     # tokens, BEGIN + the row FOR UPDATE, SAVEPOINT + UPDATE, Version + change log + COMMIT
 }
 
 

@@ -50,6 +50,12 @@ class Connection:
     def execute(self, query: str, params: Sequence[Any] = ()) -> int:
         raise NotImplementedError
 
+    def execute_later(self, query: str, params: Sequence[Any] = ()) -> None:
+        """A write whose result nobody reads (the change log's row, a Version). An engine may
+        send it with the transaction's next statement or its commit (PostgreSQL: one round trip
+        fewer); statements sent after it still see it. Here, at once."""
+        self.execute(query, params)
+
     def executemany(self, query: str, seq: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
 

@@ -44,6 +44,14 @@ from ristretto.db.base import Connection, IntegrityError, timeout_error
 from ristretto.db.dialects import POSTGRES
 from ristretto.db.pgsession import _INERROR, _TUPLES_OK, _Session, _session  # noqa: F401 - _Session: benches
 
+
+def _intrans():
+    from psycopg import pq
+    return pq.TransactionStatus.INTRANS
+
+
+_INTRANS = _intrans()
+
 @functools.lru_cache(maxsize=4096)
 def _pg_sql(query: str) -> str:
     # Our SQL never contains literal '%' or '?' outside placeholders (identifiers are
@@ -145,6 +153,15 @@ class _Savepoint:
         self.released = False    # released, the RELEASE not sent yet
 
 
+class _Deferred:
+    """A write whose result nobody reads, waiting to travel with the next statement or COMMIT."""
+    __slots__ = ("query", "params")
+
+    def __init__(self, query: str, params):
+        self.query = query
+        self.params = params
+
+
 class PostgresConnection(Connection):
     dialect = POSTGRES
 
@@ -201,13 +218,19 @@ class PostgresConnection(Connection):
         except psycopg.errors.QueryCanceled:
             raise timeout_error(self.timeout, query) from None
 
-    def _send_after(self, controls: list[str], query: str, params):
+    def _send_after(self, controls: list, query: str, params):
         """Transaction control statements (no parameters; the tokens' read first if one is
-        waiting) and then ``query``, in one round trip."""
+        waiting) and deferred writes (``(query, params, prepare)`` items), then ``query``, in
+        one round trip."""
+        items = [c if isinstance(c, tuple) else (c, (), False) for c in controls]
+        items.append((query, params, True))
+        return self._pipeline(items, query)[-1]
+
+    def _pipeline(self, items: list[tuple[str, tuple, bool]], query: str) -> list[list]:
+        """``items`` in one round trip, the tokens' read first if one is waiting; the results
+        of each. The first error is raised (as IntegrityError or a timeout for ``query``)."""
         import psycopg
         expect, self._expect = self._expect, None
-        items = [(c, (), False) for c in controls]
-        items.append((query, params, True))
         if expect is not None:
             items.insert(0, (expect[0], (), True))
         self.trips.count += 1
@@ -222,7 +245,7 @@ class PostgresConnection(Connection):
             if isinstance(error, psycopg.errors.QueryCanceled):
                 raise timeout_error(self.timeout, query) from None
             raise error
-        return groups[-1]
+        return groups
 
     def sql(self, query, params=()):
         results = self._send(query, params)
@@ -241,6 +264,17 @@ class PostgresConnection(Connection):
             return res.ntuples
         n = res.command_tuples
         return -1 if n is None else n
+
+    def execute_later(self, query, params=()):
+        """``execute`` for a write whose result nobody reads (the change log's row, a Version):
+        inside a transaction whose BEGIN is sent, it waits for the transaction's next statement
+        or its COMMIT and travels with it, one round trip fewer. Anything sent later in the
+        transaction is sent after it (a read sees it); a block it was written in that fails
+        drops it; an error of its own is raised by the statement or COMMIT it travels with."""
+        if self._in_tx and self._begun:
+            self._queued.append(_Deferred(query, params))
+        else:
+            self.execute(query, params)
 
     def executemany(self, query, seq):
         import psycopg
@@ -263,7 +297,12 @@ class PostgresConnection(Connection):
         the savepoints waiting for the next statement."""
         import psycopg
         if self._queued:
-            statements = self._take_queued() + statements
+            queued = self._take_queued()
+            if any(item[2] for item in queued):
+                # A deferred write has parameters: one pipeline instead of one simple query.
+                self._pipeline(queued + [(c, (), False) for c in statements], (statements or [""])[-1])
+                return
+            statements = [item[0] for item in queued] + statements
         if not statements:
             return
         expect, self._expect = self._expect, None
@@ -328,15 +367,19 @@ class PostgresConnection(Connection):
             out.append(f"SAVEPOINT {sp.server_name}")
         return out
 
-    def _take_queued(self) -> list[str]:
-        """The statements waiting for the next one (savepoints marked sent: the caller sends them)."""
-        out = []
+    def _take_queued(self) -> list[tuple[str, tuple, bool]]:
+        """The statements waiting for the next one, as pipeline items ``(query, params,
+        prepare)`` (savepoints marked sent: the caller sends them); only deferred writes are
+        prepared, so ``prepare`` also says which items have parameters."""
+        out: list[tuple[str, tuple, bool]] = []
         for item in self._queued:
             if isinstance(item, _Savepoint):
                 item.sent = True
-                out.append(f"SAVEPOINT {item.server_name}")
+                out.append((f"SAVEPOINT {item.server_name}", (), False))
+            elif isinstance(item, _Deferred):
+                out.append((item.query, item.params, True))
             else:
-                out.append(item)
+                out.append((item, (), False))
         self._queued = []
         return out
 
@@ -381,8 +424,22 @@ class PostgresConnection(Connection):
             self._savepoints = []
             if self._begun:
                 self._begun = False
-                self._control(["COMMIT"])
+                try:
+                    self._control(["COMMIT"])  # with the deferred writes still waiting
+                except BaseException:
+                    # A deferred write (or the COMMIT) failed: the transaction is over for the
+                    # caller; end it on the server too, so the connection stays usable.
+                    self._queued = []
+                    self._end_failed()
+                    raise
             self._queued = []
+
+    def _end_failed(self) -> None:
+        if self._s.pg.transaction_status in (_INERROR, _INTRANS):
+            try:
+                self._s.run("ROLLBACK", (), prepare=False)
+            except Exception:  # noqa: BLE001 - a broken connection is discarded by the pool
+                pass
 
     def rollback(self):
         if self._in_tx:
@@ -417,6 +474,9 @@ class PostgresConnection(Connection):
             if self._in_tx and sp in self._savepoints:
                 if sp.sent:
                     del self._savepoints[self._savepoints.index(sp) + 1:]  # ended by the rollback
+                    # Everything still waiting was queued inside this block (the SAVEPOINT went
+                    # out with the queue of its time): its deferred writes are undone unsent.
+                    self._queued = [i for i in self._queued if not isinstance(i, _Deferred)]
                     self._control([f"ROLLBACK TO SAVEPOINT {sp.server_name}"])
                     sp.released = True
                 else:

@@ -81,9 +81,10 @@ def record(ctx: "Context", action: str, doc: "Document", *, fields: Sequence[str
     change = Change(None, doctype, str(doc.name), action, at, ctx.user,
                     tuple(fields) if fields is not None else None,
                     None if old_name is None else str(old_name), doc.d.get("docstatus"))
-    ctx.db.execute(_INSERT, (change.doctype, change.name, action, at, ctx.user,
-                             None if fields is None else orjson.dumps(list(fields)).decode(),
-                             change.old_name, change.docstatus))
+    # Nobody reads this statement's result: PostgreSQL sends it with the next one (or COMMIT).
+    ctx.db.execute_later(_INSERT, (change.doctype, change.name, action, at, ctx.user,
+                                   None if fields is None else orjson.dumps(list(fields)).decode(),
+                                   change.old_name, change.docstatus))
     ctx.flags["changes_written"] = True
     for listener in ctx.registry.change_listeners:
         listener(ctx, change, doc)

@@ -448,14 +448,15 @@ def _delete_dependents(ctx: "Context", doc: Document) -> None:
                 delete(trusted, "File", file_name)
 
 
-def insert_record(ctx: "Context", doctype: str, data: dict, *, name: Any = None) -> Document:
+def insert_record(ctx: "Context", doctype: str, data: dict, *, name: Any = None, later: bool = False) -> Document:
     """Write a record the server keeps for itself (Version, supporting Module Def or Role):
     defaults and stamps only, no hooks, validation or permission checks; the caller builds
-    the values from data it has already validated."""
+    the values from data it has already validated. ``later``: nobody needs to learn now that
+    the insert failed (``Connection.execute_later``)."""
     doc = new_doc(ctx, doctype, data)
     doc.name = name if name is not None else naming.make_hash()
     _stamp(ctx, doc, ctx.now())
-    ctx.db.execute(insert_sql(doc.meta), row_values(doc))
+    (ctx.db.execute_later if later else ctx.db.execute)(insert_sql(doc.meta), row_values(doc))
     changelog.record(ctx, "insert", doc)
     return doc
 

@@ -63,4 +63,5 @@ def record(ctx: "Context", previous: "Document", doc: "Document") -> None:
     from ristretto.model.document import insert_record
     insert_record(ctx, "Version", {"ref_doctype": doc.meta.name, "docname": str(doc.name),
                                     "data": orjson.dumps(changes, default=str,
-                                                         option=orjson.OPT_INDENT_2).decode()})
+                                                         option=orjson.OPT_INDENT_2).decode()},
+                  later=True)  # a random name: nothing to learn from the insert before the commit
