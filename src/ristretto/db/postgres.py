@@ -191,7 +191,10 @@ class PostgresConnection(Connection):
         import psycopg
         if self._queued:
             if _is_control(query):
-                self._control([query])
+                # As below: released savepoints end first, so the caller's own statement means
+                # what it says (a deferred write may be all that is queued).
+                released = self._savepoints and self._savepoints[-1].released
+                self._control((self._pending_releases() if released else []) + [query])
                 return None
             return self._send_after(self._take_queued(), query, params)
         if self._expect is not None and (not self._in_tx or self._begun or _plain_read(query)) \
