@@ -115,17 +115,21 @@ class _Session:
         while pg.flush():
             select.select((), (pg.socket,), ())
 
+    def _next_result(self):
+        """The next result (None between statements' results), waiting only for input."""
+        pg = self.pg
+        while pg.is_busy():
+            select.select((pg.socket,), (), ())
+            pg.consume_input()
+        return pg.get_result()
+
     def _fetch(self) -> list:
         """Every result of what was sent (outside a pipeline), waiting only for input."""
-        pg = self.pg
         results = []
         try:
             self._flush()
             while True:
-                while pg.is_busy():
-                    select.select((pg.socket,), (), ())
-                    pg.consume_input()
-                res = pg.get_result()
+                res = self._next_result()
                 if res is None:
                     return results
                 results.append(res)
@@ -218,10 +222,7 @@ class _Session:
             self._flush()
             current: list = []
             while True:
-                while pg.is_busy():
-                    select.select((pg.socket,), (), ())
-                    pg.consume_input()
-                res = pg.get_result()
+                res = self._next_result()
                 if res is None:
                     if current:
                         groups.append(current)
