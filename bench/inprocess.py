@@ -134,17 +134,23 @@ def _server_cpu(db_url: str | None) -> float | None:
         return None
 
 
+def bench_site(site_dir: Path, db_url: str | None, rows: int) -> tuple[str, str, list[str]]:
+    """A new site with ``rows`` ToDo documents (half Open, half Closed) and an API key of a
+    System Manager (not Administrator: permission rules are evaluated); (key, secret, names)."""
+    site, _ = new_site(site_dir, db_url, "bench-admin-pw")
+    add_user(site, "bench@example.com", "bench-pw-123", ["System Manager"])
+    key, secret = generate_keys(site, "bench@example.com")
+    with site.admin() as ctx:
+        names = [document.insert(ctx, "ToDo", {"description": f"row {i}", "status": ("Open", "Closed")[i % 2]}).name
+                 for i in range(rows)]
+    site.close()
+    return key, secret, names
+
+
 def _bench(args, db_url: str | None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         site_dir = Path(tmp) / "site"
-        site, _ = new_site(site_dir, db_url, "bench-admin-pw")
-        add_user(site, "bench@example.com", "bench-pw-123", ["System Manager"])
-        key, secret = generate_keys(site, "bench@example.com")
-        names = []
-        with site.admin() as ctx:
-            for i in range(args.rows):
-                names.append(document.insert(ctx, "ToDo", {"description": f"row {i}"}).name)
-        site.close()
+        key, secret, names = bench_site(site_dir, db_url, args.rows)
         if args.threaded:
             import json
             config = site_dir / "site_config.json"

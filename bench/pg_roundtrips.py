@@ -33,7 +33,7 @@ if "ristretto" not in sys.modules:
 
 import psycopg  # noqa: E402
 
-from bench.inprocess import scope  # noqa: E402
+from bench.inprocess import bench_site, scope  # noqa: E402
 
 SENT: list[str] = []        # statements, in order
 TRIPS: list[int] = [0]      # round trips: statements of one pipeline share one
@@ -133,9 +133,7 @@ def main() -> int:
     args = p.parse_args()
 
     from ristretto.api.app import App
-    from ristretto.model import document
     from ristretto.site import Site
-    from ristretto.site.install import add_user, generate_keys, new_site
     from tests.pg import Cluster
     import tempfile
 
@@ -147,15 +145,7 @@ def main() -> int:
         db_url = cluster.create_database()
         with tempfile.TemporaryDirectory() as tmp:
             site_dir = Path(tmp) / "site"
-            site, _ = new_site(site_dir, db_url, "bench-admin-pw")
-            add_user(site, "bench@example.com", "bench-pw-123", ["System Manager"])
-            key, secret = generate_keys(site, "bench@example.com")
-            names = []
-            with site.admin() as ctx:
-                for i in range(args.rows):
-                    names.append(document.insert(ctx, "ToDo", {"description": f"row {i}",
-                                                               "status": ("Open", "Closed")[i % 2]}).name)
-            site.close()
+            key, secret, names = bench_site(site_dir, db_url, args.rows)
             app = App(Site(site_dir))
             auth = f"token {key}:{secret}".encode()
             filter_qs = urllib.parse.urlencode({"fields": '["name","status"]',

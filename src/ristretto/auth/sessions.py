@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ristretto.db import state
 from ristretto.db.connection import Connection
+from ristretto.db.batches import delete_in_batches
 from ristretto.db.dialects import quote
 
 _T = quote("tabSessions")
@@ -100,7 +101,6 @@ def prune_expired(conn: Connection, now: float | None = None) -> int:
     """Remove the sessions past their expiry that nobody used again (a session used after its
     expiry is removed by :func:`resume`); how many went. No cached copy needs dropping: a
     worker's copy of a session is trusted only within its touch interval, far inside the expiry."""
-    from ristretto.db.batches import delete_in_batches
     return delete_in_batches(conn, "tabSessions", "sid", "last_updated + expiry < ?",
                              (time.time() if now is None else now,))
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from ristretto.db import state
+from ristretto.db.batches import delete_in_batches
 from ristretto.db.dialects import quote
 from ristretto.exceptions import DoesNotExistError, PermissionError, ValidationError
 from ristretto.meta.doctype import STANDARD_FIELDS
@@ -226,7 +227,6 @@ def prune_log(conn: Any, retention_days: float, now: _dt.datetime | None = None)
     30 days); how many went."""
     if not retention_days or retention_days <= 0:
         return 0
-    from ristretto.db.batches import delete_in_batches
     cutoff = ((now or _dt.datetime.now()) - _dt.timedelta(days=retention_days)).strftime("%Y-%m-%d %H:%M:%S.%f")
     return delete_in_batches(conn, "tab" + LOG, "name", "creation < ?", (cutoff,))
 

@@ -29,6 +29,7 @@ from authlib.oidc.core import AuthorizationCodeMixin
 
 from ristretto.db import state
 from ristretto.db.connection import Connection
+from ristretto.db.batches import delete_in_batches
 from ristretto.db.dialects import quote
 from ristretto.exceptions import ValidationError
 from ristretto.model import passwords
@@ -70,7 +71,6 @@ def prune_expired(conn: Connection, days: float = EXPIRED_KEPT_DAYS, now: float 
     """Remove authorization codes and bearer tokens that expired more than ``days`` ago (Frappe
     clears bearer tokens 30 days after their expiry; a refresh token dies with its row); how many
     went."""
-    from ristretto.db.batches import delete_in_batches
     cutoff = _stamp((time.time() if now is None else now) - days * 86400)
     return sum(delete_in_batches(conn, table, "name", "expiration_time < ?", (cutoff,))
                for table in ("tabOAuth Authorization Code", "tabOAuth Bearer Token"))
