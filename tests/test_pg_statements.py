@@ -146,3 +146,29 @@ def test_tokens_riding_with_a_begin_are_checked_and_the_write_undone(pg_site):
             conn.execute(f"INSERT INTO {_T} (k) VALUES (?)", ("gone",))
     with db.connect() as conn:
         assert conn.sql(f"SELECT k FROM {_T}") == [("kept",)]
+
+
+def test_listings_are_planned_once_not_on_every_run(pg_site):
+    """A listing's LIMIT and OFFSET are written into its text on PostgreSQL: bound, they make the
+    generic plan of a prepared statement look dearer than any custom one (an unknown LIMIT is
+    taken as a tenth of the table), so every run was planned again (generic_plans stayed 0)."""
+    from ristretto.model import document, listing
+    with pg_site.admin() as ctx:
+        for i in range(4):
+            document.insert(ctx, "ToDo", {"description": f"row {i}", "status": ("Open", "Closed")[i % 2]})
+        # A table of some size, and its statistics: the generic plan's estimate of an unknown
+        # LIMIT (a tenth of it) then outweighs a page.
+        ctx.db.execute('INSERT INTO "tabToDo" (name, status, description, creation, modified, owner, modified_by) '
+                       "SELECT 'g' || i, CASE WHEN i % 2 = 0 THEN 'Open' ELSE 'Closed' END, 'bulk', "
+                       "now() - i * interval '1 second', now() - i * interval '1 second', 'Administrator', "
+                       "'Administrator' FROM generate_series(1, 20000) AS i")
+    with pg_site.db.connect() as conn:
+        conn.execute('ANALYZE "tabToDo"')
+    with pg_site.admin() as ctx:
+        for _ in range(12):
+            assert len(listing.get_list(ctx, "ToDo", filters=[["status", "=", "Open"]], limit=10)) == 10
+            assert len(listing.get_list(ctx, "ToDo", fields=["name"], limit=5, offset=3)) == 5
+        plans = ctx.db.sql("SELECT statement, generic_plans FROM pg_prepared_statements "
+                           "WHERE name LIKE ? AND statement LIKE ?", ("_ristretto_%", '%FROM "tabToDo"%LIMIT%'))
+    assert len(plans) == 2, plans
+    assert all(generic > 0 for _, generic in plans), plans

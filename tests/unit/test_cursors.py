@@ -111,10 +111,10 @@ def test_a_deep_offset_on_postgresql_reads_only_the_rows_of_its_page():
 
     deep = sql(POSTGRES, offset=LATE_ROWS_FROM, limit=21)
     assert deep.sql == (f'SELECT {T}."name", {T}."t" FROM {T} WHERE {T}."name" IN (SELECT {T}."name" FROM {T} '
-                        f'ORDER BY {T}."modified" DESC LIMIT ? OFFSET ?) ORDER BY {T}."modified" DESC')
-    assert deep.params == [21, LATE_ROWS_FROM]
+                        f'ORDER BY {T}."modified" DESC LIMIT 21 OFFSET {LATE_ROWS_FROM}) ORDER BY {T}."modified" DESC')
+    assert deep.params == []
     filtered = sql(POSTGRES, offset=LATE_ROWS_FROM, limit=21, filters={"t": "x"})
-    assert filtered.sql.count("WHERE") == 2 and filtered.params == ["x", 21, LATE_ROWS_FROM]
+    assert filtered.sql.count("WHERE") == 2 and filtered.params == ["x"]
     for shallow in (sql(POSTGRES, offset=LATE_ROWS_FROM - 1, limit=21), sql(SQLITE, offset=LATE_ROWS_FROM, limit=21),
                     sql(POSTGRES, offset=LATE_ROWS_FROM, limit=21, group_by="t"),
                     sql(POSTGRES, offset=LATE_ROWS_FROM, limit=None)):

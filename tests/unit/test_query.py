@@ -63,6 +63,12 @@ def col(fieldname: str) -> str:
     return f'{T}."{fieldname}"'
 
 
+def lim(dialect, limit: int = 20, offset: int = 0) -> str:
+    """A listing's LIMIT clause: bound on SQLite, written as numbers on PostgreSQL (whose
+    generic plans a bound LIMIT would rule out)."""
+    return " LIMIT ? OFFSET ?" if dialect is SQLITE else f" LIMIT {limit} OFFSET {offset}"
+
+
 def wrapped(fieldname: str, fallback: str = "''") -> str:
     return f"COALESCE({col(fieldname)}, {fallback})"
 
@@ -96,8 +102,8 @@ def select_part(c) -> str:
 
 def test_default_is_name_only(dialect):
     c = select(dialect)
-    assert c.sql == f'SELECT {col("name")} FROM {T} ORDER BY {col("modified")} DESC LIMIT ? OFFSET ?'
-    assert c.params == [20, 0] and c.keys == ["name"]
+    assert c.sql == f'SELECT {col("name")} FROM {T} ORDER BY {col("modified")} DESC' + lim(dialect)
+    assert c.params == ([20, 0] if dialect is SQLITE else []) and c.keys == ["name"]
 
 
 @pytest.mark.parametrize("fields", [None, [], "", "[]"])
@@ -187,7 +193,7 @@ def test_unknown_field_message(dialect):
 @pytest.mark.parametrize("fn", ["count", "sum", "avg", "min", "max"])
 def test_aggregates_with_alias(dialect, fn):
     c = select(dialect, fields=[f"{fn}(total) as v"])
-    assert c.sql == f'SELECT {fn.upper()}({col("total")}) FROM {T} LIMIT ? OFFSET ?'  # no default order
+    assert c.sql == f'SELECT {fn.upper()}({col("total")}) FROM {T}' + lim(dialect)  # no default order
     assert c.keys == ["v"]
     upper = select(dialect, fields=[f"{fn.upper()}( `tabOrder`.`total` ) AS v"])
     assert upper.sql == c.sql
@@ -215,7 +221,7 @@ def test_bad_aggregates(dialect, bad):
 
 def test_distinct_field(dialect):
     c = select(dialect, fields=["distinct status"])
-    assert c.sql == f'SELECT DISTINCT {col("status")} FROM {T} LIMIT ? OFFSET ?'  # no default order
+    assert c.sql == f'SELECT DISTINCT {col("status")} FROM {T}' + lim(dialect)  # no default order
     assert c.keys == ["status"]
 
 
@@ -596,13 +602,13 @@ def test_order_by_terms(dialect):
 
 def test_order_by_child_column(dialect):
     sql = select(dialect, fields=["name", "items.qty"], order_by="`tabOrder Item`.`qty` desc").sql
-    assert sql.endswith('ORDER BY "tabOrder Item"."qty" DESC LIMIT ? OFFSET ?') and CHILD_JOIN in sql
+    assert sql.endswith('ORDER BY "tabOrder Item"."qty" DESC' + lim(dialect)) and CHILD_JOIN in sql
 
 
 def test_order_by_alias_and_aggregate(dialect):
     c = select(dialect, fields=["status", "count(name) as n"], group_by="status", order_by="n desc")
     assert c.sql == (f'SELECT {col("status")}, COUNT(*) FROM {T} GROUP BY {col("status")} '
-                     f'ORDER BY COUNT(*) DESC LIMIT ? OFFSET ?')
+                     f'ORDER BY COUNT(*) DESC' + lim(dialect))
     assert c.keys == ["status", "n"]
     assert order(dialect, "count(name) desc", fields=["status"], group_by="status") == 'COUNT(*) DESC'
     assert order(dialect, "max(total)", fields=["status"], group_by="status") == f'MAX({col("total")}) ASC'
@@ -622,7 +628,7 @@ def test_default_order(dialect):
     assert order(dialect, None) == f'{col("modified")} DESC'
     assert order(dialect, "") == f'{col("modified")} DESC'
     c = compile_select(SORTED, get_meta, dialect, ListArgs())
-    assert c.sql.endswith('ORDER BY "tabSorted"."idx" DESC, "tabSorted"."creation" DESC LIMIT ? OFFSET ?')
+    assert c.sql.endswith('ORDER BY "tabSorted"."idx" DESC, "tabSorted"."creation" DESC' + lim(dialect))
     for kw in ({"fields": ["count(name)"]}, {"fields": ["status"], "group_by": "status"}, {"distinct": True},
                {"default_order": False}):
         assert " ORDER BY " not in select(dialect, **kw).sql
@@ -639,11 +645,18 @@ def test_group_by(dialect):
 
 
 def test_limits(dialect):
-    assert select(dialect, limit=5, offset=10).params[-2:] == [5, 10]
+    c = select(dialect, limit=5, offset=10)
+    if dialect is SQLITE:
+        assert c.params[-2:] == [5, 10] and c.sql.endswith(" LIMIT ? OFFSET ?")
+    else:
+        assert c.params == [] and c.sql.endswith(" LIMIT 5 OFFSET 10")
     c = select(dialect, limit=None)
     assert " LIMIT " not in c.sql and " OFFSET " not in c.sql and c.params == []
     c = select(dialect, limit=0, offset=7)
-    assert c.sql.endswith(" LIMIT -1 OFFSET ?" if dialect is SQLITE else " DESC OFFSET ?") and c.params == [7]
+    if dialect is SQLITE:
+        assert c.sql.endswith(" LIMIT -1 OFFSET ?") and c.params == [7]
+    else:
+        assert c.sql.endswith(" DESC OFFSET 7") and c.params == []
 
 
 @pytest.mark.parametrize("value,expected", [(None, 20), ("", 20), ("0", None), (0, None), ("5", 5), (100, 100)])
@@ -687,7 +700,12 @@ def test_count(dialect):
     c = compile_count(ORDER, get_meta, dialect, ListArgs(distinct=True, or_filters=[["paid", "=", 1]], limit=None))
     assert c.sql == f'SELECT COUNT(DISTINCT {col("name")}) FROM {T} WHERE {col("paid")} = ?'
     c = compile_count(ORDER, get_meta, dialect, ListArgs(limit=100))
-    assert c.sql == f'SELECT COUNT(*) FROM (SELECT {col("name")} FROM {T} LIMIT ?) t' and c.params == [100]
+    if dialect is SQLITE:
+        assert c.sql == f'SELECT COUNT(*) FROM (SELECT {col("name")} FROM {T} LIMIT ? OFFSET ?) t'
+        assert c.params == [100, 0]
+    else:
+        assert c.sql == f'SELECT COUNT(*) FROM (SELECT {col("name")} FROM {T} LIMIT 100 OFFSET 0) t'
+        assert c.params == []
 
 
 # --- semantics on a real (in-memory) SQLite database -------------------------------------------
@@ -807,11 +825,16 @@ KEYWORDS = {"SELECT", "DISTINCT", "FROM", "LEFT", "JOIN", "ON", "AND", "OR", "NO
             # the fixed names used by the tree CTE and the capped count
             "r", "n", "p", "c", "t"}
 _QUOTED = re.compile(r'"([^"]*)"')
+_PG_BOUNDS = re.compile(r" LIMIT 20 OFFSET 0$")
 _TOKEN = re.compile(r"\s+|\?|\*|,|\.|\(|\)|!=|<=|>=|=|<|>|-1|''|'\\'|'0001-01-01( 00:00:00)?'|'00:00:00'|0\b|[A-Za-z]+")
 
 
 def assert_only_metadata_in_sql(sql: str, params: list) -> None:
     """Every identifier comes from metadata, every other token from the compiler's fixed vocabulary."""
+    if _PG_BOUNDS.search(sql):
+        # PostgreSQL's page bounds are written as numbers (``paging.bounds``), and only these:
+        # the properties' default page, as if bound.
+        sql, params = _PG_BOUNDS.sub(" LIMIT ? OFFSET ?", sql), params + [20, 0]
     for ident in _QUOTED.findall(sql):
         assert ident in KNOWN_IDENTS, f"identifier {ident!r} not from metadata in {sql}"
     rest = _QUOTED.sub(" ", sql)

@@ -29,7 +29,7 @@ from ristretto.db.filters import (
     MAX_NAME_LENGTH, Column, build_condition, normalize_filters, normalize_operator,
     too_long,
 )
-from ristretto.db.paging import keyset_plan, late_rows
+from ristretto.db.paging import bounds, keyset_plan, late_rows
 
 MetaLookup = Callable[[str], "Meta | None"]
 
@@ -462,18 +462,13 @@ def compile_select(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: Lis
     late = late_rows(dialect.name, q.main, exprs, from_sql, order, int(args.offset or 0), args.limit,
                      not (group or has_agg or q.distinct or q.joins))
     if late is not None:
-        return _compiled(late, params + [int(args.limit), int(args.offset)], keys, convs, q, key, slot)
+        return _compiled(late, params, keys, convs, q, key, slot)
     if group:
         sql += " GROUP BY " + ", ".join(group)
     if order:
         sql += " ORDER BY " + ", ".join(order)
-    if args.limit:
-        sql += " LIMIT ? OFFSET ?"
-        params = params + [int(args.limit), int(args.offset or 0)]
-    elif args.offset:
-        sql += " LIMIT -1 OFFSET ?" if dialect.name == "sqlite" else " OFFSET ?"
-        params = params + [int(args.offset)]
-    return _compiled(sql, params, keys, convs, q, key, slot)
+    clause, bound = bounds(dialect.name, args.limit, int(args.offset or 0))
+    return _compiled(sql + clause, params + bound, keys, convs, q, key, slot)
 
 
 def _compiled(sql: str, params: list[Any], keys: list[str], convs: list, q: ListQuery, key, slot) -> Compiled:
@@ -493,7 +488,8 @@ def compile_count(meta: Meta, get_meta: MetaLookup, dialect: Dialect, args: List
     from_sql, params = q.from_sql()
     what = f"COUNT(DISTINCT {q.main}.\"name\")" if args.distinct or q.joins else "COUNT(*)"
     if args.limit:
-        inner = f"SELECT {'DISTINCT ' if args.distinct else ''}{q.main}.\"name\"{from_sql} LIMIT ?"
-        return Compiled(f"SELECT COUNT(*) FROM ({inner}) t", params + [int(args.limit)], ["count"], [None],
+        clause, bound = bounds(dialect.name, args.limit, 0)
+        inner = f"SELECT {'DISTINCT ' if args.distinct else ''}{q.main}.\"name\"{from_sql}{clause}"
+        return Compiled(f"SELECT COUNT(*) FROM ({inner}) t", params + bound, ["count"], [None],
                         q.linked())
     return Compiled(f"SELECT {what}{from_sql}", params, ["count"], [None], q.linked())
