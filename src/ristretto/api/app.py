@@ -248,8 +248,10 @@ class App:
         if req.method == "OPTIONS":
             return Response(b"", 200, b"text/plain")
         site = self.site
-        # A read assumes the version tokens read last; if they changed it runs again (db.state).
-        assume, ctx = req.method in ("GET", "HEAD") and login is None, None
+        # A request assumes the version tokens read last; if they changed it runs again (db.state),
+        # its transaction rolled back. (A login's first pass hands back work to do off the loop,
+        # so it reads them at once.)
+        assume, ctx = login is None, None
         while True:
             try:
                 with site.db.connect() as conn:

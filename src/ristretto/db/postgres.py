@@ -22,10 +22,12 @@ a transaction):
   it; a block that sends nothing sends no savepoint (and has nothing to undo).
 * Control statements that wait are sent together, as one simple query, or in the pipeline
   of the statement they wait for.
-* A read request assumes the version tokens (``ristretto.db.state``) it read last and sends
+* A request assumes the version tokens (``ristretto.db.state``) it read last and sends
   their read with its first statement, in one round trip (``expect``): the tokens are
   compared before that statement's result is used, and if they changed the request is
-  abandoned (:class:`StaleVersions`) and runs again after a fresh read.
+  abandoned (:class:`StaleVersions`), its transaction rolled back, and runs again after a
+  fresh read. A first statement that could change something outside a transaction (it
+  would commit at once) waits until the tokens were checked on their own.
 
 ``RoundTrips`` counts what is sent (tests pin the round trips of a request with it).
 
@@ -197,9 +199,16 @@ class PostgresConnection(Connection):
                 self._control((self._pending_releases() if released else []) + [query])
                 return None
             return self._send_after(self._take_queued(), query, params)
-        if self._expect is not None and (not self._in_tx or self._begun or _plain_read(query)) \
+        if self._expect is not None \
                 and not (self._savepoints and self._savepoints[-1].released and _is_control(query)):
-            return self._send_with_versions(query, params)
+            if self._begun or _plain_read(query):
+                return self._send_with_versions(query, params)
+            if not self._in_tx:
+                # A statement that may change something, outside a transaction, would be done
+                # before the tokens could refuse it: they are checked first, on their own.
+                self.settle()
+            # Else it opens the transaction: the tokens ride with its BEGIN (``_pipeline``), and a
+            # stale one rolls the transaction back (``StaleVersions`` ends the request's ``with``).
         if self._in_tx:
             if not self._begun:
                 if not _plain_read(query):
