@@ -8,7 +8,7 @@ reads them for the next cursor, and :meth:`Compiled.with_after` binds a cursor's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import orjson
@@ -42,7 +42,12 @@ class Compiled:
         start, idx = self.after_slot
         params = list(self.params)
         params[start:start + len(idx)] = [checked[i] for i in idx]
-        return replace(self, params=params)
+        # A shallow copy with other parameters (``dataclasses.replace`` would run the
+        # constructor and ``__post_init__`` again, for every keyset page).
+        bound = object.__new__(Compiled)
+        bound.__dict__.update(self.__dict__)
+        bound.params = params
+        return bound
 
     def key_values(self, raw: tuple) -> list[Any]:
         """The sort key values of one raw row (for the next cursor)."""
@@ -53,16 +58,18 @@ class Compiled:
         self._conv = [(i, c) for i, c in enumerate(self.converters) if c is not None]
 
     def rows(self, raw: Iterable[tuple], as_dict: bool = True) -> list:
+        # A keyset listing's rows end with its sort key, which is left out: ``zip`` stops at the
+        # last key, and lists are cut to the keys' width.
         keys = self.keys
-        if self.key:
-            width = len(keys)
-            raw = (r[:width] for r in raw)
+        width = len(keys) if self.key else None
         conv = self._conv
         if not conv:
-            return [dict(zip(keys, r)) for r in raw] if as_dict else [list(r) for r in raw]
+            if as_dict:
+                return [dict(zip(keys, r)) for r in raw]
+            return [list(r[:width]) for r in raw] if width else [list(r) for r in raw]
         out = []
         for r in raw:
-            r = list(r)
+            r = list(r[:width]) if width else list(r)
             for i, c in conv:
                 if r[i] is not None:
                     r[i] = c(r[i])
