@@ -291,6 +291,29 @@ def run_wrk(wrk: str, url: str, script: Path, duration: int, *, threads: int, co
     }
 
 
+def run_wrk_split(wrk: str, urls: list[str], script: Path, duration: int, *, threads: int, connections: int,
+                  headers: list[str], logfile: Path) -> dict:
+    """``run_wrk`` against several servers at once (``--servers``): the threads and connections
+    shared out, one wrk per server, run side by side; requests and rates summed, latencies the
+    worst of the runs."""
+    if len(urls) == 1:
+        return run_wrk(wrk, urls[0], script, duration, threads=threads, connections=connections,
+                       headers=headers, logfile=logfile)
+    from concurrent.futures import ThreadPoolExecutor
+    n = len(urls)
+    with ThreadPoolExecutor(n) as pool:
+        runs = list(pool.map(lambda u: run_wrk(wrk, u, script, duration, threads=max(1, threads // n),
+                                               connections=max(1, connections // n), headers=headers,
+                                               logfile=logfile), urls))
+    out = {k: round(sum(r[k] for r in runs), 1) for k in ("rps", "ok_rps")}
+    out.update({k: sum(r[k] for r in runs) for k in ("requests", "non2xx", "socket_errors")})
+    out.update({k: max(r[k] for r in runs) for k in ("seconds", "p50_ms", "p90_ms", "p99_ms", "max_ms")})
+    out["errors"] = {k: sum(r["errors"][k] for r in runs) for k in runs[0]["errors"]}
+    out["raw"] = "\n".join(r["raw"] for r in runs)
+    out["per_server_rps"] = [r["rps"] for r in runs]
+    return out
+
+
 # --- site and rows ----------------------------------------------------------------------
 
 def ristretto_cmd(*args: str) -> list[str]:
@@ -467,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=int, help="seconds per workload (default 15; quick 5)")
     p.add_argument("--warmup", type=int, help="warm-up seconds before each workload (default 3; quick 1)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--servers", type=int, default=1,
+                   help="ristretto serve processes on one site, each with --workers workers, wrk's connections "
+                        "shared out between them (the floor then runs servers x workers workers)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--only", help="comma-separated subset of workloads, e.g. get,list")
@@ -476,8 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = args.rows or (20_000 if args.quick else 100_000)
     duration = args.duration or (5 if args.quick else 15)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
-    if rows < 100 or duration < 1 or duration > 600 or args.workers < 1:
-        p.error("--rows must be >= 100, --duration within 1..600 and --workers >= 1")
+    if rows < 100 or duration < 1 or duration > 600 or args.workers < 1 or not 1 <= args.servers <= 8:
+        p.error("--rows must be >= 100, --duration within 1..600, --workers >= 1 and --servers within 1..8")
     only = set(args.only.split(",")) if args.only else None
     if only and not only <= set(RUN_ORDER):
         p.error(f"--only takes workloads from {', '.join(RUN_ORDER)}")
@@ -504,13 +530,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--offset must be within 1..rows-1")
     mode = "quick" if args.quick else "full"
     log(f"Ristretto benchmark ({mode}): backend={backend}, rows={rows:,}, {duration} s per workload "
-        f"(+{warmup} s warm-up), wrk -t{args.threads} -c{args.connections}, {args.workers} server workers")
+        f"(+{warmup} s warm-up), wrk -t{args.threads} -c{args.connections}, {args.workers} server workers"
+        + (f" in each of {args.servers} servers" if args.servers > 1 else ""))
     if args.quick and rows != 100_000:
         log(f"  quick mode: {rows:,} rows instead of 100,000; offset list uses limit_start={offset_start:,}")
     log(f"  temp folder: {tmp}")
 
     cluster = None
     server = floor = None
+    others: list[subprocess.Popen] = []  # --servers: the servers after the first
     pg_admin_url = db_name = None
     results: dict = {}
     floors: list[dict] = []
@@ -562,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         floor_port = free_port()
         floor_log = tmp / "floor.log"
         floor = start([sys.executable, str(BENCH / "floor_app.py"), "--host", HOST, "--port", str(floor_port),
-                       "--workers", str(args.workers)], floor_log, cwd=BENCH)
+                       "--workers", str(args.workers * args.servers)], floor_log, cwd=BENCH)
         floor_url = f"http://{HOST}:{floor_port}/"
         wait_http(floor_url, floor, floor_log)
         floor_script = tmp / "floor.lua"
@@ -572,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
                     headers=[], logfile=wrk_log)
         floors.append(run_wrk(wrk, floor_url, floor_script, duration, threads=args.threads,
                               connections=args.connections, headers=[], logfile=wrk_log))
-        log(f"(5) floor (bare ASGI on the same server, {args.workers} workers), before: {floors[0]['rps']:,.0f} req/s")
+        log(f"(5) floor (bare ASGI on the same server, {args.workers * args.servers} workers), before: "
+            f"{floors[0]['rps']:,.0f} req/s")
         floor_rss = process_rss(floor)
         stop(floor)
         floor = None
@@ -583,6 +612,16 @@ def main(argv: list[str] | None = None) -> int:
         server = start(ristretto_cmd("--site", str(site_dir), "serve", "--host", HOST, "--port", str(port),
                                      "--workers", str(args.workers)), server_log)
         wait_http(f"{base}/api/method/ping", server, server_log)
+        bases = [base]
+        for i in range(1, args.servers):
+            # Another server on the same site, as another machine would run it (same site folder
+            # here: the same site_config.json and database).
+            other_port = free_port()
+            other_log = tmp / f"server{i + 1}.log"
+            others.append(start(ristretto_cmd("--site", str(site_dir), "serve", "--host", HOST, "--port",
+                                              str(other_port), "--workers", str(args.workers)), other_log))
+            bases.append(f"http://{HOST}:{other_port}")
+            wait_http(f"{bases[-1]}/api/method/ping", others[-1], other_log)
         # A System Manager, not Administrator: Administrator skips permission evaluation, and
         # the workloads must pay for DocPerm rules, the ToDo rule and field filtering.
         cli("--site", str(site_dir), "add-user", BENCH_USER, "--password", "bench-pw-" + str(os.getpid()),
@@ -590,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = json.loads(cli("--site", str(site_dir), "generate-keys", BENCH_USER).strip().splitlines()[-1])
         auth = f"token {keys['api_key']}:{keys['api_secret']}"
         headers = {"Authorization": auth, "Accept": "application/json"}
-        log(f"(3) ristretto serve --workers {args.workers} on {base}; API key generated for {BENCH_USER} "
+        log(f"(3) ristretto serve --workers {args.workers} on {', '.join(bases)}; API key generated for {BENCH_USER} "
             "(System Manager: permission checks on)")
 
         # Sanity: loaded rows read back through the API as generated.
@@ -650,27 +689,32 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append(f"{key}: probe request answered HTTP {status}: {str(payload)[:200]}")
             script = tmp / f"{key}.lua"
             script.write_text(lua)
-            url = base + ("/api/resource/ToDo" if "{name}" in path or key == "create" else path)
+            target = "/api/resource/ToDo" if "{name}" in path or key == "create" else path
+            urls = [b + target for b in bases]
             hdrs = [f"Authorization: {auth}", "Accept: application/json"]
             if body:
                 hdrs.append("Content-Type: application/json")
             if warmup:
-                run_wrk(wrk, url, script, warmup, threads=args.threads, connections=args.connections,
-                        headers=hdrs, logfile=wrk_log)
-            r = run_wrk(wrk, url, script, duration, threads=args.threads, connections=args.connections,
-                        headers=hdrs, logfile=wrk_log)
+                run_wrk_split(wrk, urls, script, warmup, threads=args.threads, connections=args.connections,
+                              headers=hdrs, logfile=wrk_log)
+            r = run_wrk_split(wrk, urls, script, duration, threads=args.threads, connections=args.connections,
+                              headers=hdrs, logfile=wrk_log)
             entry.update(r)
             results[key] = entry
             flag = "" if not (r["non2xx"] or r["socket_errors"]) else (
                 f"  !! {r['non2xx']} non-2xx, {r['socket_errors']} socket errors")
             log(f"(4) {key:<7} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms{flag}")
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited (code {server.returncode}) during '{key}'")
+            for proc in [server, *others]:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"a server exited (code {proc.returncode}) during '{key}'")
 
         # RSS per worker, after the run, while the server is still up.
         rss = {"server": process_rss(server), "floor_before_stop": floor_rss}
         stop(server)
         server = None
+        for proc in others:
+            stop(proc)
+        others = []
         rows_after = count_rows(site_dir)
         created = sum(results[k]["requests"] - results[k]["non2xx"] for k in ("create",) if k in results
                       and not results[k].get("na"))
@@ -682,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         # (5, second half) the floor again, after.
         floor_port = free_port()
         floor = start([sys.executable, str(BENCH / "floor_app.py"), "--host", HOST, "--port", str(floor_port),
-                       "--workers", str(args.workers)], floor_log, cwd=BENCH)
+                       "--workers", str(args.workers * args.servers)], floor_log, cwd=BENCH)
         floor_url = f"http://{HOST}:{floor_port}/"
         wait_http(floor_url, floor, floor_log)
         if warmup:
@@ -698,6 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(server)
         stop(floor)
+        for proc in others:
+            stop(proc)
         # Server errors: keep the server log next to the results.
         server_errors = []
         if server_log.exists():
@@ -779,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(), "rows": rows, "rows_loaded": "bulk executemany straight into the database "
         "(row layout from ristretto.model.document.insert; see bench/README.md)",
         "load_seconds": load_facts.get("seconds"), "offset": offset_start, "rows_after_run": rows_after, "duration_s": duration, "warmup_s": warmup,
-        "wrk": {"threads": args.threads, "connections": args.connections}, "workers": args.workers,
+        "wrk": {"threads": args.threads, "connections": args.connections}, "workers": args.workers, "servers": args.servers,
         "floor": {"rps": round(floor_rps, 1), "runs": floors}, "workloads": results, "rss": rss,
         "server_error_lines": server_errors[:100], "notes": notes,
         "ratios": {k: results[k].get("ratio") for k in MAIN if k in results},
