@@ -15,7 +15,7 @@ from ristretto.model import document
 from ristretto.site import Site
 from ristretto.site.site import SiteError
 from ristretto.site.install import add_user
-from tests.conftest import configure_site
+from tests.conftest import configure_site, run_cli
 from tests.inprocess import InProcess, token_for
 from tests.s3server import bucket_keys, s3_config, s3_server  # noqa: F401 - fixtures
 
@@ -161,14 +161,24 @@ def test_sweep_settles_a_leftover_marker(s3_site):
     assert client.get("/files/committed.txt").content == b"row exists"
 
 
-def test_orphan_sweep_removes_objects_no_row_names(s3_site):
+def test_upload_whose_second_pass_never_took_its_bytes_leaves_no_object(s3_site):
+    client, config = s3_site
+    work = storage.StorageWork(storage.of(client.site), False, ["abandoned.txt"], b"x")
+    work.run()  # stored off the event loop; then the request failed before the upload ran again
+    assert PREFIX + "files/abandoned.txt" in bucket_keys(config)
+    work.release()
+    assert wait_for(lambda: bucket_keys(config) == set()), bucket_keys(config)
+
+
+def test_sweep_files_orphans_removes_objects_no_row_names(s3_site):
     client, config = s3_site
     s = storage.of(client.site)
     upload(client, "named.txt", b"a")
     s.client.put_object(Bucket=s.bucket, Key=s.key(False, "stray.txt"), Body=b"b")
     assert client.get("/files/stray.txt").status_code == 404  # no row: never served
-    report = s.sweep(client.site, orphans_older_than=-1)
-    assert report.removed == ["/files/stray.txt"]
+    time.sleep(1.1)  # --grace counts whole seconds
+    out = run_cli("--site", str(client.site.path), "sweep-files", "--orphans", "--grace", "0").stdout
+    assert "removed /files/stray.txt" in out
     assert wait_for(lambda: bucket_keys(config) == {PREFIX + "files/named.txt"}), bucket_keys(config)
 
 
@@ -209,3 +219,26 @@ def test_s3_storage_needs_a_bucket(site_dir):
             storage.make(site)
     finally:
         site.close()
+
+
+def test_storage_calls_never_run_on_the_event_loop(s3_site):
+    import threading
+    client, _ = s3_site
+    s = storage.of(client.site)
+    seen: list[tuple[str, str]] = []
+
+    def record(event_name, **kw):
+        seen.append((event_name.split(".")[-1], threading.current_thread().name))
+    s.client.meta.events.register("before-call.s3", record)
+    try:
+        f = upload(client, "loop.txt", b"abc", is_private=1).json()["message"]
+        assert client.get(f["file_url"]).content == b"abc"
+        assert client.request("HEAD", f["file_url"]).status_code == 200
+        assert client.delete(f"/api/resource/File/{f['name']}").status_code == 202
+        assert wait_for(lambda: sum(op == "DeleteObject" for op, _ in seen) == 2)  # marker, then object
+    finally:
+        s.client.meta.events.unregister("before-call.s3", record)
+    ops = {op for op, _ in seen}
+    assert {"PutObject", "GetObject", "HeadObject", "DeleteObject"} <= ops, seen
+    # The in-process client runs the app's event loop on this (the main) thread.
+    assert [t for _, t in seen if t == threading.current_thread().name] == [], seen

@@ -149,19 +149,6 @@ class S3Storage:
         except Exception:  # noqa: BLE001 - the sweep settles what is left
             log.exception("file storage: settling %s%s failed", _folder(private), name)
 
-    def exists(self, private: bool, name: str) -> bool:
-        from botocore.exceptions import ClientError
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key(private, name))
-            return True
-        except ClientError as e:
-            if _error_code(e) in _MISSING:
-                return False
-            raise
-
-    def digest(self, private: bool, name: str) -> tuple[int, str] | None:
-        return None  # known from the File rows (ristretto.api.filecontroller)
-
     def response(self, private: bool, name: str, *, attachment: bool, head: bool) -> Response:
         return S3FileResponse(self, private, name, attachment=attachment, head=head)
 

@@ -72,10 +72,8 @@ class Storage(Protocol):
     def pending_delete(self, private: bool, name: str) -> Pending | None:
         """Bytes to remove once the delete of their last File row commits (None: nothing stored)."""
 
-    def exists(self, private: bool, name: str) -> bool: ...
-
-    def digest(self, private: bool, name: str) -> tuple[int, str] | None:
-        """(size, SHA-256 hex) of stored bytes, None when absent (local storage only)."""
+    # A local storage also has ``digest(private, name)``: (size, SHA-256 hex) of stored bytes; a
+    # network storage's are taken from the File rows naming them (``ristretto.api.filecontroller``).
 
     def response(self, private: bool, name: str, *, attachment: bool, head: bool) -> Response | None:
         """The bytes as an HTTP answer (None: not stored); permissions are checked by the caller."""
@@ -112,9 +110,6 @@ class LocalStorage:
             return None
         pending = filestore.pending_delete(path)
         return pending if pending is not None else _Unlink(path)
-
-    def exists(self, private: bool, name: str) -> bool:
-        return self._path(private, name) is not None
 
     def digest(self, private: bool, name: str) -> tuple[int, str] | None:
         from ristretto.api.filenames import digest
