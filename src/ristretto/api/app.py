@@ -84,6 +84,7 @@ class App:
                        oauth, desk_methods, permission_manager_methods, webhook_methods):
             self.methods.add_module(module)
         site.registry.controllers["File"] = filecontroller.FileController(site)
+        storage.of(site)  # a misconfigured file storage stops the start, not every upload
         # Apps last: their functions may not take a built-in name (apps.register_methods).
         try:
             register_methods(self.methods, site.apps)
