@@ -151,8 +151,9 @@ class App:
         except Exception:  # noqa: BLE001 - the first request reports a broken site properly
             log.exception("warm-up failed")
         try:
-            # Uploads and deletes a crash interrupted: disk follows the File rows again. Safe
-            # beside busy workers (a request in flight holds its marker's lock).
+            # Uploads and deletes a crash interrupted: the file storage follows the File rows again.
+            # Safe beside busy workers (local disk: a request in flight holds its marker's lock;
+            # S3: markers younger than the grace period are left alone).
             report = storage.of(self.site).sweep(self.site)
             if report.removed or report.settled or report.temporary:
                 log.warning("file sweep: %d interrupted upload(s) settled, %d file(s) removed, "
@@ -371,8 +372,8 @@ class App:
             conn.begin(write=write)
         result = route.handler(call, **params)
         if isinstance(result, (authn.PasswordWork, storage.StorageWork)):
-            # A password to check off the event loop first (App._http); what led to it (the
-            # attempt's throttling count) is kept.
+            # A password to check (an upload's bytes to store) off the event loop first
+            # (App._answer); what led to it (the attempt's throttling count) is kept.
             if write:
                 conn.commit()
             else:
