@@ -19,12 +19,12 @@ def _readme_keys() -> set[str]:
     for line in section.splitlines():
         if line.startswith("| `"):
             first_cell = line.split("|")[1]
-            keys.update(re.findall(r"`([a-z_]+)`", first_cell))
+            keys.update(re.findall(r"`([a-z0-9_]+)`", first_cell))
     return keys
 
 
 def _keys_read_by_code() -> dict[str, str]:
-    pattern = re.compile(r"""(?:config\.get|setting\(\s*[\w.]+\s*,)\s*\(?\s*["']([a-z_]+)["']""")
+    pattern = re.compile(r"""(?:config\.get|setting\(\s*[\w.]+\s*,)\s*\(?\s*["']([a-z0-9_]+)["']""")
     found: dict[str, str] = {}
     for path in SRC.rglob("*.py"):
         if path.name == "settings.py":

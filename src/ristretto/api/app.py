@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from ristretto import exceptions as exc
-from ristretto.api import authn, docmethods, filecontroller, filestore, idempotency, oauth, proxy, routes
+from ristretto.api import authn, docmethods, filecontroller, idempotency, oauth, proxy, routes, storage
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
 from ristretto.api.asgi import ClientDisconnected, InvalidRequestBody, Request, Response, content_length, read_body
@@ -84,6 +84,7 @@ class App:
                        oauth, desk_methods, permission_manager_methods, webhook_methods):
             self.methods.add_module(module)
         site.registry.controllers["File"] = filecontroller.FileController(site)
+        storage.of(site)  # a misconfigured file storage stops the start, not every upload
         # Apps last: their functions may not take a built-in name (apps.register_methods).
         try:
             register_methods(self.methods, site.apps)
@@ -150,9 +151,10 @@ class App:
         except Exception:  # noqa: BLE001 - the first request reports a broken site properly
             log.exception("warm-up failed")
         try:
-            # Uploads and deletes a crash interrupted: disk follows the File rows again. Safe
-            # beside busy workers (a request in flight holds its marker's lock).
-            report = filestore.sweep(self.site)
+            # Uploads and deletes a crash interrupted: the file storage follows the File rows again.
+            # Safe beside busy workers (local disk: a request in flight holds its marker's lock;
+            # S3: markers younger than the grace period are left alone).
+            report = storage.of(self.site).sweep(self.site)
             if report.removed or report.settled or report.temporary:
                 log.warning("file sweep: %d interrupted upload(s) settled, %d file(s) removed, "
                             "%d temporary file(s) removed", report.settled, len(report.removed),
@@ -205,6 +207,8 @@ class App:
             await self.streamer.send(response, receive, send)
         elif isinstance(response, EventStream):
             await self.changes.send(response, receive, send)
+        elif isinstance(response, storage.StreamedResponse):
+            await response.stream(receive, send)
         else:
             await response.send(send)
         if access:
@@ -223,6 +227,16 @@ class App:
             if self.groups is not None and req.method in authn.UNSAFE:
                 await self.groups.ready_to_write()  # the login writes its session
             response = await self._dispatch(req, response)
+        elif isinstance(response, storage.StorageWork):
+            # An upload's bytes go to a network storage from a thread, like a password check.
+            work = response
+            await asyncio.get_running_loop().run_in_executor(storage.executor(), work.run)
+            if self.groups is not None and req.method in authn.UNSAFE:
+                await self.groups.ready_to_write()
+            try:
+                response = await self._dispatch(req, work)
+            finally:
+                work.release()  # bytes the second pass did not take (it failed before) go
         return response
 
     async def _dispatch(self, req: Request, login: authn.PasswordWork | None) -> Response | authn.PasswordWork:
@@ -316,7 +330,10 @@ class App:
                 with conn.transaction():
                     identity = authn.login(call, conn, login)
             else:
-                call.password_work = login
+                if isinstance(login, storage.StorageWork):
+                    call.storage_work = login  # an upload's second pass
+                else:
+                    call.password_work = login
                 # Only a method route (or cmd=) with an Authorization header asks whether the
                 # header is an OAuth client's: two attribute checks on every other request.
                 own = route is not None and (route.method_param is not None or route is COMMAND) \
@@ -336,7 +353,7 @@ class App:
             ctx.run_callbacks(committed=False)
             idempotency.abandon(ctx, conn)
             response = self._error(call, e)
-        if isinstance(response, authn.PasswordWork):
+        if isinstance(response, (authn.PasswordWork, storage.StorageWork)):
             return response  # the second pass answers, cookies and all
         self._cookies(call, response)
         return response
@@ -356,9 +373,9 @@ class App:
         if transactional:
             conn.begin(write=write)
         result = route.handler(call, **params)
-        if isinstance(result, authn.PasswordWork):
-            # A password to check off the event loop first (App._http); what led to it (the
-            # attempt's throttling count) is kept.
+        if isinstance(result, (authn.PasswordWork, storage.StorageWork)):
+            # A password to check (an upload's bytes to store) off the event loop first
+            # (App._answer); what led to it (the attempt's throttling count) is kept.
             if write:
                 conn.commit()
             else:

@@ -34,6 +34,8 @@ class Call:
     # ``authn.PasswordWork``; the pipeline runs it off the event loop and calls the handler
     # again with the checked work here.
     password_work: Any = None
+    # Likewise an upload to a network file storage (``ristretto.api.storage.StorageWork``).
+    storage_work: Any = None
     # Whether a listing may answer with a stream read from its own snapshot; a batch step may not
     # (its snapshot would not see the batch's earlier, uncommitted steps).
     stream: bool = True

@@ -13,10 +13,11 @@ from ristretto import exceptions as exc
 from ristretto.api.asgi import Response
 from ristretto.api.authn import UNSAFE, PasswordWork
 from ristretto.api.call import Call
+from ristretto.api.storage import StorageWork
 
 # Results every version passes on unwrapped: a whole answer (a download, OAuth's own JSON),
-# or a password the pipeline must check before the method runs again.
-UNWRAPPED = (Response, PasswordWork)
+# or a password to check (bytes to store) off the event loop before the method runs again.
+UNWRAPPED = (Response, PasswordWork, StorageWork)
 
 
 def call_method(call: Call, name: str) -> Any:

@@ -6,7 +6,7 @@
 * A record's ``file_url``, ``is_private`` and ``is_folder`` never change; an external URL is
   registered as a link (http or https only) and never fetched.
 * Bytes are removed only once the delete of their last record has committed
-  (``ristretto.api.filestore`` settles what a crash interrupted).
+  (``ristretto.api.storage``; its sweep settles what a crash interrupted).
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import unicodedata
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ristretto.api import filestore
-from ristretto.api.filenames import (
-    MAX_URL_CHARS, PRIVATE_PREFIX, clean_file_name, digest, file_type, local_path, parse_local_url,
-)
+from ristretto.api import storage as file_storage
+from ristretto.api.filenames import MAX_URL_CHARS, clean_file_name, file_type, parse_local_url
 from ristretto.api.files import (
     ATTACHMENTS, HOME, STORED_FLAG, check_reference, file_docs, may_access, trusted, url_in_use,
 )
@@ -65,14 +63,22 @@ class FileController:
 
     def _adopt_local(self, ctx: "Context", doc: "Document", url: str) -> None:
         """A new record for bytes already stored: they must exist, and be the user's to share."""
-        private = url.startswith(PRIVATE_PREFIX)
-        path = local_path(self.site, url)
-        if path is None:
+        private, name = parse_local_url(url)
+        storage = file_storage.of(self.site)
+        if storage.remote:
+            # Known from a File row already naming the bytes (no network call on the event
+            # loop); bytes no row names are a dead request's and not shared.
+            row = ctx.db.one(f"SELECT file_size, content_hash FROM {quote_ident('tabFile')} "
+                             f"WHERE file_url = ? LIMIT 1", (url,))
+            found = (row[0], row[1]) if row is not None else None
+        else:
+            found = storage.digest(private, name)
+        if found is None:
             raise ValidationError(f"File {url} does not exist", title="File not found")
         if private and not trusted(ctx) and not any(may_access(ctx, other) for other in file_docs(ctx, url)):
             raise PermissionError("You don't have permission to access this file")
         doc.d["is_private"] = int(private)
-        doc.d["file_size"], doc.d["content_hash"] = digest(path)
+        doc.d["file_size"], doc.d["content_hash"] = found
 
     def _validate_change(self, ctx: "Context", doc: "Document") -> None:
         before = doc.previous.d
@@ -108,14 +114,11 @@ class FileController:
         url = doc.d.get("file_url")
         if not url or cint(doc.d.get("is_folder")) or url_in_use(ctx, url):
             return
-        path = local_path(self.site, url)
-        if path is None:
-            return
-        pending = filestore.pending_delete(path)
-        if pending is None:
-            ctx.on_commit.append(lambda: path.unlink(missing_ok=True))
-        else:
-            # Marked before the commit: a crash in between is settled by the start-up sweep.
+        local = parse_local_url(url)
+        pending = file_storage.of(self.site).pending_delete(*local) if local is not None else None
+        if pending is not None:
+            # Local disk: marked before the commit, a crash in between is settled by the start-up
+            # sweep (ristretto.api.s3store says what remains on S3).
             ctx.on_commit.append(pending.committed)
             ctx.on_rollback.append(pending.rolled_back)
 

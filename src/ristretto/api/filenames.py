@@ -3,8 +3,8 @@
 * A stored name comes from the client but is cleaned to one safe path segment
   (:func:`clean_file_name`); every path handed to the file system is resolved with
   ``realpath`` and must stay directly inside the site's files folder (:func:`resolve`).
-* A stored file never replaces another: :func:`store` claims the final name atomically
-  (``ristretto.api.filestore``), else tries a short random suffix.
+* A stored file never replaces another: the storage claims the final name atomically
+  (``ristretto.api.storage``), else tries a name from :func:`candidate_names`.
 * The content type of a name comes from the interpreter's own table plus a few office and
   media types, so answers do not depend on the machine's ``/etc/mime.types``.
 """
@@ -18,9 +18,8 @@ import re
 import secrets
 import unicodedata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ristretto.api import filestore
 from ristretto.exceptions import ValidationError
 
 PUBLIC_PREFIX = "/files/"
@@ -152,14 +151,9 @@ def resolve(directory: Path, name: str) -> Path | None:
     return Path(target)
 
 
-def store(directory: Path, name: str, data: bytes, taken: Callable[[str], bool]) -> "filestore.Pending":
-    """Durably write ``data`` under ``name`` (or a suffixed variant), pending until the commit
-    (``ristretto.api.filestore``: disk and database agree after any crash)."""
-    candidates = [name] + [_with_suffix(name, secrets.token_hex(3)) for _ in range(15)]
-    pending = filestore.write(directory, (c for c in candidates if not taken(c)), data)
-    if pending is None:
-        raise ValidationError(f"Could not find a free name for {name}", title="Upload failed")
-    return pending
+def candidate_names(name: str) -> list[str]:
+    """``name``, then suffixed variants: the names an upload of ``name`` may be stored under."""
+    return [name] + [_with_suffix(name, secrets.token_hex(3)) for _ in range(15)]
 
 
 def parse_local_url(url: str) -> tuple[bool, str] | None:

@@ -21,7 +21,7 @@ Frappe's behaviour is the reference, made stricter where Frappe has had holes
 
 Here: who may read a file, uploads and downloads. Names, types and paths on disk are in
 ``ristretto.api.filenames``; the rules of File records on every route in
-``ristretto.api.filecontroller``; durable writes and crash recovery in ``ristretto.api.filestore``.
+``ristretto.api.filecontroller``; where the bytes live (local disk or S3) in ``ristretto.api.storage``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ristretto.api import storage as file_storage
 from ristretto.api.asgi import Response
 from ristretto.api.filenames import (
-    GUEST_MIMETYPES, INLINE_MIMETYPES, PRIVATE_PREFIX, PUBLIC_PREFIX, clean_file_name, content_type, files_dir,
-    is_plain_segment, parse_local_url, resolve, store,
+    GUEST_MIMETYPES, INLINE_MIMETYPES, PRIVATE_PREFIX, PUBLIC_PREFIX, candidate_names, clean_file_name,
+    content_type, is_plain_segment, parse_local_url,
 )
 from ristretto.db.dialects import quote as quote_ident
 from ristretto.exceptions import (
@@ -217,8 +218,22 @@ def _store_and_insert(call: "Call", name: str, data: bytes, values: dict[str, An
     ctx = call.ctx
     private = bool(values["is_private"])
     prefix = PRIVATE_PREFIX if private else PUBLIC_PREFIX
-    directory = files_dir(call.site, private)
-    pending = store(directory, name, data, lambda n: url_in_use(ctx, prefix + n))
+    storage = file_storage.of(call.site)
+    work = call.storage_work
+    if work is not None:
+        pending = work.take(name)  # stored off the event loop since the first pass
+        if url_in_use(ctx, prefix + pending.name):  # a row for that URL came meanwhile
+            pending.rolled_back()
+            raise ValidationError(f"Could not find a free name for {name}", title="Upload failed")
+    else:
+        candidates = [c for c in candidate_names(name) if not url_in_use(ctx, prefix + c)]
+        if storage.remote and call.stream:
+            # Network calls never run on the event loop: the pipeline stores the bytes in a
+            # thread and calls again (a batch step cannot; it stores them here).
+            return file_storage.StorageWork(storage, private, candidates, data)
+        pending = storage.put(private, candidates, data)
+        if pending is None:
+            raise ValidationError(f"Could not find a free name for {name}", title="Upload failed")
     stored = pending.name
     url = prefix + stored
     try:
@@ -266,12 +281,15 @@ def serve(call: "Call", private: bool, name: str) -> Response:
         return Response(b"<h1>405 Method Not Allowed</h1>", 405, b"text/html; charset=utf-8")
     if not is_plain_segment(name):
         raise _not_found()
-    if private:
-        _authorize(call.ctx, PRIVATE_PREFIX + name)
-    path = resolve(call.site.files_path(private), name)
-    if path is None:
+    storage = file_storage.of(call.site)
+    if private or storage.remote:
+        # On a shared storage a public object is served only while a File row names it (the
+        # bytes of a delete whose removal a crash interrupted stay unreachable).
+        _authorize(call.ctx, (PRIVATE_PREFIX if private else PUBLIC_PREFIX) + name)
+    response = storage.response(private, name, attachment=False, head=call.request.method == "HEAD")
+    if response is None:
         raise _not_found()
-    return file_response(name, path.read_bytes(), private=private)
+    return response
 
 
 def download_file(call: "Call", file_url: Any) -> Response:
@@ -281,13 +299,20 @@ def download_file(call: "Call", file_url: Any) -> Response:
     if local is None or not is_plain_segment(local[1]):
         raise DoesNotExistError(f"File {url} not found", doctype="File")
     _authorize(call.ctx, url)
-    path = resolve(call.site.files_path(local[0]), local[1])
-    if path is None:
+    response = file_storage.of(call.site).response(local[0], local[1], attachment=True,
+                                                   head=call.request.method == "HEAD")
+    if response is None:
         raise _not_found()
-    return file_response(local[1], path.read_bytes(), private=local[0], attachment=True)
+    return response
 
 
 def file_response(name: str, data: bytes, *, private: bool, attachment: bool = False) -> Response:
+    ctype, headers = file_headers(name, private=private, attachment=attachment)
+    return Response(data, 200, ctype, headers)
+
+
+def file_headers(name: str, *, private: bool, attachment: bool = False) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """(content type, headers) of a stored file's answer, whatever the storage."""
     ctype = content_type(name)
     headers = [(b"x-content-type-options", b"nosniff")]
     if attachment or ctype not in INLINE_MIMETYPES:
@@ -299,7 +324,7 @@ def file_response(name: str, data: bytes, *, private: bool, attachment: bool = F
         headers.append((b"cache-control", b"private"))
     if ctype.startswith("text/"):
         ctype += "; charset=utf-8"
-    return Response(data, 200, ctype.encode("latin-1"), headers)
+    return ctype.encode("latin-1"), headers
 
 
 def _disposition(kind: str, name: str) -> bytes:

@@ -216,10 +216,10 @@ def rotate_oauth_key(ctx: click.Context, keep_days: float) -> None:
 @click.pass_context
 def sweep_files(ctx: click.Context, orphans: bool, grace: int) -> None:
     """Settle uploads and deletes a crash interrupted (every server start does this too)."""
-    from ristretto.api.filestore import sweep
+    from ristretto.api.storage import of
     site = _open(ctx)
     try:
-        report = sweep(site, orphans_older_than=grace if orphans else None)
+        report = of(site).sweep(site, orphans_older_than=grace if orphans else None)
     finally:
         site.close()
     for url in report.removed:

@@ -59,6 +59,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_max_attempts", 5, "attempts of a webhook delivery before it is given up"),
     Setting("webhook_lease_seconds", 30, "seconds a claimed webhook delivery stays claimed beyond its request "
                                          "timeout; a delivery cut short by a crash is retried after this"),
+    Setting("file_storage", "local", 'where File bytes live: "local" (the site folder) or "s3" (a bucket)'),
+    Setting("s3_bucket", None, 'file_storage "s3": the bucket'),
+    Setting("s3_prefix", "", 'file_storage "s3": a key prefix (folder) inside the bucket'),
+    Setting("s3_endpoint_url", None, 'file_storage "s3": endpoint of an S3-compatible service (AWS when absent)'),
+    Setting("s3_region", None, 'file_storage "s3": region (boto3\'s default when absent)'),
+    Setting("s3_access_key_id", None, 'file_storage "s3": access key (else the AWS_* environment, ~/.aws, a role)'),
+    Setting("s3_secret_access_key", None, 'file_storage "s3": secret key going with s3_access_key_id'),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )
