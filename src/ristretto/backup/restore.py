@@ -115,6 +115,11 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
         progress(0, 1, "database")
         shutil.copyfile(folder / SQLITE_FILE, target / "site.db")
         os.chmod(target / "site.db", 0o600)
+        conn = sqlite3.connect(target / "site.db")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # what the server runs on (the backup is one file)
+        finally:
+            conn.close()
         progress(1, 1, "database")
         config["db_url"] = "sqlite:///site.db"
     elif backend == "postgres":

@@ -276,6 +276,21 @@ def restore(source: str, target_site_dir: str, db_url: str | None, to_time: str 
 
 @cli.command()
 @site_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes that will share the database (all servers together).")
+@click.pass_context
+def doctor(ctx: click.Context, workers: int) -> None:
+    """Check the site's configuration and reachability: one line per check, non-zero exit on an error."""
+    from ristretto.cli.doctor import ERROR, run
+    checks = run(_site_path(ctx), workers)
+    for check in checks:
+        click.echo(check.line())
+    if any(c.status == ERROR for c in checks):
+        sys.exit(1)
+
+
+@cli.command()
+@site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
