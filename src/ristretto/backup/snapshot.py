@@ -87,7 +87,7 @@ def take(site_path: str | os.PathLike, to: str | os.PathLike | None = None,
         if on_disk:
             _copy_files(site, folder, copied, progress, "files (before the snapshot)")
         if site.db.dialect.name == "sqlite":
-            db = _sqlite_snapshot(Path(site.db.path), folder / SQLITE_FILE, progress)
+            db = sqlite_snapshot(Path(site.db.path), folder / SQLITE_FILE, progress)
         else:
             db = _pg_snapshot(site.db.url, folder / PG_FILE, progress)
         if on_disk:
@@ -121,7 +121,9 @@ def take(site_path: str | os.PathLike, to: str | os.PathLike | None = None,
 
 # --- the database ---------------------------------------------------------------------------------
 
-def _sqlite_snapshot(source: Path, out: Path, progress: Progress) -> dict[str, Any]:
+def sqlite_snapshot(source: Path, out: Path, progress: Progress, *,
+                    pages_per_step: int = PAGES_PER_STEP) -> dict[str, Any]:
+    """Copy the SQLite database ``source`` to ``out`` as one snapshot (see the module's docstring)."""
     src = sqlite3.connect(source, isolation_level=None, timeout=30)
     try:
         # The read transaction begins with its first read and pins the snapshot every step reads.
@@ -131,7 +133,7 @@ def _sqlite_snapshot(source: Path, out: Path, progress: Progress) -> dict[str, A
         os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         dst = sqlite3.connect(out)
         try:
-            src.backup(dst, pages=PAGES_PER_STEP, sleep=0,
+            src.backup(dst, pages=pages_per_step, sleep=0,
                        progress=lambda _status, remaining, total: progress(total - remaining, total, "database"))
         finally:
             dst.close()
