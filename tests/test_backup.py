@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import make_site, run_cli, start_server, stop_server
 from tests.inprocess import InProcess
 
-WRITERS, PER_WRITER = 3, 400  # bounded: at most 1,200 creates, and 30 s
+WRITERS, PER_WRITER = 3, 1500  # bounded: at most 4,500 creates, and 30 s; ~100/s each at most
 
 
 def _restore_args(backend: str, request) -> list[str]:
@@ -43,6 +43,7 @@ def test_backup_under_write_load_restores_every_acknowledged_document(tmp_path, 
     acked: list[tuple[str, str, str, float, float]] = []  # name, title, content, sent, acknowledged
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    refused: list[int] = []
     try:
         with srv.admin() as c:
             uploads = {}
@@ -64,6 +65,9 @@ def test_backup_under_write_load_restores_every_acknowledged_document(tmp_path, 
                     r = c.post("/api/resource/Note", json={"title": title, "content": content})
                     if r.status_code == 200:
                         acked.append((r.json()["data"]["name"], title, content, sent, time.time()))
+                    else:
+                        refused.append(r.status_code)
+                    time.sleep(0.01)
 
         threads += [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
         for t in threads:
@@ -91,7 +95,7 @@ def test_backup_under_write_load_restores_every_acknowledged_document(tmp_path, 
     run_cli("restore", str(folder), str(target), *_restore_args(backend, request))
     before = [a for a in acked if a[4] < began]
     after = [a for a in acked if a[3] > ended]
-    assert len(before) >= 60 and after, (len(before), len(after))
+    assert len(before) >= 60 and after, (len(before), len(after), len(acked), refused[:5], ended - began)
     auth = {"Authorization": f"token {srv.api_key}:{srv.api_secret}"}  # its secret decrypts: same key
     with InProcess.open(target, headers=auth) as c:
         for name, title, content, _, _ in before:
