@@ -216,3 +216,58 @@ def test_sqlite_snapshot_is_one_snapshot_while_writers_commit_between_steps(tmp_
     done = [d for d, _ in steps]
     assert done == sorted(done), "the copy restarted"
     assert len(steps) > 20  # the writes really fell between steps
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(tmp_path):
+    import pty
+    import subprocess
+    import sys
+    site_dir = make_site(tmp_path, "sqlite", None)
+    plain = run_cli("--site", str(site_dir), "backup", "--to", str(tmp_path / "plain"))
+    assert "database: " in plain.stderr and "\x1b[" not in plain.stderr  # a log gets plain lines
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ristretto.cli.main", "--site", str(site_dir), "backup",
+                               "--to", str(tmp_path / "tty")], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=secondary, timeout=120)
+        os.close(secondary)
+        secondary = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert proc.returncode == 0 and b"Backed up" in proc.stdout
+    assert "━".encode() in shown and b"database" in shown  # rich's bar
+
+
+def test_a_wal_replica_or_a_time_goes_to_the_continuous_restore(tmp_path, monkeypatch):
+    """``--to-time`` and a folder holding ``replica.json`` are handed to the WAL restore (h15w's module)."""
+    import sys
+    import types
+    from datetime import datetime, timezone
+
+    from ristretto.backup.restore import restore
+    from ristretto.backup.snapshot import BackupError
+    calls = []
+    fake = types.ModuleType("ristretto.backup.walrestore")
+    fake.restore_to_time = lambda source, target, to_time, progress: calls.append((source, target, to_time)) or {}
+    replica = tmp_path / "replica"
+    replica.mkdir()
+    (replica / "replica.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "ristretto.backup.walrestore", fake)
+    when = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
+    restore(str(replica), str(tmp_path / "a"))
+    restore(str(tmp_path / "any"), str(tmp_path / "b"), to_time=when)
+    assert calls == [(str(replica), str(tmp_path / "a"), None), (str(tmp_path / "any"), str(tmp_path / "b"), when)]
+    monkeypatch.setitem(sys.modules, "ristretto.backup.walrestore", None)  # not installed: a clear refusal
+    with pytest.raises(BackupError, match="continuous backup restore is not available"):
+        restore(str(replica), str(tmp_path / "c"))

@@ -47,10 +47,13 @@ def restore(source: str, target: str, *, db_url: str | None = None, to_time: dat
     manifest = read_manifest(folder)
     verify(folder, manifest, progress)
     created = not target_path.exists()
+    made_database: list[str] = []
     try:
-        return _restore(folder, manifest, target_path, db_url, progress)
+        return _restore(folder, manifest, target_path, db_url, progress, made_database)
     except BaseException:
-        # Leave the target as it was found: missing, or empty.
+        # Leave everything as it was found: the target missing or empty, no new database.
+        for url in made_database:
+            _drop_pg_database(url)
         if created:
             shutil.rmtree(target_path, ignore_errors=True)
         elif target_path.is_dir():
@@ -103,7 +106,7 @@ def verify(folder: Path, manifest: dict[str, Any], progress: Progress) -> None:
 
 
 def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str | None,
-             progress: Progress) -> dict[str, Any]:
+             progress: Progress, made_database: list[str]) -> dict[str, Any]:
     backend = manifest["backend"]
     config = orjson.loads((folder / manifest["site_config"]["file"]).read_bytes())
     target.mkdir(parents=True, exist_ok=True)
@@ -125,9 +128,10 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
     elif backend == "postgres":
         if not db_url or not db_url.startswith(("postgresql://", "postgres://")):
             raise BackupError("a PostgreSQL backup needs --db-url postgresql://user@host:port/NEW_DATABASE")
-        _prepare_pg_database(db_url)
+        if _prepare_pg_database(db_url):
+            made_database.append(db_url)
         _run_pg_tool([pg_tool("pg_restore"), "-v", "--no-owner", "--no-privileges", "--exit-on-error",
-                      "-d", db_url, str(folder / PG_FILE)], len(manifest["counts"]["tables"]) or 1,
+                      "-d", db_url, str(folder / PG_FILE)], manifest["database"].get("tables") or 1,
                      "processing data for table", progress, "database")
         config["db_url"] = db_url
     else:
@@ -147,8 +151,8 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
             "missing_files": manifest.get("missing_files", [])}
 
 
-def _prepare_pg_database(url: str) -> None:
-    """Create the database ``url`` names when missing; refuse one that already holds tables."""
+def _prepare_pg_database(url: str) -> bool:
+    """Create the database ``url`` names when missing (True); refuse one that already holds tables."""
     import psycopg
     from psycopg import sql
     base, _, name = url.rpartition("/")
@@ -161,7 +165,7 @@ def _prepare_pg_database(url: str) -> None:
                                 "WHERE table_schema = 'public'").fetchone()[0]
         if used:
             raise BackupError(f"the database {name} already holds {used} table(s): restore into a new database")
-        return
+        return False
     except psycopg.OperationalError as e:
         if "does not exist" not in str(e):
             raise BackupError(f"cannot connect to PostgreSQL: {str(e).strip().splitlines()[0]}") from None
@@ -170,6 +174,19 @@ def _prepare_pg_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as e:
         raise BackupError(f"cannot create the database {name}: {str(e).strip().splitlines()[0]}") from None
+    return True
+
+
+def _drop_pg_database(url: str) -> None:
+    """Remove the database a failed restore created (only that one)."""
+    import psycopg
+    from psycopg import sql
+    base, _, name = url.rpartition("/")
+    try:
+        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name.split("?", 1)[0])))
+    except psycopg.Error:
+        pass  # the restore's own error is the one to report
 
 
 def _check_counts(db_url: str, target: Path, expected: dict[str, int]) -> None:

@@ -80,43 +80,52 @@ def take(site_path: str | os.PathLike, to: str | os.PathLike | None = None,
         folder = parent / f"{site.name}-{started.strftime('%Y%m%d-%H%M%S-%f')}Z"
         parent.mkdir(parents=True, exist_ok=True)
         folder.mkdir(mode=0o700)  # the database and the configuration's key: the owner's only
-        (folder / "files" / "public").mkdir(parents=True)
-        (folder / "files" / "private").mkdir(parents=True)
-        on_disk = configured(site.config, "file_storage") in (None, "", "local")
-        copied: dict[str, dict[str, Any]] = {}
-        if on_disk:
-            _copy_files(site, folder, copied, progress, "files (before the snapshot)")
-        if site.db.dialect.name == "sqlite":
-            db = sqlite_snapshot(Path(site.db.path), folder / SQLITE_FILE, progress)
-        else:
-            db = _pg_snapshot(site.db.url, folder / PG_FILE, progress)
-        if on_disk:
-            _copy_files(site, folder, copied, progress, "files (after the snapshot)")
-        missing = []
-        from ristretto.api.filenames import parse_local_url
-        for url in db.pop("file_urls"):
-            local = parse_local_url(url)
-            if local and f"{'private' if local[0] else 'public'}/{local[1]}" not in copied:
-                missing.append(url)
-        config_bytes = orjson.dumps(site.config, option=orjson.OPT_INDENT_2)
-        write_private(folder / CONFIG_COPY, config_bytes)
-        manifest = {
-            "format": "ristretto-backup", "version": FORMAT_VERSION,
-            "started": started.isoformat(), "snapshot_time": db.pop("snapshot_time"),
-            "finished": datetime.now(timezone.utc).isoformat(),
-            "backend": site.db.dialect.name, "site": site.name,
-            "file_storage": "local" if on_disk else configured(site.config, "file_storage"),
-            "database": db,
-            "site_config": {"file": CONFIG_COPY, "sha256": hashlib.sha256(config_bytes).hexdigest()},
-            "counts": {"tables": db.pop("counts"), "files": len(copied)},
-            "files": dict(sorted(copied.items())),
-            "missing_files": missing,
-        }
-        write_private(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        _fsync_dir(folder)
-        return {**manifest, "path": str(folder)}
+        try:
+            return _take(site, folder, started, progress)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # no half backup left to be mistaken for one
+            raise
     finally:
         site.close()
+
+
+def _take(site: Any, folder: Path, started: datetime, progress: Progress) -> dict[str, Any]:
+    # Files, database, files again: the order is explained in the module's docstring.
+    (folder / "files" / "public").mkdir(parents=True)
+    (folder / "files" / "private").mkdir(parents=True)
+    on_disk = configured(site.config, "file_storage") in (None, "", "local")
+    copied: dict[str, dict[str, Any]] = {}
+    if on_disk:
+        _copy_files(site, folder, copied, progress, "files (before the snapshot)")
+    if site.db.dialect.name == "sqlite":
+        db = sqlite_snapshot(Path(site.db.path), folder / SQLITE_FILE, progress)
+    else:
+        db = _pg_snapshot(site.db.url, folder / PG_FILE, progress)
+    if on_disk:
+        _copy_files(site, folder, copied, progress, "files (after the snapshot)")
+    from ristretto.api.filenames import parse_local_url
+    missing = []
+    for url in db.pop("file_urls"):
+        local = parse_local_url(url)
+        if local and f"{'private' if local[0] else 'public'}/{local[1]}" not in copied:
+            missing.append(url)
+    config_bytes = orjson.dumps(site.config, option=orjson.OPT_INDENT_2)
+    write_private(folder / CONFIG_COPY, config_bytes)
+    manifest = {
+        "format": "ristretto-backup", "version": FORMAT_VERSION,
+        "started": started.isoformat(), "snapshot_time": db.pop("snapshot_time"),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "backend": site.db.dialect.name, "site": site.name,
+        "file_storage": "local" if on_disk else configured(site.config, "file_storage"),
+        "database": db,
+        "site_config": {"file": CONFIG_COPY, "sha256": hashlib.sha256(config_bytes).hexdigest()},
+        "counts": {"tables": db.pop("counts"), "files": len(copied)},
+        "files": dict(sorted(copied.items())),
+        "missing_files": missing,
+    }
+    write_private(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    _fsync_dir(folder)
+    return {**manifest, "path": str(folder)}
 
 
 # --- the database ---------------------------------------------------------------------------------
@@ -189,7 +198,7 @@ def _pg_snapshot(url: str, out: Path, progress: Progress) -> dict[str, Any]:
     finally:
         conn.close()
     _fsync(out)
-    return {"file": PG_FILE, **digest(out), "counts": counts, "file_urls": urls,
+    return {"file": PG_FILE, **digest(out), "tables": all_tables, "counts": counts, "file_urls": urls,
             "snapshot_time": snapshot_time}
 
 
