@@ -13,8 +13,11 @@ finishing. So the source connection first opens a read transaction and holds it 
 step: in WAL mode every step then reads that one snapshot, the copy cannot restart, and writers
 go on (they append to the WAL; only checkpoints wait). Measured on a 65 MB database under the
 same writer: 0.13 s, 66 steps, no restart, the copy held exactly the rows counted when the read
-transaction began, while 106 writes committed meanwhile. ``VACUUM INTO`` is as consistent and
-as fast (0.11 s) but is one statement: no progress between its start and its end.
+transaction began, while 106 writes committed meanwhile; on 261 MB: 0.97 s, 262 steps, 587
+writes meanwhile, none slower than 13 ms. ``VACUUM INTO`` is as consistent (0.11 s and 1.98 s, a
+write waiting up to 24 ms) but is one statement: no progress between its start and its end.
+While the read transaction is held, checkpoints cannot pass it, so the WAL grows for the copy's
+duration and shrinks at the next checkpoint after it.
 PostgreSQL: a ``REPEATABLE READ`` transaction exports its snapshot and ``pg_dump --snapshot``
 dumps exactly that; the counts and the File rows of the manifest are read in the same
 transaction, so they describe the dump.
