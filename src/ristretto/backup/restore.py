@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from ristretto.backup.snapshot import (FORMAT_VERSION, MANIFEST, PG_FILE, SQLITE_FILE, BackupError, Progress,
-                                       _quiet, _run_pg_tool, copy_file, digest, pg_tool, write_private)
+                                       copy_file, digest, pg_tool, quiet, run_pg_tool, write_private)
 
 MAX_MANIFEST = 256 * 1024 * 1024  # a manifest lists every file: generous, but bounded
 
@@ -33,7 +33,7 @@ MAX_MANIFEST = 256 * 1024 * 1024  # a manifest lists every file: generous, but b
 def restore(source: str, target: str, *, db_url: str | None = None, to_time: datetime | None = None,
             progress: Progress | None = None) -> dict[str, Any]:
     """Restore ``source`` into the new site folder ``target``; returns what was restored."""
-    progress = progress or _quiet
+    progress = progress or quiet
     target_path = Path(target).resolve()
     if target_path.exists() and (not target_path.is_dir() or any(target_path.iterdir())):
         raise BackupError(f"{target_path} is not empty: restore only into a new or empty folder")
@@ -130,8 +130,8 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
             raise BackupError("a PostgreSQL backup needs --db-url postgresql://user@host:port/NEW_DATABASE")
         if _prepare_pg_database(db_url):
             made_database.append(db_url)
-        _run_pg_tool([pg_tool("pg_restore"), "-v", "--no-owner", "--no-privileges", "--exit-on-error",
-                      "-d", db_url, str(folder / PG_FILE)], manifest["database"].get("tables") or 1,
+        run_pg_tool([pg_tool("pg_restore"), "-v", "--no-owner", "--no-privileges", "--exit-on-error",
+                     str(folder / PG_FILE)], db_url, manifest["database"].get("tables") or 1,
                      "processing data for table", progress, "database")
         config["db_url"] = db_url
     else:

@@ -61,7 +61,7 @@ class BackupError(Exception):
     """A backup or restore cannot go on (the message is shown to the user as is)."""
 
 
-def _quiet(done: int, total: int, what: str) -> None:
+def quiet(done: int, total: int, what: str) -> None:
     pass
 
 
@@ -75,7 +75,7 @@ def take(site_path: str | os.PathLike, to: str | os.PathLike | None = None,
     """Back the site up into a new folder under ``to`` (default ``<site>/backups``); returns
     the manifest, with ``path`` the backup folder."""
     from ristretto.site import Site
-    progress = progress or _quiet
+    progress = progress or quiet
     site = Site(site_path)
     try:
         started = datetime.now(timezone.utc)
@@ -195,8 +195,8 @@ def _pg_snapshot(url: str, out: Path, progress: Progress) -> dict[str, Any]:
         counts = {t: conn.execute(f'SELECT count(*) FROM "{_ident(t)}"').fetchone()[0] for t in tables}
         urls = [r[0] for r in conn.execute('SELECT file_url FROM "tabFile" WHERE file_url IS NOT NULL')] \
             if "tabFile" in counts else []
-        _run_pg_tool([pg_tool("pg_dump"), "-Fc", "-v", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
-                      "-f", str(out), "-d", url], all_tables, "dumping contents of table", progress, "database")
+        run_pg_tool([pg_tool("pg_dump"), "-Fc", "-v", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
+                     "-f", str(out)], url, all_tables, "dumping contents of table", progress, "database")
         conn.rollback()
     finally:
         conn.close()
@@ -205,11 +205,18 @@ def _pg_snapshot(url: str, out: Path, progress: Progress) -> dict[str, Any]:
             "snapshot_time": snapshot_time}
 
 
-def _run_pg_tool(argv: list[str], total: int, marker: str, progress: Progress, what: str) -> None:
-    """Run pg_dump / pg_restore; each ``marker`` line of its verbose output is a table done."""
+def run_pg_tool(argv: list[str], url: str, total: int, marker: str, progress: Progress, what: str) -> None:
+    """Run pg_dump / pg_restore on the database ``url``; each ``marker`` line of its verbose output
+    is a table done. A password goes in the environment, never on a command line others can list."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    params = conninfo_to_dict(url)
+    env = dict(os.environ)
+    if params.get("password") is not None:
+        env["PGPASSWORD"] = str(params.pop("password"))
     done = 0
     progress(0, total, what)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*argv, "-d", make_conninfo(**params)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
     errors: list[str] = []
     assert proc.stderr is not None
     for line in proc.stderr:
