@@ -230,6 +230,67 @@ def sweep_files(ctx: click.Context, orphans: bool, grace: int) -> None:
 
 @cli.command()
 @site_option
+@click.option("--to", "to", default=None, help="Folder to put the backup folder in (default: <site>/backups).")
+@click.pass_context
+def backup(ctx: click.Context, to: str | None) -> None:
+    """A consistent snapshot of the database and the files, taken while the site serves."""
+    from ristretto.backup.snapshot import BackupError, take
+    from ristretto.cli.progress import progress_display
+    path = _site_path(ctx)
+    with progress_display() as progress:
+        try:
+            manifest = _run(take, path, to, progress)
+        except BackupError as e:
+            raise CliError(str(e)) from None
+    for url in manifest["missing_files"]:
+        click.echo(f"warning: {url} was deleted before its bytes were copied", err=True)
+    click.echo(f"Backed up {sum(manifest['counts']['tables'].values())} row(s) and "
+               f"{manifest['counts']['files']} file(s) as of {manifest['snapshot_time']} to {manifest['path']}")
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("target_site_dir")
+@click.option("--db-url", default=None, help="PostgreSQL backups: the new database to restore into.")
+@click.option("--to-time", default=None, help="Continuous (WAL) backups: replay up to this ISO time.")
+def restore(source: str, target_site_dir: str, db_url: str | None, to_time: str | None) -> None:
+    """Restore a backup folder (or a WAL replica) SOURCE into the new site folder TARGET_SITE_DIR."""
+    from datetime import datetime, timezone
+    from ristretto.backup.restore import restore as do_restore
+    from ristretto.backup.snapshot import BackupError
+    from ristretto.cli.progress import progress_display
+    when = None
+    if to_time:
+        try:
+            when = datetime.fromisoformat(to_time)
+        except ValueError:
+            raise CliError(f"--to-time {to_time!r} is not an ISO date and time") from None
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    with progress_display() as progress:
+        try:
+            done = do_restore(source, target_site_dir, db_url=db_url, to_time=when, progress=progress)
+        except BackupError as e:
+            raise CliError(str(e)) from None
+    click.echo(f"Restored into {target_site_dir}: " + orjson.dumps(done, default=str).decode())
+
+
+@cli.command()
+@site_option
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes that will share the database (all servers together).")
+@click.pass_context
+def doctor(ctx: click.Context, workers: int) -> None:
+    """Check the site's configuration and reachability: one line per check, non-zero exit on an error."""
+    from ristretto.cli.doctor import ERROR, run
+    checks = run(_site_path(ctx), workers)
+    for check in checks:
+        click.echo(check.line())
+    if any(c.status == ERROR for c in checks):
+        sys.exit(1)
+
+
+@cli.command()
+@site_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)

@@ -1,0 +1,71 @@
+"""``ristretto doctor``: a healthy site passes; each broken part gives its own line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.conftest import configure_site, make_site, run_cli
+from tests.pg import free_port
+
+
+def _lines(site_dir, *args) -> tuple[int, list[str]]:
+    r = run_cli("--site", str(site_dir), "doctor", *args, check=False)
+    return r.returncode, r.stdout.splitlines()
+
+
+def test_a_healthy_site_passes(tmp_path, backend, request):
+    site_dir = make_site(tmp_path, backend, request)
+    code, lines = _lines(site_dir, "--workers", "2")
+    assert code == 0, lines
+    assert all(line.split()[0] in ("ok", "skip") for line in lines), lines
+    names = {line.split()[1].rstrip(":") for line in lines}
+    assert {"site_config", "database", "schema", "encryption_key", "trusted_proxies", "disk"} <= names
+    assert ("journal_mode" in names) == (backend == "sqlite")
+    assert ("max_connections" in names) == (backend == "postgres")
+
+
+def test_a_broken_site_says_what_is_wrong(tmp_path, backend, request):
+    site_dir = make_site(tmp_path, backend, request)
+    config = json.loads((site_dir / "site_config.json").read_text())
+    del config["encryption_key"]
+    config["sesion_expiry"] = "1:00:00"
+    config["trusted_proxies"] = ["10.0.0.0/8", "not-an-address"]
+    if backend == "postgres":
+        config["db_url"] = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"  # nobody listens
+    else:
+        config["db_url"] = "sqlite:///missing.db"
+    (site_dir / "site_config.json").write_text(json.dumps(config))
+    code, lines = _lines(site_dir)
+    assert code == 1
+    text = "\n".join(lines)
+    assert "warning site_config: unknown key 'sesion_expiry' (ignored); did you mean 'session_expiry'?" in text
+    assert any(line.startswith("error   encryption_key: missing") for line in lines), text
+    assert any(line.startswith("error   trusted_proxies:") and "not-an-address" in line for line in lines), text
+    database = next(line for line in lines if line.split()[1] == "database:")
+    assert database.startswith("error"), text
+    assert ("cannot connect to PostgreSQL" in database) if backend == "postgres" else ("does not exist" in database)
+    assert not (site_dir / "missing.db").exists()  # the check never creates a database
+    assert not any(line.split()[1] == "schema:" for line in lines)  # no schema of an unreachable database
+
+
+def test_an_unmigrated_schema_is_an_error(tmp_path):
+    site_dir = make_site(tmp_path, "sqlite", None)
+    conn = sqlite3.connect(site_dir / "site.db")
+    conn.execute('DROP TABLE "tabNote"')
+    conn.commit()
+    conn.close()
+    code, lines = _lines(site_dir)
+    assert code == 1
+    assert any(line.startswith("error   schema: not migrated (tabNote missing)") and "ristretto migrate" in line
+               for line in lines), lines
+    run_cli("--site", str(site_dir), "migrate")
+    assert _lines(site_dir)[0] == 0
+
+
+def test_an_invalid_encryption_key_is_an_error(tmp_path):
+    site_dir = make_site(tmp_path, "sqlite", None)
+    configure_site(site_dir, encryption_key="not-a-fernet-key")
+    code, lines = _lines(site_dir)
+    assert code == 1 and "error   encryption_key: not a valid Fernet key (32 url-safe base64-encoded bytes)" in lines
+    assert not any("not-a-fernet-key" in line for line in lines)  # the value is never shown
