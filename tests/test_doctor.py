@@ -7,6 +7,7 @@ import sqlite3
 
 from tests.conftest import configure_site, make_site, run_cli
 from tests.pg import free_port
+from tests.s3server import s3_config, s3_server  # noqa: F401 - fixtures
 
 
 def _lines(site_dir, *args) -> tuple[int, list[str]]:
@@ -69,3 +70,14 @@ def test_an_invalid_encryption_key_is_an_error(tmp_path):
     code, lines = _lines(site_dir)
     assert code == 1 and "error   encryption_key: not a valid Fernet key (32 url-safe base64-encoded bytes)" in lines
     assert not any("not-a-fernet-key" in line for line in lines)  # the value is never shown
+
+
+def test_the_s3_bucket_is_checked(tmp_path, s3_config):
+    site_dir = make_site(tmp_path, "sqlite", None)
+    configure_site(site_dir, **s3_config)
+    code, lines = _lines(site_dir)
+    assert code == 0 and f"ok      s3: bucket {s3_config['s3_bucket']!r} reachable" in lines, lines
+    configure_site(site_dir, s3_bucket="no-such-bucket")
+    code, lines = _lines(site_dir)
+    assert code == 1 and any(line.startswith("error   s3: bucket 'no-such-bucket' not reachable") for line in lines)
+    assert not any(s3_config["s3_secret_access_key"] in line for line in lines)

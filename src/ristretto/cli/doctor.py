@@ -217,24 +217,18 @@ def _proxies(config: dict[str, Any]) -> Check:
 def _s3(config: dict[str, Any]) -> Check:
     if _value(config, "file_storage") != "s3":
         return Check(SKIP, "s3", "files are stored on local disk")
-    bucket = _value(config, "s3_bucket")
-    if not bucket:
-        return Check(SKIP, "s3", "file_storage is s3 but no s3_bucket is set")
+    # The storage the server would use, made from the same keys (one place reads them).
+    from ristretto.api.s3store import S3Storage
+    from ristretto.site import SiteError
     try:
-        import boto3
-        from botocore.config import Config
-    except ImportError:
-        return Check(WARNING, "s3", "boto3 is not installed: cannot check the bucket")
+        storage = S3Storage(config)
+    except SiteError as e:
+        return Check(ERROR, "s3", str(e))
     try:
-        client = boto3.client(
-            "s3", endpoint_url=_value(config, "s3_endpoint_url"), region_name=_value(config, "s3_region"),
-            aws_access_key_id=_value(config, "s3_access_key_id"),
-            aws_secret_access_key=_value(config, "s3_secret_access_key"),
-            config=Config(connect_timeout=5, read_timeout=5, retries={"max_attempts": 1}))
-        client.head_bucket(Bucket=bucket)
-    except Exception as e:  # noqa: BLE001
-        return Check(ERROR, "s3", f"bucket {bucket!r} not reachable: {_first_line(e)}")
-    return Check(OK, "s3", f"bucket {bucket!r} reachable")
+        storage.client.head_bucket(Bucket=storage.bucket)
+    except Exception as e:  # noqa: BLE001 - any failure is the finding
+        return Check(ERROR, "s3", f"bucket {storage.bucket!r} not reachable: {_first_line(e)}")
+    return Check(OK, "s3", f"bucket {storage.bucket!r} reachable")
 
 
 def _redis(config: dict[str, Any]) -> Check:
