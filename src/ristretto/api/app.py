@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from ristretto import exceptions as exc
+from ristretto.backup import walship
 from ristretto.api import authn, docmethods, filecontroller, filestore, idempotency, oauth, proxy, routes
 from ristretto.api.args import parse_form
 from ristretto.api.accesslog import AccessLog, log_path
@@ -124,7 +125,9 @@ class App:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     self._warm_up()
-                    # Copying the WAL back into the database is this thread's job, not a commit's.
+                    # Copying the WAL back into the database is this thread's job, not a commit's,
+                    # or, with continuous backup on, the WAL shipper's alone.
+                    self.shipper = walship.start_in_server(self.site)
                     self.site.db.start_checkpointer()
                     # Webhook deliveries are sent by a background task in every worker.
                     self.webhooks = webhook_delivery.start(self.site)
@@ -134,6 +137,8 @@ class App:
                 elif message["type"] == "lifespan.shutdown":
                     await webhook_delivery.stop(getattr(self, "webhooks", None))
                     await self.housekeeper.stop()
+                    if getattr(self, "shipper", None) is not None:
+                        self.shipper.stop()
                     if self.access_log is not None:
                         self.access_log.flush()
                     self.site.close()

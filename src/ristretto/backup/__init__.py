@@ -1,0 +1,1 @@
+"""Backups: consistent snapshots, continuous WAL shipping, and restores."""
