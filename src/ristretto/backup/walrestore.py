@@ -37,7 +37,9 @@ def _cutoff(to_time: dt.datetime | None) -> float:
         return math.inf
     if to_time.tzinfo is None:    # a time without a zone is UTC, as the replica records it
         to_time = to_time.replace(tzinfo=dt.timezone.utc)
-    return to_time.timestamp()
+    # A datetime holds microseconds: the time a commit was seen, written as one, must not
+    # round to just before the commit itself.
+    return to_time.timestamp() + 1e-6
 
 
 def _iso(seconds: float | None) -> str | None:
