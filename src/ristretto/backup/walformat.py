@@ -1,6 +1,6 @@
 """The files of a WAL replica (continuous backup of a SQLite site) and of SQLite's WAL itself.
 
-A replica folder holds ``replica.json`` (what it is, the database page size, the generations)
+A replica holds ``replica.json`` (what it is, the database page size, the generations)
 and one folder per generation: ``site_config.json`` (the site's configuration, with its
 encryption key, as it was when the generation began), ``base.db`` (a consistent snapshot made
 with SQLite's backup API) and ``segments/NNNNNNNN.seg``, the WAL frames committed after the
@@ -10,8 +10,8 @@ frame count, the page size) followed by the frames exactly as SQLite wrote them 
 header + page). A new generation begins whenever the shipper cannot prove it saw every frame
 since the last one (a start, a WAL restart it did not allow).
 
-Every file is written to a temporary name, fsynced, renamed and its folder fsynced, so a
-crash leaves either the whole file or none of it.
+Where the files are kept (a folder, a bucket) is :mod:`ristretto.backup.replicastore`'s business;
+either way a file is whole or absent.
 
 SQLite's formats read here are the documented ones: the WAL header and frame header
 (big-endian) and the WAL-index header in the ``-shm`` file (native byte order, two copies
@@ -132,25 +132,24 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 # --- the replica folder --------------------------------------------------------------------
 
-def read_replica(root: Path) -> dict[str, Any]:
-    """``replica.json`` of the replica at ``root`` (ValueError: not a replica)."""
-    path = root / REPLICA_FILE
+def parse_replica(data: bytes | None, where: str) -> dict[str, Any]:
+    """``replica.json`` of the replica at ``where`` (ValueError: not a replica)."""
+    if data is None:
+        raise ValueError(f"{where} is not a WAL replica (no {REPLICA_FILE})")
     try:
-        meta = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise ValueError(f"{root} is not a WAL replica (no {REPLICA_FILE})") from None
+        meta = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+        raise ValueError(f"{REPLICA_FILE} of {where} is not valid JSON: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} does not describe a ristretto WAL replica")
+        raise ValueError(f"{REPLICA_FILE} of {where} does not describe a ristretto WAL replica")
     if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {meta.get('version')!r}; this ristretto reads "
-                         f"version {FORMAT_VERSION}")
+        raise ValueError(f"{REPLICA_FILE} of {where} has format version {meta.get('version')!r}; this "
+                         f"ristretto reads version {FORMAT_VERSION}")
     return meta
 
 
-def write_replica(root: Path, meta: dict[str, Any]) -> None:
-    write_atomic(root / REPLICA_FILE, orjson.dumps(meta, option=orjson.OPT_INDENT_2), mode=0o644)
+def replica_bytes(meta: dict[str, Any]) -> bytes:
+    return orjson.dumps(meta, option=orjson.OPT_INDENT_2)
 
 
 def segment_name(seq: int) -> str:
@@ -171,27 +170,34 @@ class Segment:
     first: int
     count: int
     page_size: int
-    path: Path
+    data: bytes       # the whole segment, header included
+
+    def frames(self):
+        """(frame header, page) of each frame, in order."""
+        size = FRAME_HEADER_SIZE + self.page_size
+        view = memoryview(self.data)
+        for k in range(self.count):
+            start = SEGMENT_HEADER.size + k * size
+            yield bytes(view[start:start + FRAME_HEADER_SIZE]), view[start + FRAME_HEADER_SIZE:start + size]
 
 
-def read_segment_header(path: Path) -> Segment:
-    with open(path, "rb") as f:
-        raw = f.read(SEGMENT_HEADER.size)
-        size = os.fstat(f.fileno()).st_size
-    if len(raw) < SEGMENT_HEADER.size:
-        raise ValueError(f"{path}: truncated segment")
-    magic, seen, salt, ckpt_seq, first, count, page_size = SEGMENT_HEADER.unpack(raw)
+def parse_segment(seq: int, data: bytes, where: str) -> Segment:
+    if len(data) < SEGMENT_HEADER.size:
+        raise ValueError(f"{where}: truncated segment")
+    magic, seen, salt, ckpt_seq, first, count, page_size = SEGMENT_HEADER.unpack(data[:SEGMENT_HEADER.size])
     if magic != SEGMENT_MAGIC:
-        raise ValueError(f"{path}: not a WAL segment")
-    if size != SEGMENT_HEADER.size + count * (FRAME_HEADER_SIZE + page_size):
-        raise ValueError(f"{path}: segment size does not match its {count} frame(s)")
-    return Segment(int(path.stem), seen, salt, ckpt_seq, first, count, page_size, path)
+        raise ValueError(f"{where}: not a WAL segment")
+    if len(data) != SEGMENT_HEADER.size + count * (FRAME_HEADER_SIZE + page_size):
+        raise ValueError(f"{where}: segment size does not match its {count} frame(s)")
+    return Segment(seq, seen, salt, ckpt_seq, first, count, page_size, data)
 
 
-def list_segments(gen_dir: Path) -> list[Path]:
-    """The segment files of a generation in order (temporary files of a cut-off write left out)."""
-    folder = gen_dir / "segments"
-    if not folder.is_dir():
-        return []
-    return sorted((p for p in folder.iterdir() if p.suffix == ".seg" and p.stem.isdigit()),
-                  key=lambda p: int(p.stem))
+def segment_keys(keys: list[str]) -> list[tuple[int, str]]:
+    """(number, key) of the segment files among ``keys``, in order."""
+    found = []
+    for key in keys:
+        name = key.rsplit("/", 1)[-1]
+        stem, dot, ext = name.partition(".")
+        if dot and ext == "seg" and stem.isdigit():
+            found.append((int(stem), key))
+    return sorted(found)

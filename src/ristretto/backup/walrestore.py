@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any, Callable
@@ -22,10 +21,9 @@ from typing import Any, Callable
 import orjson
 
 from ristretto.backup import walformat as wf
+from ristretto.backup.replicastore import open_store
 
 Progress = Callable[[int, int, str], None]
-# Frames read from a segment at a time (bounded memory whatever a segment holds).
-READ_FRAMES = 256
 
 
 class WalRestoreError(ValueError):
@@ -48,11 +46,12 @@ def _iso(seconds: float | None) -> str | None:
 
 def restore_to_time(source: str, target_site: str, to_time: dt.datetime | None,
                     progress: Progress | None = None) -> dict[str, Any]:
-    """Restore the replica at ``source`` into the new site folder ``target_site`` as it was at
-    ``to_time`` (None: the latest state shipped). Returns what was restored."""
-    root = Path(source)
+    """Restore the replica at ``source`` (a folder or ``s3://bucket/prefix``) into the new site
+    folder ``target_site`` as it was at ``to_time`` (None: the latest state shipped). Returns
+    what was restored."""
     try:
-        meta = wf.read_replica(root)
+        store = open_store(source)
+        meta = wf.parse_replica(store.get(wf.REPLICA_FILE), str(store))
     except ValueError as e:
         raise WalRestoreError(str(e)) from None
     target = Path(target_site)
@@ -61,23 +60,23 @@ def restore_to_time(source: str, target_site: str, to_time: dt.datetime | None,
     cutoff = _cutoff(to_time)
     generations = [g for g in meta.get("generations", []) if g.get("snapshot_time", math.inf) <= cutoff]
     if not generations:
-        raise WalRestoreError(f"no generation of {root} began at or before {to_time.isoformat() if to_time else 'now'}")
+        raise WalRestoreError(f"no generation of {store} began at or before "
+                              f"{to_time.isoformat() if to_time else 'now'}")
     gen = generations[-1]
-    gen_dir = root / "generations" / gen["id"]
-    if not (gen_dir / "base.db").is_file():
-        raise WalRestoreError(f"{gen_dir} has no base.db snapshot")
-    segments = wf.list_segments(gen_dir)
+    prefix = f"generations/{gen['id']}/"
+    segments = wf.segment_keys(store.list(prefix + "segments"))
     total = len(segments) + 1
     report = progress or (lambda done, total, what: None)
 
     target.mkdir(parents=True, exist_ok=True)
     work = target / "site.db.restoring"
-    shutil.copyfile(gen_dir / "base.db", work)
+    if not store.fetch(prefix + "base.db", work):
+        raise WalRestoreError(f"generation {gen['id']} of {store} has no base.db snapshot")
     report(1, total, "snapshot")
-    applied = _apply(work, segments, cutoff, gen.get("page_size"), lambda i: report(1 + i, total, "segments"))
+    applied = _apply(work, store, segments, cutoff, gen.get("page_size"), lambda i: report(1 + i, total, "segments"))
     _check(work)
     os.replace(work, target / "site.db")
-    _write_config(gen_dir, target)
+    _write_config(store.get(prefix + "site_config.json"), target)
     for sub in ("public/files", "private/files"):
         (target / sub).mkdir(parents=True, exist_ok=True)
     report(total, total, "done")
@@ -87,51 +86,40 @@ def restore_to_time(source: str, target_site: str, to_time: dt.datetime | None,
             "stopped": applied["stopped"], "integrity": "ok"}
 
 
-def _apply(db: Path, segments: list[Path], cutoff: float, page_size: int | None,
+def _apply(db: Path, store: Any, segments: list[tuple[int, str]], cutoff: float, page_size: int | None,
            tick: Callable[[int], None]) -> dict[str, Any]:
     """Write the pages of every transaction committed in ``segments`` (in order, up to the
     cutoff) into ``db``; frames of a transaction whose commit frame is not applied are dropped."""
     out = {"segments": 0, "frames": 0, "commits": 0, "last_seen": None, "stopped": "end of the replica"}
     pending: dict[int, bytes] = {}
     with open(db, "r+b") as f:
-        for i, path in enumerate(segments, start=1):
+        for i, (seq, key) in enumerate(segments, start=1):
+            if seq != i:
+                out["stopped"] = f"segment {i} is missing"
+                break
             try:
-                seg = wf.read_segment_header(path)
+                seg = wf.parse_segment(seq, store.get(key) or b"", key)
             except ValueError as e:
                 out["stopped"] = str(e)
-                break
-            if seg.seq != i:
-                out["stopped"] = f"segment {i} is missing"
                 break
             if seg.seen > cutoff:
                 out["stopped"] = "the time asked for"
                 break
             if page_size and seg.page_size != page_size:
-                raise WalRestoreError(f"{path}: page size {seg.page_size}, the snapshot's is {page_size}")
-            if seg.first == 0 or i == 1:
-                # A new WAL (or the generation's first segment): a transaction cut short before
-                # it never committed.
-                pending.clear()
-            size = wf.FRAME_HEADER_SIZE + seg.page_size
-            with open(path, "rb") as s:
-                s.seek(wf.SEGMENT_HEADER.size)
-                left = seg.count
-                while left:
-                    n = min(left, READ_FRAMES)
-                    data = s.read(n * size)
-                    left -= n
-                    for k in range(n):
-                        frame = data[k * size:(k + 1) * size]
-                        pending[wf.frame_page(frame)] = frame[wf.FRAME_HEADER_SIZE:]
-                        commit = wf.frame_commit_size(frame)
-                        if commit:
-                            for pgno, page in sorted(pending.items()):
-                                f.seek((pgno - 1) * seg.page_size)
-                                f.write(page)
-                            f.truncate(commit * seg.page_size)
-                            pending.clear()
-                            out["commits"] += 1
-                            out["last_seen"] = seg.seen
+                raise WalRestoreError(f"{key}: page size {seg.page_size}, the snapshot's is {page_size}")
+            if seg.first == 0:
+                pending.clear()     # a new WAL: a transaction cut short in the old one never committed
+            for header, page in seg.frames():
+                pending[wf.frame_page(header)] = page
+                commit = wf.frame_commit_size(header)
+                if commit:
+                    for pgno, data in sorted(pending.items()):
+                        f.seek((pgno - 1) * seg.page_size)
+                        f.write(data)
+                    f.truncate(commit * seg.page_size)
+                    pending.clear()
+                    out["commits"] += 1
+                    out["last_seen"] = seg.seen
             out["segments"] += 1
             out["frames"] += seg.count
             tick(i)
@@ -153,12 +141,11 @@ def _check(db: Path) -> None:
         raise WalRestoreError("the restored database failed its integrity check: " + "; ".join(result[:5]))
 
 
-def _write_config(gen_dir: Path, target: Path) -> None:
+def _write_config(recorded: bytes | None, target: Path) -> None:
     """The site's configuration as the generation recorded it (with its encryption key), with
     the database in the restored folder and without ``wal_replica``: a restored copy must not
     ship into the replica it came from (set it again to ship the restored site)."""
-    path = gen_dir / "site_config.json"
-    config = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    config = orjson.loads(recorded) if recorded else {}
     config["db_url"] = "sqlite:///site.db"
     config.pop("wal_replica", None)
     fd = os.open(target / "site_config.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

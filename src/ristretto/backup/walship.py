@@ -1,10 +1,11 @@
 """Continuous backup of a SQLite site: committed WAL frames shipped to a replica folder.
 
-``wal_replica`` in site_config.json names the folder (relative paths are relative to the site).
+``wal_replica`` in site_config.json names the folder (relative paths are relative to the site) or
+an ``s3://bucket/prefix`` (:mod:`ristretto.backup.replicastore`).
 ``ristretto serve`` runs a :class:`Shipper` in the one worker that wins a file lock beside the
 database; ``ristretto replicate`` runs one alone. Every ``wal_replica_interval`` seconds it looks
 at the WAL-index (the ``-shm`` file) for the committed end of the WAL and copies the frames it
-has not shipped into a new segment file (fsynced), so an acknowledged write is in the replica
+has not shipped into a new segment file (fsynced, or stored in the bucket), so an acknowledged write is in the replica
 about one interval later. The replica's format is in :mod:`ristretto.backup.walformat`; a
 restore is :func:`ristretto.backup.walrestore.restore_to_time`.
 
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ristretto.backup import walformat as wf
+from ristretto.backup.replicastore import open_store
 from ristretto.site.settings import setting
 
 log = logging.getLogger("ristretto")
@@ -62,12 +64,15 @@ class ShipperBusy(Exception):
     """Another process ships this database, or ships to this replica."""
 
 
-def replica_path(site: Any) -> Path | None:
-    """The folder ``site`` ships its WAL to (None: continuous backup is off or not SQLite)."""
+def replica_path(site: Any) -> Path | str | None:
+    """Where ``site`` ships its WAL: a folder, or an ``s3://`` URL (None: continuous backup is off
+    or the site is not on SQLite)."""
     value = setting(site.config, "wal_replica")
     if not value or site.db.dialect.name != "sqlite" or not getattr(site.db, "path", None) \
             or site.db.path.startswith((":memory:", "file::memory:")):
         return None
+    if str(value).startswith("s3://"):
+        return str(value)
     path = Path(str(value)).expanduser()
     return path if path.is_absolute() else site.path / path
 
@@ -108,7 +113,8 @@ class Shipper:
         self.db_path = str(db_path)
         self.wal_path = self.db_path + "-wal"
         self.shm_path = self.db_path + "-shm"
-        self.root = Path(replica)
+        self.replica = str(replica)
+        self.store: Any = None
         self.site_config = site_config
         self.interval = interval
         self.checkpoint_pages = checkpoint_pages
@@ -139,14 +145,12 @@ class Shipper:
         if mine is None:
             raise ShipperBusy(f"another process ships {self.db_path}")
         self._locks.append(mine)
-        self.root.mkdir(parents=True, exist_ok=True)
-        theirs = _try_lock(str(self.root / "replica.lock"))
-        if theirs is None:
-            self.close()
-            raise ShipperBusy(f"another process ships to {self.root}")
-        self._locks.append(theirs)
         try:
-            self._meta = wf.read_replica(self.root) if (self.root / wf.REPLICA_FILE).exists() else None
+            self.store = open_store(self.replica)
+            if not self.store.lock():
+                raise ShipperBusy(f"another process ships to {self.store}")
+            existing = self.store.get(wf.REPLICA_FILE)
+            self._meta = None if existing is None else wf.parse_replica(existing, str(self.store))
             self._conns = [_connect(self.db_path) for _ in range(4)]   # two pins, writers' lock, checkpoints
             self._conns[0].execute("PRAGMA journal_mode=WAL")
             self._writelock = os.open(self.db_path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -166,6 +170,8 @@ class Shipper:
         if self._writelock is not None:
             os.close(self._writelock)
             self._writelock = None
+        if self.store is not None:
+            self.store.close()
         for fd in self._locks:
             os.close(fd)     # closing the descriptor releases its flock
         self._locks = []
@@ -214,13 +220,13 @@ class Shipper:
                               "page_size": None, "generations": []}
         now = dt.datetime.now(dt.timezone.utc)
         gen_id = f"{len(meta['generations']) + 1:06d}-{now.strftime('%Y%m%dT%H%M%S')}"
-        gen_dir = self.root / "generations" / gen_id
-        (gen_dir / "segments").mkdir(parents=True, exist_ok=True)
+        gen = f"generations/{gen_id}/"
         if self.site_config is not None and self.site_config.is_file():
-            wf.write_atomic(gen_dir / "site_config.json", self.site_config.read_bytes())
+            self.store.put(gen + "site_config.json", self.site_config.read_bytes())
         index, header = self._pin_exactly()
         snapshot_time = time.time()
-        tmp = gen_dir / "base.db.tmp"
+        tmp = self.store.scratch(gen + "base.db")
+        tmp.unlink(missing_ok=True)
         target = sqlite3.connect(tmp)
         try:
             # The pin's open read transaction is the snapshot the backup copies.
@@ -228,13 +234,7 @@ class Shipper:
             page_size = target.execute("PRAGMA page_size").fetchone()[0]
         finally:
             target.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, gen_dir / "base.db")
-        wf.fsync_dir(gen_dir)
+        self.store.put_file(gen + "base.db", tmp)
         self._salt = header.salt if header is not None and index is not None and index.max_frame else None
         self._ckpt_seq = header.ckpt_seq if header is not None else 0
         self._pos = index.max_frame if index is not None and self._salt is not None else 0
@@ -245,9 +245,9 @@ class Shipper:
         meta["page_size"] = meta["page_size"] or page_size
         meta["generations"].append({"id": gen_id, "started": now.isoformat(), "snapshot_time": snapshot_time,
                                     "reason": reason, "page_size": page_size})
-        wf.write_replica(self.root, meta)
+        self.store.put(wf.REPLICA_FILE, wf.replica_bytes(meta))
         self._meta = meta
-        log.info("WAL shipping to %s: generation %s (%s)", self.root, gen_id, reason)
+        log.info("WAL shipping to %s: generation %s (%s)", self.store, gen_id, reason)
         return gen_id
 
     # --- shipping --------------------------------------------------------------------------
@@ -309,13 +309,17 @@ class Shipper:
         return shipped
 
     def _accept_restart(self, header: wf.WalHeader) -> None:
-        """Follow a WAL restart that lost nothing: one checkpoint sequence on, the first salt one
-        on (as SQLite restarts), and every frame of the old WAL shipped and checkpointed."""
+        """Follow a WAL restart that lost nothing: exactly one restart (SQLite adds one to the
+        first salt each time; the checkpoint sequence in the header is each connection's own
+        count, so it proves nothing), from a WAL every frame of which the shipper had shipped and
+        checkpointed."""
         if self._salt is None and self._pos == 0:
             pass      # no WAL when the generation began: every frame of this one is new
-        elif not (self._complete and header.ckpt_seq == self._ckpt_seq + 1
-                  and header.salt1 == (int.from_bytes(self._salt[:4], "big") + 1) & 0xFFFFFFFF):
-            raise Discontinuity("the WAL was restarted by another program (frames may not have been seen)")
+        elif not (self._complete and header.salt1 == (int.from_bytes(self._salt[:4], "big") + 1) & 0xFFFFFFFF):
+            raise Discontinuity(
+                f"the WAL was restarted by another program (frames may not have been seen: first salt "
+                f"{int.from_bytes(self._salt[:4], 'big')} -> {header.salt1}, {self._pos} frame(s) shipped, "
+                f"{self._backfilled} checkpointed, all of them: {self._complete})")
         self._salt, self._ckpt_seq, self._pos, self._backfilled = header.salt, header.ckpt_seq, 0, 0
         self._complete = False
 
@@ -336,8 +340,8 @@ class Shipper:
                 if self._pos + count == end and not wf.frame_commit_size(data[(count - 1) * size:]):
                     raise Discontinuity("the committed end of the WAL is not a commit frame")
                 self.segments += 1
-                path = self.root / "generations" / self.generation / "segments" / wf.segment_name(self.segments)
-                wf.write_atomic(path, wf.segment_bytes(seen, header.salt, header.ckpt_seq, self._pos, count,
+                key = f"generations/{self.generation}/segments/{wf.segment_name(self.segments)}"
+                self.store.put(key, wf.segment_bytes(seen, header.salt, header.ckpt_seq, self._pos, count,
                                                        header.page_size, data))
                 self._pos += count
                 total += count
@@ -361,7 +365,7 @@ class ShipperThread:
     """A shipper on a thread of a server worker: it waits for the lock (another worker or a
     ``ristretto replicate`` may hold it) and ships until stopped."""
 
-    def __init__(self, site: Any, replica: Path, interval: float):
+    def __init__(self, site: Any, replica: Path | str, interval: float):
         self.site, self.replica, self.interval = site, replica, interval
         self.shipper: Shipper | None = None
         self._stop = threading.Event()
@@ -383,7 +387,7 @@ class ShipperThread:
             log.exception("WAL shipping stopped")
 
 
-def run(db_path: str, replica: Path, site_config: Path | None, interval: float, stop: threading.Event,
+def run(db_path: str, replica: Path | str, site_config: Path | None, interval: float, stop: threading.Event,
         on_open=None, wait_for_lock: bool = True) -> None:
     """Ship until ``stop`` is set (waiting for the lock first while another process ships)."""
     shipper = Shipper(db_path, replica, site_config, interval)

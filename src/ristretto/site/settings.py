@@ -59,8 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_max_attempts", 5, "attempts of a webhook delivery before it is given up"),
     Setting("webhook_lease_seconds", 30, "seconds a claimed webhook delivery stays claimed beyond its request "
                                          "timeout; a delivery cut short by a crash is retried after this"),
-    Setting("wal_replica", None, "SQLite: folder the WAL is shipped to as it is written (continuous backup; "
-                                 "relative to the site folder); restore with ristretto restore --to-time"),
+    Setting("wal_replica", None, "SQLite: folder (relative to the site folder) or s3://bucket/prefix the WAL is "
+                                 "shipped to as it is written (continuous backup); restore with ristretto restore --to-time"),
     Setting("wal_replica_interval", 1.0, "seconds between two looks of the WAL shipper (a commit is in the "
                                          "replica about this long after it is acknowledged)"),
     Setting("apps", (), "apps to load"),
