@@ -137,7 +137,10 @@ def test_restore_to_time_stops_at_the_last_commit_before_it(sqlite_site):
     names = _names(sqlite_site.path.parent / "at-point" / "site.db")
     assert set(before) <= names and not set(after) & names
     assert at_point["last_commit_time"] <= point.isoformat()
-    latest = restore_to_time(str(root), str(sqlite_site.path.parent / "latest"), None, None)
+    calls = []
+    latest = restore_to_time(str(root), str(sqlite_site.path.parent / "latest"), None,
+                             lambda done, total, what: calls.append((done, total)))
+    assert calls[-1][0] == calls[-1][1] == len(calls) - 1 >= 3   # the snapshot, each segment, done
     assert set(before + after) <= _names(sqlite_site.path.parent / "latest" / "site.db")
     assert latest["commits"] >= at_point["commits"] + 20
     # No generation began that early: said so, nothing written.
