@@ -290,3 +290,23 @@ def test_shipping_to_s3_and_restoring_from_it(sqlite_site, s3_replica):
     assert set(names) <= at_point and not set(later) & at_point
     restored = json.loads((out / "latest" / "site_config.json").read_text())
     assert restored["encryption_key"] == sqlite_site.config["encryption_key"]
+
+
+def test_a_failed_segment_write_is_written_again_under_the_same_number(sqlite_site):
+    shipper = _shipper(sqlite_site)
+    try:
+        names = _create(sqlite_site, 3, "one")
+        shipper.ship()
+        blocker = sqlite_site.path / "replica" / "generations" / shipper.generation / "segments" / "00000002.seg"
+        blocker.mkdir()   # the next segment cannot be written (as a full disk would refuse it)
+        names += _create(sqlite_site, 3, "two")
+        with pytest.raises(OSError):
+            shipper.ship()
+        blocker.rmdir()
+        names += _create(sqlite_site, 3, "three")
+        shipper.ship()
+    finally:
+        shipper.close()
+    result = restore_to_time(str(sqlite_site.path / "replica"), str(sqlite_site.path.parent / "r"), None, None)
+    assert result["stopped"] == "end of the replica" and result["segments"] == 2
+    assert set(names) <= _names(sqlite_site.path.parent / "r" / "site.db")

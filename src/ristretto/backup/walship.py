@@ -339,10 +339,11 @@ class Shipper:
                         raise Discontinuity("a WAL frame changed under the shipper")
                 if self._pos + count == end and not wf.frame_commit_size(data[(count - 1) * size:]):
                     raise Discontinuity("the committed end of the WAL is not a commit frame")
-                self.segments += 1
-                key = f"generations/{self.generation}/segments/{wf.segment_name(self.segments)}"
+                # Numbered only once stored: a failed write is written again under the same number.
+                key = f"generations/{self.generation}/segments/{wf.segment_name(self.segments + 1)}"
                 self.store.put(key, wf.segment_bytes(seen, header.salt, header.ckpt_seq, self._pos, count,
                                                        header.page_size, data))
+                self.segments += 1
                 self._pos += count
                 total += count
         if total:
@@ -404,7 +405,7 @@ def run(db_path: str, replica: Path | str, site_config: Path | None, interval: f
         while not stop.wait(interval):
             try:
                 shipper.step()
-            except (sqlite3.Error, OSError):
+            except Exception:  # noqa: BLE001 - a full disk, an unreachable bucket: the next look tries again
                 log.exception("WAL shipping: a look failed; trying again")
         shipper.ship(checkpoint=False)    # what was committed before the stop
     finally:
