@@ -52,6 +52,7 @@ from ristretto.api.streaming import StreamingResponse, Streamer
 from ristretto.api.v1 import envelope as v1_envelope
 from ristretto.api.v1.routes import COMMAND, COMMAND_LOGIN
 from ristretto.api.v2 import envelope as v2_envelope
+from ristretto.backup import walship
 from ristretto.whitelist import MethodRegistry
 from ristretto.apps import AppError, permission_rules, register_methods
 from ristretto.auth import passwords
@@ -125,7 +126,9 @@ class App:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     self._warm_up()
-                    # Copying the WAL back into the database is this thread's job, not a commit's.
+                    # Copying the WAL back into the database is this thread's job, not a commit's,
+                    # or, with continuous backup on, the WAL shipper's alone.
+                    self.shipper = walship.start_in_server(self.site)
                     self.site.db.start_checkpointer()
                     # Webhook deliveries are sent by a background task in every worker.
                     self.webhooks = webhook_delivery.start(self.site)
@@ -135,6 +138,8 @@ class App:
                 elif message["type"] == "lifespan.shutdown":
                     await webhook_delivery.stop(getattr(self, "webhooks", None))
                     await self.housekeeper.stop()
+                    if getattr(self, "shipper", None) is not None:
+                        self.shipper.stop()
                     if self.access_log is not None:
                         self.access_log.flush()
                     self.site.close()

@@ -346,6 +346,20 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, header_timeout
                  body_timeout=body_timeout, keep_alive=keep_alive, access=access_log, backlog=2048)
 
 
+@cli.command()
+@site_option
+@click.option("--once", is_flag=True, help="Take a snapshot and ship what is committed now, then exit.")
+@click.pass_context
+def replicate(ctx: click.Context, once: bool) -> None:
+    """Ship the SQLite site's WAL to its wal_replica folder until stopped (continuous backup)."""
+    from ristretto.backup import walship
+    site = _open(ctx)
+    try:
+        click.echo(_run(walship.replicate, site, once))
+    finally:
+        site.close()
+
+
 def main() -> None:
     cli(obj={})
 

@@ -82,6 +82,8 @@ class Database:
         self.group_commit = None
         # SQLite WAL checkpoints on a thread of their own (ristretto.db.checkpoint), server only.
         self._checkpointer = None
+        # True while a WAL shipper (ristretto.backup.walship) does every checkpoint.
+        self._no_checkpoints = False
 
     def set_query_timeout(self, seconds: float | None) -> None:
         """Limit every statement on this database's connections from now on (None: no limit)."""
@@ -139,15 +141,29 @@ class Database:
                 self._sqlite.enable_group_commit(self.group_commit)
             if self._checkpointer is not None:
                 self._sqlite.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            if self._no_checkpoints:
+                self._sqlite.execute("PRAGMA wal_autocheckpoint=0")
         return self._sqlite
 
     def start_checkpointer(self) -> None:
         """Checkpoint the SQLite WAL on a thread of this process from now on (a server worker)."""
-        if self.dialect is not SQLITE or in_memory(self.path) or self._checkpointer is not None:
+        if self.dialect is not SQLITE or in_memory(self.path) or self._checkpointer is not None \
+                or self._no_checkpoints:
             return
         self._checkpointer = Checkpointer(self.path).start()
         if self._sqlite is not None and self._sqlite_pid == _pid:
             self._sqlite.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
+    def stop_checkpoints(self) -> None:
+        """Leave every WAL checkpoint of this process to the WAL shipper: no checkpointer thread,
+        no automatic checkpoint by the request connection (a checkpoint of frames not shipped yet
+        would let the next writer overwrite them)."""
+        self._no_checkpoints = True
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        if self._sqlite is not None and self._sqlite_pid == _pid:
+            self._sqlite.execute("PRAGMA wal_autocheckpoint=0")
 
     def request_connection(self) -> SQLiteConnection:
         """This process's SQLite connection (the one every request uses)."""

@@ -66,6 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("s3_region", None, 'file_storage "s3": region (boto3\'s default when absent)'),
     Setting("s3_access_key_id", None, 'file_storage "s3": access key (else the AWS_* environment, ~/.aws, a role)'),
     Setting("s3_secret_access_key", None, 'file_storage "s3": secret key going with s3_access_key_id'),
+    Setting("wal_replica", None, "SQLite: folder (relative to the site folder) or s3://bucket/prefix the WAL is "
+                                 "shipped to as it is written (continuous backup); restore with ristretto restore --to-time"),
+    Setting("wal_replica_interval", 1.0, "seconds between two looks of the WAL shipper (a commit is in the "
+                                         "replica about this long after it is acknowledged)"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )

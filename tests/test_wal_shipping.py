@@ -1,0 +1,312 @@
+"""Continuous backup of SQLite sites: the WAL shipped to a replica folder, restored to a point.
+
+The issue's check is the first test: a real ``ristretto serve`` with shipping on, writers over
+HTTP, kill -9 of the whole process group, restore from the replica alone, and nothing
+acknowledged more than a few seconds before the kill is missing. The others drive the shipper
+in process (``ristretto.backup.walship.Shipper``) against a real site database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ristretto.backup import walformat
+from ristretto.backup.walrestore import WalRestoreError, restore_to_time
+from ristretto.backup.walship import Shipper
+from ristretto.model import document
+from ristretto.site import Site
+from tests.conftest import configure_site, make_site, run_cli, start_server, stop_server
+
+# A write acknowledged this long before the machine is lost must be in the replica.
+MAX_LOSS_SECONDS = 3.0
+
+
+def _names(db: Path, doctype: str = "ToDo") -> set[str]:
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return {row[0] for row in conn.execute(f'SELECT name FROM "tab{doctype}"')}
+
+
+def _create(site: Site, n: int, tag: str) -> list[str]:
+    """``n`` ToDos, each in a transaction (a commit) of its own."""
+    names = []
+    for i in range(n):
+        with site.admin() as ctx:
+            names.append(document.insert(ctx, "ToDo", {"description": f"{tag} {i}"}).name)
+    return names
+
+
+@pytest.fixture
+def sqlite_site(tmp_path, request) -> Site:
+    site_dir = make_site(tmp_path, "sqlite", request)
+    configure_site(site_dir, wal_replica="replica")
+    site = Site(site_dir)
+    # What a server worker does with shipping on: no checkpoint but the shipper's.
+    site.db.stop_checkpoints()
+    yield site
+    site.close()
+
+
+def _segments(root: Path, generation: str) -> list[walformat.Segment]:
+    folder = root / "generations" / generation / "segments"
+    return [walformat.parse_segment(seq, (folder / name.rsplit("/", 1)[-1]).read_bytes(), name)
+            for seq, name in walformat.segment_keys([p.name for p in folder.iterdir()])]
+
+
+def _shipper(site: Site, **kw) -> Shipper:
+    return Shipper(site.db.path, site.path / "replica", site.path / "site_config.json", **kw).open()
+
+
+def test_kill_9_of_the_server_loses_nothing_older_than_seconds(tmp_path, request):
+    site_dir = make_site(tmp_path, "sqlite", request)
+    configure_site(site_dir, wal_replica=str(tmp_path / "replica"))
+    server = start_server(site_dir, "sqlite", workers=2)
+    auth = {"Authorization": f"token {server.api_key}:{server.api_secret}"}
+    acknowledged: list[tuple[str, float]] = []
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        with httpx.Client(base_url=server.base_url, headers=auth, timeout=5) as c:
+            for i in range(3000):  # bounded: at most 3,000 requests per writer (and 6 s below)
+                if stop.is_set():
+                    return
+                try:
+                    r = c.post("/api/resource/ToDo", json={"description": f"shipped {n}-{i}"})
+                except httpx.HTTPError:
+                    return  # the server died mid-request: never acknowledged
+                if r.status_code == 200:
+                    acknowledged.append((r.json()["data"]["name"], time.time()))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(6)
+        killed_at = time.time()
+        os.killpg(server.proc.pid, signal.SIGKILL)  # the machine is lost: nothing flushes, nothing ships
+        server.proc.wait(10)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+        stop_server(server.proc)
+    assert len(acknowledged) >= 100
+
+    result = restore_to_time(str(tmp_path / "replica"), str(tmp_path / "restored"), None, None)
+    present = _names(tmp_path / "restored" / "site.db")
+    missing = [(name, at) for name, at in acknowledged if name not in present]
+    old_missing = [name for name, at in missing if at < killed_at - MAX_LOSS_SECONDS]
+    newest_missing = max((killed_at - at for _, at in missing), default=0.0)
+    print(f"\nWAL shipping, kill -9: {len(acknowledged)} acknowledged, {len(missing)} missing after restore "
+          f"(oldest missing acknowledged {newest_missing:.2f} s before the kill); {result}")
+    assert old_missing == []
+    # The restored folder is a site: it opens, and it serves the same documents.
+    restored = Site(tmp_path / "restored")
+    try:
+        original = json.loads((site_dir / "site_config.json").read_text())
+        assert restored.config["encryption_key"] == original["encryption_key"]
+        assert "wal_replica" not in restored.config
+    finally:
+        restored.close()
+
+
+def test_restore_to_time_stops_at_the_last_commit_before_it(sqlite_site):
+    shipper = _shipper(sqlite_site)
+    try:
+        before = _create(sqlite_site, 20, "before")
+        shipper.ship()
+        time.sleep(0.05)
+        point = dt.datetime.now(dt.timezone.utc)
+        time.sleep(0.05)
+        after = _create(sqlite_site, 20, "after")
+        shipper.ship()
+    finally:
+        shipper.close()
+    root = sqlite_site.path / "replica"
+    at_point = restore_to_time(str(root), str(sqlite_site.path.parent / "at-point"), point, None)
+    names = _names(sqlite_site.path.parent / "at-point" / "site.db")
+    assert set(before) <= names and not set(after) & names
+    assert at_point["last_commit_time"] <= point.isoformat()
+    calls = []
+    latest = restore_to_time(str(root), str(sqlite_site.path.parent / "latest"), None,
+                             lambda done, total, what: calls.append((done, total)))
+    assert calls[-1][0] == calls[-1][1] == len(calls) - 1 >= 3   # the snapshot, each segment, done
+    assert set(before + after) <= _names(sqlite_site.path.parent / "latest" / "site.db")
+    assert latest["commits"] >= at_point["commits"] + 20
+    # No generation began that early: said so, nothing written.
+    with pytest.raises(WalRestoreError, match="no generation"):
+        restore_to_time(str(root), str(sqlite_site.path.parent / "too-early"),
+                        point - dt.timedelta(hours=1), None)
+    assert not (sqlite_site.path.parent / "too-early" / "site.db").exists()
+
+
+def test_no_frame_is_lost_across_the_shippers_checkpoints(sqlite_site):
+    """A long write loop on another thread while the shipper looks, checkpoints and lets the WAL
+    restart every few looks: the restored database equals the live one row for row."""
+    shipper = _shipper(sqlite_site, checkpoint_pages=10, restart_frames=50)
+    writer = threading.Thread(target=_create, args=(sqlite_site, 1000, "loop"))
+
+    def raw_writes() -> None:
+        # Small commits in a quick succession, so commits land between every two steps of
+        # the shipper (its look, its copy, its checkpoint).
+        conn = sqlite3.connect(sqlite_site.db.path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE IF NOT EXISTS scratch (n INTEGER)")
+        for n in range(20_000):  # bounded
+            if not writer.is_alive():
+                break
+            conn.execute("INSERT INTO scratch VALUES (?)", (n,))
+            time.sleep(0.0005)
+        conn.close()
+
+    fast = threading.Thread(target=raw_writes)
+    try:
+        writer.start()
+        fast.start()
+        deadline = time.monotonic() + 60
+        while writer.is_alive() and time.monotonic() < deadline:
+            shipper.ship()
+            time.sleep(0.002)
+        writer.join(30)
+        fast.join(30)
+        shipper.ship()
+        generation = shipper.generation
+    finally:
+        writer.join(60)   # bounded writes: the site must not close under them
+        fast.join(60)
+        shipper.close()
+    restarts = sum(1 for seg in _segments(sqlite_site.path / "replica", generation) if seg.first == 0)
+    assert restarts >= 2, "the WAL was never restarted: the test would not show frames survive it"
+    # One generation: the shipper followed every restart it allowed, no new snapshot was needed.
+    assert len(walformat.parse_replica((sqlite_site.path / "replica" / "replica.json").read_bytes(), "replica")["generations"]) == 1
+    result = restore_to_time(str(sqlite_site.path / "replica"), str(sqlite_site.path.parent / "r"), None, None)
+    assert result["generation"] == generation
+    query = 'SELECT name, description, modified FROM "tabToDo" ORDER BY name'
+    with sqlite3.connect(sqlite_site.path.parent / "r" / "site.db") as restored, \
+            sqlite3.connect(sqlite_site.db.path) as live:
+        assert restored.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = restored.execute(query).fetchall()
+        assert len(rows) == 1000
+        assert rows == live.execute(query).fetchall()
+        assert restored.execute("SELECT count(*) FROM scratch").fetchone() == \
+            live.execute("SELECT count(*) FROM scratch").fetchone()
+
+
+def test_a_wal_restart_by_another_program_starts_a_new_generation(sqlite_site):
+    shipper = _shipper(sqlite_site)
+    try:
+        first = _create(sqlite_site, 10, "first")
+        shipper.ship()
+        # Another program checkpoints and restarts the WAL at a moment the shipper does not pin
+        # it (as if its read transactions had been cut): frames it never saw are gone from the WAL.
+        for pin in shipper._conns[:2]:
+            if pin.in_transaction:
+                pin.execute("COMMIT")
+        unseen = _create(sqlite_site, 10, "unseen")
+        other = sqlite3.connect(sqlite_site.db.path)
+        try:
+            assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        finally:
+            other.close()
+        later = _create(sqlite_site, 10, "later")
+        old_generation = shipper.generation
+        shipper.step()
+        assert shipper.generation != old_generation
+        last = _create(sqlite_site, 5, "last")
+        shipper.ship()
+    finally:
+        shipper.close()
+    meta = walformat.parse_replica((sqlite_site.path / "replica" / "replica.json").read_bytes(), "replica")
+    assert [g["id"] for g in meta["generations"]][-1] == shipper.generation
+    assert "another program" in meta["generations"][-1]["reason"]
+    restore_to_time(str(sqlite_site.path / "replica"), str(sqlite_site.path.parent / "r"), None, None)
+    assert set(first + unseen + later + last) <= _names(sqlite_site.path.parent / "r" / "site.db")
+
+
+def test_replicate_command_ships_and_a_second_shipper_is_refused(sqlite_site):
+    _create(sqlite_site, 3, "cli")
+    out = run_cli("--site", str(sqlite_site.path), "replicate", "--once").stdout
+    assert "generation 000001" in out
+    shipper = _shipper(sqlite_site)
+    try:
+        refused = run_cli("--site", str(sqlite_site.path), "replicate", "--once", check=False)
+        assert refused.returncode != 0 and "another process ships" in refused.stderr
+    finally:
+        shipper.close()
+    restore_to_time(str(sqlite_site.path / "replica"), str(sqlite_site.path.parent / "r"), None, None)
+    assert len(_names(sqlite_site.path.parent / "r" / "site.db")) == 3
+
+
+@pytest.fixture
+def s3_replica(monkeypatch):
+    """An ``s3://`` replica in a new bucket of a moto server on loopback (boto3 configured by
+    its own environment variables, as a deployment would)."""
+    moto_server = pytest.importorskip("moto.moto_server.threaded_moto_server")
+    boto3 = pytest.importorskip("boto3")
+    from tests.pg import free_port
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():
+            monkeypatch.setenv(name, value)
+        boto3.session.Session().client("s3").create_bucket(Bucket="replicas")
+        yield "s3://replicas/site-a"
+    finally:
+        server.stop()
+
+
+def test_shipping_to_s3_and_restoring_from_it(sqlite_site, s3_replica):
+    shipper = Shipper(sqlite_site.db.path, s3_replica, sqlite_site.path / "site_config.json",
+                      checkpoint_pages=20, restart_frames=60).open()
+    try:
+        names = []
+        for round_ in range(10):
+            names += _create(sqlite_site, 5, f"s3 {round_}")
+            shipper.ship()
+        point = dt.datetime.now(dt.timezone.utc)
+        time.sleep(0.01)
+        later = _create(sqlite_site, 5, "after the point")
+        shipper.ship()
+    finally:
+        shipper.close()
+    out = sqlite_site.path.parent
+    result = restore_to_time(s3_replica, str(out / "latest"), None, None)
+    assert set(names + later) <= _names(out / "latest" / "site.db")
+    assert result["segments"] >= 10
+    restore_to_time(s3_replica, str(out / "at-point"), point, None)
+    at_point = _names(out / "at-point" / "site.db")
+    assert set(names) <= at_point and not set(later) & at_point
+    restored = json.loads((out / "latest" / "site_config.json").read_text())
+    assert restored["encryption_key"] == sqlite_site.config["encryption_key"]
+
+
+def test_a_failed_segment_write_is_written_again_under_the_same_number(sqlite_site):
+    shipper = _shipper(sqlite_site)
+    try:
+        names = _create(sqlite_site, 3, "one")
+        shipper.ship()
+        blocker = sqlite_site.path / "replica" / "generations" / shipper.generation / "segments" / "00000002.seg"
+        blocker.mkdir()   # the next segment cannot be written (as a full disk would refuse it)
+        names += _create(sqlite_site, 3, "two")
+        with pytest.raises(OSError):
+            shipper.ship()
+        blocker.rmdir()
+        names += _create(sqlite_site, 3, "three")
+        shipper.ship()
+    finally:
+        shipper.close()
+    result = restore_to_time(str(sqlite_site.path / "replica"), str(sqlite_site.path.parent / "r"), None, None)
+    assert result["stopped"] == "end of the replica" and result["segments"] == 2
+    assert set(names) <= _names(sqlite_site.path.parent / "r" / "site.db")
