@@ -26,6 +26,7 @@ from ristretto.backup.walship import Shipper
 from ristretto.model import document
 from ristretto.site import Site
 from tests.conftest import configure_site, make_site, run_cli, start_server, stop_server
+from tests.s3server import bucket_keys, s3_config, s3_server  # noqa: F401 - fixtures
 
 # A write acknowledged this long before the machine is lost must be in the replica.
 MAX_LOSS_SECONDS = 3.0
@@ -310,3 +311,46 @@ def test_a_failed_segment_write_is_written_again_under_the_same_number(sqlite_si
     result = restore_to_time(str(sqlite_site.path / "replica"), str(sqlite_site.path.parent / "r"), None, None)
     assert result["stopped"] == "end of the replica" and result["segments"] == 2
     assert set(names) <= _names(sqlite_site.path.parent / "r" / "site.db")
+
+
+def test_restore_to_time_through_the_cli(sqlite_site):
+    before = _create(sqlite_site, 5, "cli before")
+    run_cli("--site", str(sqlite_site.path), "replicate", "--once")
+    time.sleep(0.05)
+    point = dt.datetime.now(dt.timezone.utc)
+    time.sleep(0.05)
+    run_cli("--site", str(sqlite_site.path), "replicate", "--once")
+    replica, out = sqlite_site.path / "replica", sqlite_site.path.parent
+    # The second generation began after the point: the first one serves it.
+    run_cli("restore", str(replica), str(out / "at-point"), "--to-time", point.isoformat())
+    assert set(before) <= _names(out / "at-point" / "site.db")
+    refused = run_cli("restore", str(replica), str(out / "too-early"), "--to-time", "2000-01-01T00:00:00",
+                      check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: ") and "no generation" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    bad = run_cli("restore", str(replica), str(out / "bad"), "--to-time", "yesterday", check=False)
+    assert bad.returncode != 0 and "is not an ISO date and time" in bad.stderr
+
+
+def test_an_s3_replica_is_reached_with_the_sites_s3_keys(sqlite_site, s3_config, monkeypatch):
+    # No AWS_* environment: the endpoint, region and credentials come from site_config.json, as
+    # the file storage's do.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    keys = {k: v for k, v in s3_config.items() if k != "file_storage"}
+    configure_site(sqlite_site.path, **keys)
+    replica = f"s3://{s3_config['s3_bucket']}/wal"
+    shipper = Shipper(sqlite_site.db.path, replica, sqlite_site.path / "site_config.json").open()
+    try:
+        names = _create(sqlite_site, 4, "keys")
+        shipper.ship()
+    finally:
+        shipper.close()
+    assert any(key.startswith("wal/") for key in bucket_keys(s3_config))
+    for name, value in {"AWS_ACCESS_KEY_ID": s3_config["s3_access_key_id"],
+                        "AWS_SECRET_ACCESS_KEY": s3_config["s3_secret_access_key"],
+                        "AWS_DEFAULT_REGION": s3_config["s3_region"],
+                        "AWS_ENDPOINT_URL": s3_config["s3_endpoint_url"]}.items():
+        monkeypatch.setenv(name, value)  # a restore elsewhere: the machine's own AWS settings
+    restore_to_time(replica, str(sqlite_site.path.parent / "from-keys"), None, None)
+    assert set(names) <= _names(sqlite_site.path.parent / "from-keys" / "site.db")

@@ -76,25 +76,18 @@ class S3Storage:
 
     def __init__(self, config: dict[str, Any]):
         from ristretto.site.site import SiteError
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError:
-            raise SiteError("file_storage \"s3\" needs boto3: pip install 'ristretto[s3]'") from None
+        from ristretto.site.s3client import s3_client
         self.bucket = setting(config, "s3_bucket")
         if not self.bucket:
             raise SiteError('file_storage "s3" needs s3_bucket in site_config.json')
         prefix = str(setting(config, "s3_prefix") or "").strip("/")
         self.prefix = prefix + "/" if prefix else ""
-        # Credentials from site_config.json when given, else boto3's own chain (AWS_* variables,
-        # ~/.aws, an instance role).
-        self.client = boto3.session.Session().client(
-            "s3", endpoint_url=setting(config, "s3_endpoint_url") or None,
-            region_name=setting(config, "s3_region") or None,
-            aws_access_key_id=setting(config, "s3_access_key_id") or None,
-            aws_secret_access_key=setting(config, "s3_secret_access_key") or None,
-            config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},
-                          max_pool_connections=16))
+        try:
+            # Credentials from site_config.json when given, else boto3's own chain.
+            self.client = s3_client(config, connect_timeout=5, read_timeout=60,
+                                    retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=16)
+        except ImportError:
+            raise SiteError("file_storage \"s3\" needs boto3: pip install 'ristretto[s3]'") from None
 
     def key(self, private: bool, name: str) -> str:
         return self.prefix + _folder(private) + name

@@ -90,17 +90,19 @@ class LocalStore:
 
 
 class S3Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, config: dict | None = None):
         rest = url[len("s3://"):]
         self.bucket, _, prefix = rest.partition("/")
         if not self.bucket:
             raise ValueError(f"{url!r}: an S3 replica is s3://bucket or s3://bucket/prefix")
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        from ristretto.site.s3client import s3_client
         try:
-            import boto3
+            # The site's s3_* keys (endpoint, region, credentials) when given, else boto3's chain.
+            self.client = s3_client(config or {}, connect_timeout=5, read_timeout=60,
+                                    retries={"max_attempts": 3, "mode": "standard"})
         except ImportError:
             raise ValueError("an S3 replica needs boto3: pip install 'ristretto[s3]'") from None
-        self.client = boto3.session.Session().client("s3")
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
@@ -149,9 +151,10 @@ class S3Store:
         return keys
 
 
-def open_store(location: str | os.PathLike) -> LocalStore | S3Store:
-    """The store of a replica location: ``s3://bucket/prefix``, else a folder."""
+def open_store(location: str | os.PathLike, config: dict | None = None) -> LocalStore | S3Store:
+    """The store of a replica location: ``s3://bucket/prefix`` (reached with the ``s3_*`` keys of
+    ``config``, a site's configuration, when given), else a folder."""
     text = str(location)
     if text.startswith("s3://"):
-        return S3Store(text)
+        return S3Store(text, config)
     return LocalStore(Path(text))

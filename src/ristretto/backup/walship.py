@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ristretto.backup import walformat as wf
 from ristretto.backup.replicastore import open_store
 from ristretto.site.settings import setting
@@ -146,7 +148,9 @@ class Shipper:
             raise ShipperBusy(f"another process ships {self.db_path}")
         self._locks.append(mine)
         try:
-            self.store = open_store(self.replica)
+            config = orjson.loads(self.site_config.read_bytes()) if self.site_config is not None \
+                and self.site_config.is_file() else None
+            self.store = open_store(self.replica, config)
             if not self.store.lock():
                 raise ShipperBusy(f"another process ships to {self.store}")
             existing = self.store.get(wf.REPLICA_FILE)

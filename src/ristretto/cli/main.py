@@ -252,12 +252,13 @@ def backup(ctx: click.Context, to: str | None) -> None:
 @click.argument("source")
 @click.argument("target_site_dir")
 @click.option("--db-url", default=None, help="PostgreSQL backups: the new database to restore into.")
-@click.option("--to-time", default=None, help="Continuous (WAL) backups: replay up to this ISO time.")
+@click.option("--to-time", default=None, help="Continuous (WAL) backups: replay up to this ISO time (UTC unless it names a zone).")
 def restore(source: str, target_site_dir: str, db_url: str | None, to_time: str | None) -> None:
     """Restore a backup folder (or a WAL replica) SOURCE into the new site folder TARGET_SITE_DIR."""
     from datetime import datetime, timezone
     from ristretto.backup.restore import restore as do_restore
     from ristretto.backup.snapshot import BackupError
+    from ristretto.backup.walrestore import WalRestoreError
     from ristretto.cli.progress import progress_display
     when = None
     if to_time:
@@ -270,6 +271,8 @@ def restore(source: str, target_site_dir: str, db_url: str | None, to_time: str 
         try:
             done = do_restore(source, target_site_dir, db_url=db_url, to_time=when, progress=progress)
         except BackupError as e:
+            raise CliError(str(e)) from None
+        except WalRestoreError as e:
             raise CliError(str(e)) from None
     click.echo(f"Restored into {target_site_dir}: " + orjson.dumps(done, default=str).decode())
 
