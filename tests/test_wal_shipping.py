@@ -354,3 +354,12 @@ def test_an_s3_replica_is_reached_with_the_sites_s3_keys(sqlite_site, s3_config,
         monkeypatch.setenv(name, value)  # a restore elsewhere: the machine's own AWS settings
     restore_to_time(replica, str(sqlite_site.path.parent / "from-keys"), None, None)
     assert set(names) <= _names(sqlite_site.path.parent / "from-keys" / "site.db")
+
+
+def test_serve_refuses_a_bad_shipping_interval_in_one_line(tmp_path):
+    from tests.pg import free_port
+    site_dir = make_site(tmp_path, "sqlite", None)
+    configure_site(site_dir, wal_replica="replica", wal_replica_interval="soon")
+    r = run_cli("--site", str(site_dir), "serve", "--port", str(free_port()), check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "Error: wal_replica_interval in site_config.json must be a number of seconds above 0"

@@ -57,9 +57,15 @@ def _prepare_to_serve(path) -> None:
     """Open the site once before the workers do (a broken configuration is one line here, not
     a traceback per worker) and bring the server's own tables (sessions, secrets, login
     counters) up to this version, so an upgrade cannot break a request before ``migrate``."""
+    from ristretto.backup import walship
     from ristretto.db.schema import ensure_system_tables
     site = _open_site(path)
     try:
+        if walship.replica_path(site) is not None:
+            try:
+                walship.interval_of(site)
+            except ValueError as e:
+                raise CliError(str(e)) from None
         with site.db.connect() as conn, conn.transaction(write=True):
             ensure_system_tables(conn)
     finally:
