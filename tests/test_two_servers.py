@@ -302,3 +302,120 @@ def test_kill_9_one_server_under_load_loses_no_acknowledged_write(pair):
     missing = sorted(set(names) - stored)
     assert not missing, f"{len(missing)} acknowledged writes lost: {missing[:10]}"
     assert any(s == "c" for s, _, _ in acknowledged) and any(s == "a" for s, _, _ in acknowledged)
+
+
+def backend_queries(site) -> list[str]:
+    """The last statements of the other connections to the site's database."""
+    with site.db.connect() as conn:
+        return [r[0] or "" for r in conn.sql("SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                                             "AND pid <> pg_backend_pid()")]
+
+
+# --- the cross-server wake-up itself, in process: no poll to fall back on ------------------------
+
+def test_a_commit_through_one_app_wakes_the_streams_of_another_without_polling(tmp_path, request, monkeypatch):
+    """Two Apps (two servers' workers) on one PostgreSQL database, the streams' poll made too
+    slow to matter: a change committed through one reaches a stream of the other at once, by
+    PostgreSQL's NOTIFY/LISTEN (ristretto.db.notify)."""
+    import asyncio
+
+    from ristretto.api import events
+    from ristretto.api.app import App
+    from ristretto.model import changelog
+    from ristretto.site import Site
+    from tests.inprocess import InProcess, token_for
+
+    monkeypatch.setattr(events, "POLL_SECONDS", 60.0)
+    site_dir = make_site(tmp_path, "postgres", request)
+    reader_site, writer_site = Site(site_dir), Site(site_dir)
+    reader = App(reader_site)
+    writer = InProcess(App(writer_site), headers=token_for(writer_site, "Administrator"))
+    chunks: list[bytes] = []
+    started, changed = threading.Event(), threading.Event()
+    try:
+        make_doctype(writer, "TS Signal", [{"fieldname": "title", "fieldtype": "Data", "label": "Title"}],
+                     autoname="hash")
+        with reader_site.db.connect() as conn:
+            changelog.sequence(conn)
+            cursor = changelog.head(conn)
+        stream = events.EventStream(user="Administrator", roles=frozenset({"Administrator", "System Manager", "All"}),
+                                    user_type="System User", doctypes=["TS Signal"], cursor=cursor,
+                                    include_docs=False, refuse=lambda e: None)
+
+        async def follow():
+            gone = asyncio.get_running_loop().create_future()  # the client never leaves
+
+            async def receive():
+                return await gone
+
+            async def send(message):
+                body = message.get("body", b"")
+                chunks.append(body)
+                if body.startswith(b"retry:"):
+                    started.set()
+                if b"event: change" in body:
+                    changed.set()
+
+            await reader.changes.send(stream, receive, send)
+
+        follower = threading.Thread(target=lambda: asyncio.run(follow()), daemon=True)
+        follower.start()
+        assert started.wait(10)
+        # LISTEN in force (the listener's thread connects once the first stream opens), and the
+        # read it asks for done: the stream now waits.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any("LISTEN" in q for q in backend_queries(reader_site)):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        name = ok(writer.post(url("TS Signal"), json={"title": "wake up"}))["name"]
+        assert changed.wait(3), f"the stream was not woken: {chunks}"
+        assert name.encode() in b"".join(chunks)
+        reader.changes.stop()
+        follower.join(10)
+        assert not follower.is_alive()
+    finally:
+        writer.close()
+        reader_site.close()
+        writer_site.close()
+
+
+# --- a worker's kept count follows another server's writes --------------------------------------
+
+def test_a_kept_count_follows_writes_made_through_another_app(tmp_path, request, monkeypatch):
+    """The count cache (ristretto.model.countcache) of one App, with writes through another App on
+    the same PostgreSQL database: each count is exact at once (the kept count is topped up from
+    the shared change log, never from this process's own writes)."""
+    from ristretto.api.app import App
+    from ristretto.model import countcache
+    from ristretto.site import Site
+    from tests.inprocess import InProcess, token_for
+
+    monkeypatch.setattr(countcache, "MIN_ROWS", 0)  # keep counts of a small table too
+    site_dir = make_site(tmp_path, "postgres", request)
+    site_a, site_b = Site(site_dir), Site(site_dir)
+    token = token_for(site_a, "Administrator")  # one key: a new one would replace it
+    on_a, on_b = InProcess(App(site_a), headers=token), InProcess(App(site_b), headers=token)
+    count = "/api/v2/doctype/TS%20Counted/count"
+    try:
+        make_doctype(on_a, "TS Counted", [{"fieldname": "title", "fieldtype": "Data", "label": "Title"}],
+                     autoname="hash")
+        made = [ok(on_a.post(url("TS Counted"), json={"title": f"a{i}"}))["name"] for i in range(3)]
+        assert on_a.get(count).json()["data"] == 3
+        assert on_b.get(count).json()["data"] == 3
+        # A row outside the model (not in the change log): a kept count does not see it, which
+        # shows that A and B now answer from their kept counts.
+        with site_a.db.connect() as conn, conn.transaction():
+            conn.execute('INSERT INTO "tabTS Counted" (name, title, creation, modified, owner, modified_by, '
+                         "docstatus, idx) VALUES ('raw', 'raw', '2025-01-01 00:00:00', '2025-01-01 00:00:00', "
+                         "'Administrator', 'Administrator', 0, 0)")
+        assert on_a.get(count).json()["data"] == 3
+        made += [ok(on_b.post(url("TS Counted"), json={"title": f"b{i}"}))["name"] for i in range(4)]
+        assert on_a.get(count).json()["data"] == 7
+        assert on_b.delete(url("TS Counted", made[0])).status_code in (200, 202)
+        assert on_a.get(count).json()["data"] == 6
+        assert on_b.get(count).json()["data"] == 6
+    finally:
+        on_a.close()
+        on_b.close()
+        site_a.close()
+        site_b.close()
