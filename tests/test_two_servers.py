@@ -17,6 +17,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -317,66 +319,11 @@ def test_a_commit_through_one_app_wakes_the_streams_of_another_without_polling(t
     """Two Apps (two servers' workers) on one PostgreSQL database, the streams' poll made too
     slow to matter: a change committed through one reaches a stream of the other at once, by
     PostgreSQL's NOTIFY/LISTEN (ristretto.db.notify)."""
-    import asyncio
+    from tests.streamwake import woken_across_apps
 
-    from ristretto.api import events
-    from ristretto.api.app import App
-    from ristretto.model import changelog
-    from ristretto.site import Site
-    from tests.inprocess import InProcess, token_for
-
-    monkeypatch.setattr(events, "POLL_SECONDS", 60.0)
     site_dir = make_site(tmp_path, "postgres", request)
-    reader_site, writer_site = Site(site_dir), Site(site_dir)
-    reader = App(reader_site)
-    writer = InProcess(App(writer_site), headers=token_for(writer_site, "Administrator"))
-    chunks: list[bytes] = []
-    started, changed = threading.Event(), threading.Event()
-    try:
-        make_doctype(writer, "TS Signal", [{"fieldname": "title", "fieldtype": "Data", "label": "Title"}],
-                     autoname="hash")
-        with reader_site.db.connect() as conn:
-            changelog.sequence(conn)
-            cursor = changelog.head(conn)
-        stream = events.EventStream(user="Administrator", roles=frozenset({"Administrator", "System Manager", "All"}),
-                                    user_type="System User", doctypes=["TS Signal"], cursor=cursor,
-                                    include_docs=False, refuse=lambda e: None)
-
-        async def follow():
-            gone = asyncio.get_running_loop().create_future()  # the client never leaves
-
-            async def receive():
-                return await gone
-
-            async def send(message):
-                body = message.get("body", b"")
-                chunks.append(body)
-                if body.startswith(b"retry:"):
-                    started.set()
-                if b"event: change" in body:
-                    changed.set()
-
-            await reader.changes.send(stream, receive, send)
-
-        follower = threading.Thread(target=lambda: asyncio.run(follow()), daemon=True)
-        follower.start()
-        assert started.wait(10)
-        # LISTEN in force (the listener's thread connects once the first stream opens), and the
-        # read it asks for done: the stream now waits.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any("LISTEN" in q for q in backend_queries(reader_site)):
-            time.sleep(0.05)
-        time.sleep(0.3)
-        name = ok(writer.post(url("TS Signal"), json={"title": "wake up"}))["name"]
-        assert changed.wait(3), f"the stream was not woken: {chunks}"
-        assert name.encode() in b"".join(chunks)
-        reader.changes.stop()
-        follower.join(10)
-        assert not follower.is_alive()
-    finally:
-        writer.close()
-        reader_site.close()
-        writer_site.close()
+    woken_across_apps(site_dir, monkeypatch,
+                      lambda site: any("LISTEN" in q for q in backend_queries(site)))
 
 
 # --- a worker's kept count follows another server's writes --------------------------------------
@@ -419,3 +366,34 @@ def test_a_kept_count_follows_writes_made_through_another_app(tmp_path, request,
         on_b.close()
         site_a.close()
         site_b.close()
+
+
+# --- every server holds the site's one encryption_key ------------------------------------------
+
+def serve_briefly(folder, seconds: float = 30) -> tuple[int | None, str]:
+    """``ristretto serve`` on the folder; its exit code and output (None: still serving after
+    ``seconds``, then stopped by its pid)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ristretto.cli.main", "--site", str(folder), "serve", "--port",
+                             "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=seconds)
+        return proc.returncode, out.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        stop_server(proc)
+        return None, proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+
+
+def test_a_server_whose_encryption_key_differs_refuses_to_start(pair):
+    """A folder with another key (or none, which would make a new one on first need) would write
+    Password fields no other server can read: ``serve`` refuses it, saying what to copy."""
+    for n, change in enumerate(({"encryption_key": "bm90LXRoZS1rZXktYnV0LTMyLWJ5dGVzLWxvbmcuLi4="}, {})):
+        folder = copy_site(pair.a.site_dir, pair.folder / f"site-wrong-key-{n}")
+        config = json.loads((folder / "site_config.json").read_text())
+        config.pop("encryption_key")
+        (folder / "site_config.json").write_text(json.dumps({**config, **change}))
+        code, out = serve_briefly(folder)
+        assert code != 0 and "copy encryption_key" in out, out
+        assert "encryption_key" not in json.loads((folder / "site_config.json").read_text()) or change
+    # The right key still starts (A and B did, and they go on serving).
+    with pair.b.admin() as on_b:
+        assert on_b.get("/api/method/ping").status_code == 200

@@ -9,9 +9,10 @@ the stream is open:
   model (``changefeed.page``: the same rules as delta sync), each sent as
   ``id: <seq>`` / ``event: change`` / ``data: <json>``;
 * between batches the stream waits: woken at once in-process when a request of this worker
-  commits changes (:meth:`ChangeStreams.notify`); on PostgreSQL that commit is also announced
-  with ``NOTIFY`` and every worker of every server ``LISTEN``s while it has streams open
-  (``ristretto.db.notify``), so a commit on another server wakes them at once too; one poller
+  commits changes (:meth:`ChangeStreams.notify`); that commit is also announced (Redis with
+  ``redis_url``, else PostgreSQL's ``NOTIFY``) and every worker of every server listens while it
+  has streams open (``ristretto.db.notify``), so a commit on another server wakes them at once
+  too; one poller
   per worker (every :data:`POLL_SECONDS`) covers what no notification announces (a lost one,
   SQLite's other workers, writes of CLI commands); ``seq`` follows commit order, so reading
   after the last sent ``seq`` never loses or repeats a change;
@@ -160,8 +161,10 @@ class ChangeStreams:
         self.open = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._poller: asyncio.Task | None = None
-        # PostgreSQL: commits announced to, and heard from, the other workers and servers.
-        self._notifier = db_notify.Notifier(site.db) if self.threaded else None
+        # Commits announced to, and heard from, the other workers and servers (Redis, or
+        # PostgreSQL's NOTIFY; SQLite alone: the poll).
+        self.announced = db_notify.carrier(site.db, site.config) is not None
+        self._notifier = db_notify.Notifier(site.db, site.config) if self.announced else None
         self._listener: db_notify.Listener | None = None
         self.stopping = False
         _ALL.add(self)
@@ -242,8 +245,8 @@ class ChangeStreams:
         self.signal.loop = asyncio.get_running_loop()
         if self._poller is None or self._poller.done():
             self._poller = asyncio.ensure_future(self._poll())
-        if self.threaded and self._listener is None:
-            self._listener = db_notify.Listener(self.site.db, self.signal.notify).start()
+        if self.announced and self._listener is None:
+            self._listener = db_notify.Listener(self.site.db, self.site.config, self.signal.notify).start()
         try:
             await self._stream(stream, receive, send)
         finally:

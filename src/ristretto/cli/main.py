@@ -58,10 +58,12 @@ def _prepare_to_serve(path) -> None:
     a traceback per worker) and bring the server's own tables (sessions, secrets, login
     counters) up to this version, so an upgrade cannot break a request before ``migrate``."""
     from ristretto.db.schema import ensure_system_tables
+    from ristretto.site import keycheck
     site = _open_site(path)
     try:
         with site.db.connect() as conn, conn.transaction(write=True):
             ensure_system_tables(conn)
+            keycheck.check(conn, site.config)  # every server of the site holds the same key
     finally:
         site.close()
 

@@ -1,19 +1,21 @@
-"""Wake-ups between servers on one PostgreSQL database: ``NOTIFY`` after a commit, ``LISTEN`` elsewhere.
+"""Wake-ups between servers: a commit's announcement, heard by every worker with streams open.
 
 A worker's live change streams are woken in-process when a request of that worker commits; a
-commit on another server (or another worker) reaches them through PostgreSQL instead:
+commit on another server (or another worker) reaches them through what the servers share:
+Redis publish/subscribe when the site has ``redis_url``, else PostgreSQL's ``NOTIFY``/``LISTEN``
+(SQLite without Redis has neither: its workers are on one machine and poll).
 
-* :class:`Notifier` sends ``NOTIFY`` on :data:`CHANNEL` after a commit that wrote changes, from a
-  thread of its own on a pooled connection, so no request waits for it. Commits that come while
-  one is being sent are covered by one more, and at most one is sent per :data:`MIN_GAP` seconds:
-  under heavy writing a worker sends a few dozen a second, not one per request. A notification
-  carries no data; it only says "read the change log again".
-* :class:`Listener` holds a connection that ``LISTEN``s and calls its callback on every
-  notification; it reconnects after a lost connection. Notifications go only to listeners of
-  the same database, so sites sharing a cluster do not wake each other.
+* :class:`Notifier` announces the commits it is told of (after they committed) from a thread of
+  its own, so no request waits for it. Commits that come while one announcement is being sent
+  are covered by one more, and at most one is sent per :data:`MIN_GAP` seconds: under heavy
+  writing a worker sends a few dozen a second, not one per request. An announcement carries no
+  data; it only says "read the change log again".
+* :class:`Listener` holds a connection that listens and calls its callback on every
+  announcement; it reconnects after a lost connection. PostgreSQL notifications go only to
+  listeners of the same database, so sites sharing a cluster do not wake each other.
 
 Neither is needed for correctness: a stream's reader also polls the log (``ristretto.api.events``),
-so a lost notification (a failed send, a listener reconnecting) delays a change, never loses it.
+so a lost announcement (a failed send, a listener reconnecting) delays a change, never loses it.
 """
 
 from __future__ import annotations
@@ -23,28 +25,39 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
+from ristretto.db import redisclient
+
 if TYPE_CHECKING:
     from ristretto.db.connection import Database
 
 log = logging.getLogger("ristretto")
 CHANNEL = "ristretto_changes"
-# Least time between two notifications of one worker (a burst of commits shares one).
+# Least time between two announcements of one worker (a burst of commits shares one).
 MIN_GAP = 0.01
-# How long a listener waits for a notification before it looks at its stop flag again.
+# How long a listener waits for an announcement before it looks at its stop flag again.
 LISTEN_TICK = 0.5
 # Pause after a failed send or a lost listening connection before the next try.
 RETRY_SECONDS = 1.0
 
 
-class Notifier:
-    """Sends ``NOTIFY`` for the commits :meth:`notify` is told of (call it from any thread)."""
+def carrier(db: "Database", config: dict) -> str | None:
+    """What carries announcements for this site: "redis", "postgres", or None (poll only)."""
+    if redisclient.url(config):
+        return "redis"
+    return "postgres" if db.dialect.name == "postgres" else None
 
-    def __init__(self, db: "Database"):
+
+class Notifier:
+    """Announces the commits :meth:`notify` is told of (call it from any thread)."""
+
+    def __init__(self, db: "Database", config: dict):
         self.db = db
+        self.config = config
+        self.redis = carrier(db, config) == "redis"
         self._wanted = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.sent = 0  # notifications sent (tests and diagnostics)
+        self.sent = 0  # announcements sent (tests and diagnostics)
 
     def notify(self) -> None:
         self._wanted.set()
@@ -54,29 +67,36 @@ class Notifier:
                     self._thread = threading.Thread(target=self._run, name="ristretto-notify", daemon=True)
                     self._thread.start()
 
+    def _send(self) -> None:
+        if self.redis:
+            redisclient.client(self.config).publish(redisclient.CHANGES_CHANNEL, b"")
+            return
+        with self.db.connect() as conn:
+            conn.value("SELECT pg_notify(?, ?)", (CHANNEL, ""))
+
     def _run(self) -> None:
         while True:
             self._wanted.wait()
             # Cleared before sending: a commit during the send asks for one more.
             self._wanted.clear()
             try:
-                with self.db.connect() as conn:
-                    conn.value("SELECT pg_notify(?, ?)", (CHANNEL, ""))
+                self._send()
                 self.sent += 1
             except Exception:  # noqa: BLE001 - the readers' poll still finds the change
-                log.warning("sending a change notification failed", exc_info=True)
+                log.warning("announcing a commit to the change streams failed", exc_info=True)
                 time.sleep(RETRY_SECONDS)
                 continue
             time.sleep(MIN_GAP)
 
 
 class Listener:
-    """Calls ``on_notify()`` (on its own thread) for every notification on :data:`CHANNEL`."""
+    """Calls ``on_notify()`` (on its own thread) for every announcement of a commit."""
 
-    def __init__(self, db: "Database", on_notify: Callable[[], None]):
+    def __init__(self, db: "Database", config: dict, on_notify: Callable[[], None]):
         self.db = db
+        self.config = config
         self.on_notify = on_notify
-        self.connected = threading.Event()  # set while LISTEN is in force
+        self.connected = threading.Event()  # set while listening
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ristretto-listen", daemon=True)
 
@@ -88,26 +108,44 @@ class Listener:
         """Stop listening (the thread ends within :data:`LISTEN_TICK` seconds)."""
         self._stop.set()
 
-    def _run(self) -> None:
+    def _heard(self) -> None:
+        self.connected.set()
+        # A change committed before listening began is the poll's to find; look once now that
+        # nothing is missed any more.
+        self.on_notify()
+
+    def _listen_postgres(self) -> None:
         import psycopg
+        with psycopg.connect(self.db.url, autocommit=True, options=self.db.pg_options()) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            self._heard()
+            while not self._stop.is_set():
+                for _ in conn.notifies(timeout=LISTEN_TICK, stop_after=1):
+                    self.on_notify()
+
+    def _listen_redis(self) -> None:
+        pubsub = redisclient.client(self.config).pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(redisclient.CHANGES_CHANNEL)
+            self._heard()
+            while not self._stop.is_set():
+                if pubsub.get_message(timeout=LISTEN_TICK) is not None:
+                    self.on_notify()
+        finally:
+            pubsub.close()
+
+    def _run(self) -> None:
+        listen = self._listen_redis if carrier(self.db, self.config) == "redis" else self._listen_postgres
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.db.url, autocommit=True, options=self.db.pg_options()) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.connected.set()
-                    # A change committed before LISTEN took effect is the poll's to find; tell the
-                    # callee to look once now that nothing is missed any more.
-                    self.on_notify()
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=LISTEN_TICK, stop_after=1):
-                            self.on_notify()
+                listen()
             except Exception:  # noqa: BLE001 - reconnect; the poll covers the gap
                 if not self._stop.is_set():
-                    log.warning("listening for change notifications failed; retrying", exc_info=True)
+                    log.warning("listening for commit announcements failed; retrying", exc_info=True)
             finally:
                 self.connected.clear()
             if not self._stop.is_set():
                 self._stop.wait(RETRY_SECONDS)
 
 
-__all__ = ["CHANNEL", "Notifier", "Listener"]
+__all__ = ["CHANNEL", "Notifier", "Listener", "carrier"]
