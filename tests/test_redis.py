@@ -12,15 +12,12 @@ objects on one site stand for two servers' workers, in process, on both database
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-
 import httpx
 import pytest
 
 from tests.conftest import BACKENDS, configure_site, make_site
 from tests.pg import free_port
+from tests.redisserver import redis_server
 
 PASSWORD = "redis-pw-123"
 LOCK_AFTER = 3
@@ -28,33 +25,8 @@ LOCK_AFTER = 3
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server not installed")
-    folder = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with redis_server(tmp_path_factory.mktemp("redis")) as where:
+        yield where
 
 
 def _apps(site_dir):

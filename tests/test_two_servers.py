@@ -12,6 +12,7 @@ with SIGKILL under write load loses no acknowledged write while the other goes o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,6 +29,7 @@ import pytest
 
 from tests.conftest import Server, configure_site, make_site, start_server, stop_server
 from tests.http import ok, url
+from tests.redisserver import redis_server
 
 LOCK_AFTER = 3
 PASSWORD = "two-servers-pw-1"
@@ -54,11 +56,20 @@ class Pair:
     folder: object  # where more copies of the site go
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["postgres", "postgres+redis"])
 def pair(request, tmp_path_factory):
+    """Servers A and B; with ``redis_url`` too in the second round (skipped without redis-server)."""
     tmp = tmp_path_factory.mktemp("two-servers")
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server(tmp)) if request.param.endswith("redis") else None
+        yield from _pair(request, tmp, redis_url)
+
+
+def _pair(request, tmp, redis_url):
     site_a = make_site(tmp, "postgres", request)
     configure_site(site_a, allow_consecutive_login_attempts=LOCK_AFTER, allow_login_after_fail=120)
+    if redis_url:
+        configure_site(site_a, redis_url=redis_url)
     config = json.loads((site_a / "site_config.json").read_text())
     assert config.get("db_url", "").startswith("postgres") and config.get("encryption_key")
     site_b = copy_site(site_a, tmp / "site-b")
