@@ -223,6 +223,17 @@ def test_account_locked_by_failed_logins_on_a_is_locked_on_b(pair):
     assert login(pair.b, other, PASSWORD, "127.0.21.97").status_code == 200
 
 
+# --- the OAuth signing key rotated through B's folder signs on A at once ------------------------
+
+def test_oauth_key_rotated_on_b_is_used_on_a_at_once(pair):
+    with pair.a.client() as on_a:
+        before = on_a.get("/.well-known/jwks.json").json()["keys"][0]["kid"]  # A loads its key
+        out = json.loads(pair.b.cli("rotate-oauth-key").stdout)
+        assert out["retired_kid"] == before
+        published = [k["kid"] for k in on_a.get("/.well-known/jwks.json").json()["keys"]]
+    assert published[0] == out["kid"] != before and before in published
+
+
 # --- the live change stream on B sees commits made on A -----------------------------------------
 
 def test_stream_on_b_sees_a_commit_on_a_at_once(pair):
@@ -268,7 +279,10 @@ def test_kill_9_one_server_under_load_loses_no_acknowledged_write(pair):
                      autoname="TSO-.#####", naming_rule="Expression (old style)")
     # A third machine joins, to be killed (A and B go on for the other tests' sake).
     victim = start_server(copy_site(pair.a.site_dir, pair.folder / "site-c"), "postgres")
-    # Its start made the Administrator a new key: A and B take it (they must honour it at once).
+    # Its start made the Administrator a new key pair: A and B refuse the old one and take the
+    # new one at once (each had the old one cached).
+    with pair.a.admin() as old_on_a:
+        assert old_on_a.get(url("TS Order")).status_code in (401, 403)
     pair.a, pair.b = with_keys(pair.a, victim), with_keys(pair.b, victim)
     acknowledged: list[tuple[str, str, float]] = []   # (server, name, when)
     lock = threading.Lock()
