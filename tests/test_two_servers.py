@@ -422,3 +422,53 @@ def test_a_server_whose_encryption_key_differs_refuses_to_start(pair):
     # The right key still starts (A and B did, and they go on serving).
     with pair.b.admin() as on_b:
         assert on_b.get("/api/method/ping").status_code == 200
+
+
+# --- servers starting at once after an upgrade --------------------------------------------------
+
+def test_servers_starting_at_once_each_bring_the_schema_up_to_date(tmp_path, request, monkeypatch):
+    """A system table new in this version, made by two servers' start-up at the same moment: the
+    second waits for the first (an advisory lock) instead of failing on the catalog's unique
+    index. The first is held inside its transaction, after creating the table, to make the
+    overlap certain."""
+    from ristretto.cli import main as cli_main
+    from ristretto.site import Site, keycheck
+    site_dir = make_site(tmp_path, "postgres", request)
+    site = Site(site_dir)
+    with site.db.connect() as conn, conn.transaction():
+        conn.execute('DROP TABLE "__idempotency"')  # as a version before it existed
+    site.close()
+    hold, holding = threading.Event(), threading.Event()
+    real_check = keycheck.check
+
+    def held_check(conn, config):
+        if threading.current_thread().name == "first":
+            holding.set()
+            hold.wait(10)
+        return real_check(conn, config)
+
+    monkeypatch.setattr(keycheck, "check", held_check)
+    errors: list[str] = []
+
+    def start_up():
+        try:
+            cli_main._prepare_to_serve(site_dir)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    first = threading.Thread(target=start_up, name="first")
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=start_up, name="second")
+    second.start()
+    time.sleep(0.5)  # the second is now waiting on the first
+    hold.set()
+    first.join(20)
+    second.join(20)
+    assert not errors, errors
+    site = Site(site_dir)
+    try:
+        with site.db.connect() as conn:
+            assert conn.value('SELECT COUNT(*) FROM "__idempotency"') == 0
+    finally:
+        site.close()
