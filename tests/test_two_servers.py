@@ -55,6 +55,10 @@ class Pair:
     b: Server
     folder: object  # where more copies of the site go
 
+    @property
+    def a_key(self) -> str:
+        return json.loads((self.a.site_dir / "site_config.json").read_text())["encryption_key"]
+
 
 @pytest.fixture(scope="module", params=["postgres", "postgres+redis"])
 def pair(request, tmp_path_factory):
@@ -419,6 +423,34 @@ def test_a_server_whose_encryption_key_differs_refuses_to_start(pair):
         code, out = serve_briefly(folder)
         assert code != 0 and "copy encryption_key" in out, out
         assert "encryption_key" not in json.loads((folder / "site_config.json").read_text()) or change
+    # A site without a key yet (made before keys existed): its first server makes one and records
+    # it; a second folder still without it is refused rather than making another.
+    from ristretto.cli import main as cli_main
+    from ristretto.site import Site, keycheck
+    keyless = [copy_site(pair.a.site_dir, pair.folder / f"site-keyless-{n}") for n in range(2)]
+    for folder in keyless:
+        config = json.loads((folder / "site_config.json").read_text())
+        config.pop("encryption_key")
+        (folder / "site_config.json").write_text(json.dumps(config))
+    site = Site(keyless[0])
+    try:
+        with site.db.connect() as conn, conn.transaction():
+            conn.execute('DELETE FROM "__ristretto_state" WHERE key = ?', (keycheck.KEY,))
+        cli_main._prepare_to_serve(keyless[0])
+        made = json.loads((keyless[0] / "site_config.json").read_text())["encryption_key"]
+        assert made != pair.a_key
+        with site.db.connect() as conn:
+            assert conn.value('SELECT value FROM "__ristretto_state" WHERE key = ?',
+                              (keycheck.KEY,)) == keycheck.fingerprint(made)
+        with pytest.raises(keycheck.KeyMismatch, match="copy encryption_key"):
+            cli_main._prepare_to_serve(keyless[1])
+        assert "encryption_key" not in json.loads((keyless[1] / "site_config.json").read_text())
+    finally:
+        # The database's own key back, for the tests after this one.
+        with site.db.connect() as conn, conn.transaction():
+            conn.execute('UPDATE "__ristretto_state" SET value = ? WHERE key = ?',
+                         (keycheck.fingerprint(pair.a_key), keycheck.KEY))
+        site.close()
     # The right key still starts (A and B did, and they go on serving).
     with pair.b.admin() as on_b:
         assert on_b.get("/api/method/ping").status_code == 200
@@ -441,11 +473,11 @@ def test_servers_starting_at_once_each_bring_the_schema_up_to_date(tmp_path, req
     hold, holding = threading.Event(), threading.Event()
     real_check = keycheck.check
 
-    def held_check(conn, config):
+    def held_check(conn, site):
         if threading.current_thread().name == "first":
             holding.set()
             hold.wait(10)
-        return real_check(conn, config)
+        return real_check(conn, site)
 
     monkeypatch.setattr(keycheck, "check", held_check)
     errors: list[str] = []

@@ -63,7 +63,7 @@ def _prepare_to_serve(path) -> None:
     try:
         with site.db.connect() as conn, conn.transaction(write=True):
             ensure_system_tables(conn)
-            keycheck.check(conn, site.config)  # every server of the site holds the same key
+            keycheck.check(conn, site)  # every server of the site holds the same key
     finally:
         site.close()
 

@@ -6,7 +6,9 @@ whose key differs (set up by hand, or one that lost its key and would make a new
 need) would write values that no other server can read, and fail to read theirs. So the database
 keeps a fingerprint of the key (an HMAC of a fixed text under the key: it tells nothing about the
 key itself), recorded by the first server to start, and a server whose key does not match, or
-that has none while the database has a fingerprint, refuses to start and says what to copy.
+that has none while the database has a fingerprint, refuses to start and says what to copy. A
+site that has no key yet gets it when its first server starts (not on a first need later, when
+another server could make a different one at the same time).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hmac
 
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
-from ristretto.site.site import SiteError
+from ristretto.site.site import Site, SiteError
 
 KEY = "encryption_key_check"
 _T = quote("__ristretto_state")
@@ -30,16 +32,16 @@ def fingerprint(key: str) -> str:
     return hmac.new(key.encode(), b"ristretto encryption_key check", hashlib.sha256).hexdigest()[:32]
 
 
-def check(conn: Connection, config: dict) -> None:
+def check(conn: Connection, site: Site) -> None:
     """Compare the folder's key with the database's fingerprint (recorded when there is none),
     in the caller's write transaction; :class:`KeyMismatch` when they differ."""
-    key = config.get("encryption_key")
+    key = site.config.get("encryption_key")
     stored = conn.value(f"SELECT value FROM {_T} WHERE key = ?", (KEY,))
     if not key:
         if stored is not None:
             raise KeyMismatch("site_config.json has no encryption_key, but the database was written with one: "
                               "copy encryption_key from the site_config.json of the site's other servers")
-        return  # made on first need (or by 'ristretto migrate'), and recorded at the next start
+        key = site.encryption_key()  # written to site_config.json now
     mine = fingerprint(str(key))
     if stored is None:
         # Two servers starting at once: the first insert wins, the other compares with it.
