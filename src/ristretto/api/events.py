@@ -12,10 +12,9 @@ the stream is open:
   commits changes (:meth:`ChangeStreams.notify`); that commit is also announced (Redis with
   ``redis_url``, else PostgreSQL's ``NOTIFY``) and every worker of every server listens while it
   has streams open (``ristretto.db.notify``), so a commit on another server wakes them at once
-  too; one poller
-  per worker (every :data:`POLL_SECONDS`) covers what no notification announces (a lost one,
-  SQLite's other workers, writes of CLI commands); ``seq`` follows commit order, so reading
-  after the last sent ``seq`` never loses or repeats a change;
+  too; one poller per worker (every :data:`POLL_SECONDS`) covers what nothing announces (a
+  lost announcement, SQLite's other workers without Redis, writes of CLI commands); ``seq``
+  follows commit order, so reading after the last sent ``seq`` never loses or repeats a change;
 * a comment every :data:`HEARTBEAT_SECONDS` keeps proxies from closing an idle connection;
 * it ends when the client goes away (``http.disconnect``), stops reading for
   :data:`STALL_SECONDS`, or after ``change_stream_max_seconds``: clients reconnect with

@@ -6,7 +6,8 @@ Redis publish/subscribe when the site has ``redis_url``, else PostgreSQL's ``NOT
 (SQLite without Redis has neither: its workers are on one machine and poll).
 
 * :class:`Notifier` announces the commits it is told of (after they committed) from a thread of
-  its own, so no request waits for it. Commits that come while one announcement is being sent
+  its own, on a connection of its own (never one of the requests' pool), so no request waits
+  for it. Commits that come while one announcement is being sent
   are covered by one more, and at most one is sent per :data:`MIN_GAP` seconds: under heavy
   writing a worker sends a few dozen a second, not one per request. An announcement carries no
   data; it only says "read the change log again".
@@ -36,6 +37,8 @@ CHANNEL = "ristretto_changes"
 MIN_GAP = 0.01
 # How long a listener waits for an announcement before it looks at its stop flag again.
 LISTEN_TICK = 0.5
+# A notifier with nothing to announce for this long closes its connection and ends its thread.
+IDLE_SECONDS = 10.0
 # Pause after a failed send or a lost listening connection before the next try.
 RETRY_SECONDS = 1.0
 
@@ -57,26 +60,49 @@ class Notifier:
         self._wanted = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._conn = None  # PostgreSQL: the notifier thread's own connection, opened on first use
         self.sent = 0  # announcements sent (tests and diagnostics)
 
     def notify(self) -> None:
-        self._wanted.set()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="ristretto-notify", daemon=True)
-                    self._thread.start()
+        with self._lock:
+            self._wanted.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ristretto-notify", daemon=True)
+                self._thread.start()
 
     def _send(self) -> None:
         if self.redis:
             redisclient.client(self.config).publish(redisclient.CHANGES_CHANNEL, b"")
             return
-        with self.db.connect() as conn:
-            conn.value("SELECT pg_notify(?, ?)", (CHANNEL, ""))
+        import psycopg
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.db.url, autocommit=True, options=self.db.pg_options(),
+                                         connect_timeout=10)
+        try:
+            self._conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+        except Exception:
+            self._close()  # a new one next time
+            raise
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - going anyway
+                pass
 
     def _run(self) -> None:
         while True:
-            self._wanted.wait()
+            if not self._wanted.wait(IDLE_SECONDS):
+                # Nothing to announce for a while: the thread and its connection go (a later
+                # commit starts them again), so an idle worker or a closed site holds neither.
+                with self._lock:
+                    if not self._wanted.is_set():
+                        self._close()
+                        self._thread = None
+                        return
+                continue
             # Cleared before sending: a commit during the send asks for one more.
             self._wanted.clear()
             try:
@@ -116,7 +142,8 @@ class Listener:
 
     def _listen_postgres(self) -> None:
         import psycopg
-        with psycopg.connect(self.db.url, autocommit=True, options=self.db.pg_options()) as conn:
+        with psycopg.connect(self.db.url, autocommit=True, options=self.db.pg_options(),
+                             connect_timeout=10) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self._heard()
             while not self._stop.is_set():
