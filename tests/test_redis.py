@@ -97,11 +97,11 @@ def test_a_commit_wakes_the_streams_of_another_app_through_redis(backend, redis_
 def test_a_redis_that_does_not_answer_is_a_503(tmp_path, request):
     site_dir = make_site(tmp_path, "sqlite", request)
     configure_site(site_dir, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    a, _ = _apps(site_dir)
+    a, b = _apps(site_dir)
     try:
         r = _login(a, "Administrator", "whatever", "127.0.33.1")
         assert r.status_code == 503, r.text
         assert "redis_url" in r.text and "Traceback" not in r.text
     finally:
         a.site.close()
-        _.site.close()
+        b.site.close()
