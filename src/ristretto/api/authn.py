@@ -124,7 +124,7 @@ def checked_user(call: Call, conn, work: PasswordWork) -> UserInfo | None:
     info = cached_user(call, conn, user)
     if info is None or not info.enabled:
         return None
-    throttle.clear(conn, work.throttle_key, client_address(call))
+    throttle.clear(conn, work.throttle_key, client_address(call), call.site.config)
     return info
 
 

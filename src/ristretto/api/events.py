@@ -9,9 +9,12 @@ the stream is open:
   model (``changefeed.page``: the same rules as delta sync), each sent as
   ``id: <seq>`` / ``event: change`` / ``data: <json>``;
 * between batches the stream waits: woken at once in-process when a request of this worker
-  commits changes (:meth:`ChangeStreams.notify`), and by one poller per worker (every
-  :data:`POLL_SECONDS`) for changes other workers or servers commit; ``seq`` follows commit
-  order, so reading after the last sent ``seq`` never loses or repeats a change;
+  commits changes (:meth:`ChangeStreams.notify`); that commit is also announced (Redis with
+  ``redis_url``, else PostgreSQL's ``NOTIFY``) and every worker of every server listens while it
+  has streams open (``ristretto.db.notify``), so a commit on another server wakes them at once
+  too; one poller per worker (every :data:`POLL_SECONDS`) covers what nothing announces (a
+  lost announcement, SQLite's other workers without Redis, writes of CLI commands); ``seq``
+  follows commit order, so reading after the last sent ``seq`` never loses or repeats a change;
 * a comment every :data:`HEARTBEAT_SECONDS` keeps proxies from closing an idle connection;
 * it ends when the client goes away (``http.disconnect``), stops reading for
   :data:`STALL_SECONDS`, or after ``change_stream_max_seconds``: clients reconnect with
@@ -31,6 +34,7 @@ import weakref
 from typing import Any, Callable, Iterator
 
 from ristretto.api.asgi import NO_CACHE, Response, dumps
+from ristretto.db import notify as db_notify
 from ristretto.db import state
 from ristretto.db.connection import Connection, SQLiteConnection
 from ristretto.exceptions import FrappeError
@@ -156,6 +160,11 @@ class ChangeStreams:
         self.open = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._poller: asyncio.Task | None = None
+        # Commits announced to, and heard from, the other workers and servers (Redis, or
+        # PostgreSQL's NOTIFY; SQLite alone: the poll).
+        self.announced = db_notify.carrier(site.db, site.config) is not None
+        self._notifier = db_notify.Notifier(site.db, site.config) if self.announced else None
+        self._listener: db_notify.Listener | None = None
         self.stopping = False
         _ALL.add(self)
 
@@ -165,8 +174,10 @@ class ChangeStreams:
         self.signal.notify()
 
     def notify(self) -> None:
-        """A request of this worker committed changes: wake the streams now."""
+        """A request of this worker committed changes: wake the streams now, here and elsewhere."""
         self.signal.notify()
+        if self._notifier is not None:
+            self._notifier.notify()
 
     async def _call(self, fn, *args):
         if not self.threaded:
@@ -233,6 +244,8 @@ class ChangeStreams:
         self.signal.loop = asyncio.get_running_loop()
         if self._poller is None or self._poller.done():
             self._poller = asyncio.ensure_future(self._poll())
+        if self.announced and self._listener is None:
+            self._listener = db_notify.Listener(self.site.db, self.site.config, self.signal.notify).start()
         try:
             await self._stream(stream, receive, send)
         finally:
@@ -241,6 +254,9 @@ class ChangeStreams:
                 if self._poller is not None:
                     self._poller.cancel()  # nothing to wake until the next stream opens
                     self._poller = None
+                if self._listener is not None:
+                    self._listener.stop()
+                    self._listener = None
                 if self._sqlite is not None:
                     self._sqlite.close()
                     self._sqlite = None

@@ -14,12 +14,17 @@ Each attempt is counted as a failure *before* its password is checked, by one
 atomic upsert per counter in one short transaction that refuses (and counts
 nothing) once the limit is reached: however many attempts run at once, at most
 ``allow_consecutive_login_attempts`` passwords are checked before the lock.
+
+With ``redis_url`` (several app servers sharing one Redis) the counters live in Redis instead,
+under the same rules: one Lua script checks and counts every key of an attempt atomically, and
+a counter is forgotten :data:`REDIS_KEEP_SECONDS` after its last failure.
 """
 
 from __future__ import annotations
 
 import time
 
+from ristretto.db import redisclient
 from ristretto.db.connection import Connection
 from ristretto.db.dialects import quote
 from ristretto.exceptions import TooManyRequestsError
@@ -36,6 +41,28 @@ _RESERVE = (
     f"failures = CASE WHEN {_UNDER} THEN {_T}.failures + 1 WHEN {_RAN_OUT} THEN 1 ELSE ? END, "
     f"last_failure = CASE WHEN {_UNDER} OR {_RAN_OUT} THEN ? ELSE {_T}.last_failure END "
     f"RETURNING failures, last_failure")
+
+
+# Redis: a refused attempt counts nothing (the first loop); an allowed one counts on every key.
+# Returns 0 when counted, else the last failure's time of the key that refused.
+_REDIS_RESERVE = """
+local now, attempts, lock, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+for _, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'failures', 'last')
+  local failures, last = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  if failures >= attempts and now - last < lock then return tostring(last) end
+end
+for _, key in ipairs(KEYS) do
+  local failures = tonumber(redis.call('HGET', key, 'failures')) or 0
+  if failures >= attempts then failures = 1 else failures = failures + 1 end
+  redis.call('HSET', key, 'failures', failures, 'last', tostring(now))
+  redis.call('EXPIRE', key, keep)
+end
+return '0'
+"""
+# A Redis counter is dropped this long after its last failure (at least the lock's length):
+# Redis holds no counter forever for an address or a name that never comes back.
+REDIS_KEEP_SECONDS = 7 * 86400
 
 
 def user_key(user: str | None, login: str) -> str:
@@ -67,6 +94,10 @@ def reserve(conn: Connection, config: dict, user: str, ip: str | None, own_trans
     attempts, lock = limits(config)
     if attempts <= 0:
         return
+    redis = redisclient.client(config)
+    if redis is not None:
+        _count_redis(redis, user, ip, attempts, lock)
+        return
     if own_transaction:
         with conn.transaction():
             _count(conn, user, ip, attempts, lock)
@@ -86,6 +117,29 @@ def _count(conn: Connection, user: str, ip: str | None, attempts: int, lock: flo
                 title="Too many attempts")
 
 
-def clear(conn: Connection, user: str, ip: str | None) -> None:
+def _count_redis(redis, user: str, ip: str | None, attempts: int, lock: float) -> None:
+    import redis as redis_lib
+    now = time.time()
+    keys = [redisclient.PREFIX + "login:" + key for key in _keys(user, ip)]
+    try:
+        last = float(redis.eval(_REDIS_RESERVE, len(keys), *keys, repr(now), attempts, repr(lock),
+                                max(REDIS_KEEP_SECONDS, int(lock) + 1)))
+    except redis_lib.RedisError as e:
+        raise redisclient.unavailable(e) from None
+    if last:
+        wait = int(lock - (now - last)) + 1
+        raise TooManyRequestsError(f"Your account has been locked and will resume after {wait} seconds",
+                                   title="Too many attempts")
+
+
+def clear(conn: Connection, user: str, ip: str | None, config: dict | None = None) -> None:
+    redis = redisclient.client(config) if config is not None else None
+    if redis is not None:
+        import redis as redis_lib
+        try:
+            redis.delete(*[redisclient.PREFIX + "login:" + key for key in _keys(user, ip)])
+        except redis_lib.RedisError as e:
+            raise redisclient.unavailable(e) from None
+        return
     for key in _keys(user, ip):
         conn.execute(f"DELETE FROM {_T} WHERE key = ?", (key,))

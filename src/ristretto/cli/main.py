@@ -59,6 +59,7 @@ def _prepare_to_serve(path) -> None:
     counters) up to this version, so an upgrade cannot break a request before ``migrate``."""
     from ristretto.backup import walship
     from ristretto.db.schema import ensure_system_tables
+    from ristretto.site import keycheck
     site = _open_site(path)
     try:
         if walship.replica_path(site) is not None:
@@ -68,6 +69,7 @@ def _prepare_to_serve(path) -> None:
                 raise CliError(str(e)) from None
         with site.db.connect() as conn, conn.transaction(write=True):
             ensure_system_tables(conn)
+            keycheck.check(conn, site)  # every server of the site holds the same key
     finally:
         site.close()
 

@@ -77,8 +77,18 @@ SYSTEM_TABLES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
 }
 
 
+# An arbitrary constant naming the advisory lock that serialises schema upkeep (PostgreSQL).
+_SCHEMA_LOCK = 0x52534348  # "RSCH"
+
+
 def ensure_system_tables(conn: Connection) -> None:
     pg = conn.dialect.name == "postgres"
+    if pg:
+        # Several servers starting at once after an upgrade would each create a missing table;
+        # two concurrent CREATE TABLE IF NOT EXISTS of one name make the second fail (a unique
+        # violation in the catalog). Taken for the caller's transaction: one at a time, and the
+        # next one sees the tables the first made.
+        conn.value("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
     for table, (cols, pk) in SYSTEM_TABLES.items():
         col_sql = ", ".join(f"{quote(c)} {pgt if pg else st}" for c, st, pgt in cols)
         pk_sql = ", ".join(quote(c) for c in pk)

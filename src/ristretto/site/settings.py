@@ -21,6 +21,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("db_url", None, "database URL; SQLite file site.db in the site folder when absent"),
+    Setting("redis_url", None, "Redis of several app servers: login throttle counters, change stream wake-ups"),
     Setting("session_expiry", "240:00:00", "sliding session lifetime, HH:MM[:SS]"),
     Setting("allow_consecutive_login_attempts", 10, "failed logins before a lock (0: off)"),
     Setting("allow_login_after_fail", 300, "lock duration in seconds"),
