@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ristretto.db.dialects import quote
+from ristretto.durable import fsync_dir
 
 log = logging.getLogger("ristretto")
 PENDING_PREFIX = ".pending-"
@@ -131,7 +132,7 @@ def _write(directory: Path, candidates: list[str], data: bytes, *, anonymous: bo
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     if pending is not None:
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return pending
 
 
@@ -229,7 +230,7 @@ def pending_delete(path: Path) -> Pending | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if _link(path, path.parent / (PENDING_PREFIX + path.name)):
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             return Pending(path.parent, path.name, fd, _ident(os.fstat(fd)), delete=True)
     except OSError:
         pass
@@ -258,14 +259,6 @@ def _unlink_if_same(path: Path, ident: tuple[int, int]) -> None:
         return
     if _ident(current) == ident:
         path.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- the sweep ------------------------------------------------------------------------------------

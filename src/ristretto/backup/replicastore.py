@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ristretto.backup import walformat as wf
+from ristretto.durable import fsync_dir, write_atomic
 
 
 class LocalStore:
@@ -49,7 +49,7 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        wf.write_atomic(path, data)
+        write_atomic(path, data)
 
     def scratch(self, key: str) -> Path:
         """A local file to write ``key``'s content to before :meth:`put_file`."""
@@ -65,7 +65,7 @@ class LocalStore:
         finally:
             os.close(fd)
         os.replace(path, self.root / key)
-        wf.fsync_dir((self.root / key).parent)
+        fsync_dir((self.root / key).parent)
 
     def get(self, key: str) -> bytes | None:
         try:

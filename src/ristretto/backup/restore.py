@@ -25,7 +25,8 @@ from typing import Any
 import orjson
 
 from ristretto.backup.snapshot import (FORMAT_VERSION, MANIFEST, PG_FILE, SQLITE_FILE, BackupError, Progress,
-                                       copy_file, digest, pg_tool, quiet, run_pg_tool, write_private)
+                                       copy_file, digest, pg_tool, quiet, run_pg_tool)
+from ristretto.durable import write_atomic
 
 MAX_MANIFEST = 256 * 1024 * 1024  # a manifest lists every file: generous, but bounded
 
@@ -145,7 +146,7 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
         progress(i, len(files), "files")
     _check_counts(config["db_url"], target, manifest["counts"]["tables"])
     # Last: only now is the folder a site.
-    write_private(target / "site_config.json", orjson.dumps(config, option=orjson.OPT_INDENT_2))
+    write_atomic(target / "site_config.json", orjson.dumps(config, option=orjson.OPT_INDENT_2))
     return {"backend": backend, "site": str(target), "snapshot_time": manifest.get("snapshot_time"),
             "documents": sum(manifest["counts"]["tables"].values()), "files": len(files),
             "missing_files": manifest.get("missing_files", [])}

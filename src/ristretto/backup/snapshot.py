@@ -49,6 +49,8 @@ from typing import Any, Callable
 
 import orjson
 
+from ristretto.durable import fsync_dir, write_atomic
+
 Progress = Callable[[int, int, str], None]
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -113,7 +115,7 @@ def _take(site: Any, folder: Path, started: datetime, progress: Progress) -> dic
         if local and f"{'private' if local[0] else 'public'}/{local[1]}" not in copied:
             missing.append(url)
     config_bytes = orjson.dumps(site.config, option=orjson.OPT_INDENT_2)
-    write_private(folder / CONFIG_COPY, config_bytes)
+    write_atomic(folder / CONFIG_COPY, config_bytes)
     manifest = {
         "format": "ristretto-backup", "version": FORMAT_VERSION,
         "started": started.isoformat(), "snapshot_time": db.pop("snapshot_time"),
@@ -126,8 +128,8 @@ def _take(site: Any, folder: Path, started: datetime, progress: Progress) -> dic
         "files": dict(sorted(copied.items())),
         "missing_files": missing,
     }
-    write_private(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    _fsync_dir(folder)
+    write_atomic(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    fsync_dir(folder)
     return {**manifest, "path": str(folder)}
 
 
@@ -284,25 +286,8 @@ def digest(path: Path) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "bytes": size}
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` readable by its owner only (it may hold the encryption key), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
