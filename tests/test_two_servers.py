@@ -2,12 +2,14 @@
 
 One PostgreSQL site is made, and its folder copied (same ``site_config.json``: ``db_url``,
 ``encryption_key``), as a second machine would hold it; a real ``ristretto serve`` runs on each
-copy, on ports of their own; the whole module runs twice, the second time with ``redis_url``
-(a real redis-server; skipped when it is not installed). Everything is checked through HTTP: a
+copy, on ports of their own, with the files in an S3-compatible bucket (moto in server mode on
+loopback); the whole module runs twice, the second time with ``redis_url`` too (a real
+redis-server; skipped when it is not installed). Everything is checked through HTTP: a
 session made on one server works (and ends) on the other, a DocType created on one is usable on
 the other at once, a permission changed on one is enforced on the other within a second,
 concurrent writers on both share one naming series without duplicate or gap, an account locked
-by failed logins on one is locked on the other, keys replaced through one are honoured by the
+by failed logins on one is locked on the other, a file uploaded through one downloads through the
+other (and a delete through either is seen by both), keys replaced through one are honoured by the
 other at once, the live change stream on one sees commits made on the other, a server killed
 with SIGKILL under write load loses no acknowledged write while the other goes on serving, and
 a folder with another ``encryption_key`` is refused. In-process checks with two ``App`` objects
@@ -34,6 +36,7 @@ import pytest
 from tests.conftest import Server, configure_site, make_site, start_server, stop_server
 from tests.http import ok, url
 from tests.redisserver import redis_server
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, bucket_keys, s3_client, s3_server  # noqa: F401
 
 LOCK_AFTER = 3
 PASSWORD = "two-servers-pw-1"
@@ -65,19 +68,24 @@ class Pair:
 
 
 @pytest.fixture(scope="module", params=["postgres", "postgres+redis"])
-def pair(request, tmp_path_factory):
-    """Servers A and B; with ``redis_url`` too in the second round (skipped without redis-server)."""
+def pair(request, tmp_path_factory, s3_server):
+    """Servers A and B, files in a bucket of their own; with ``redis_url`` too in the second round
+    (skipped without redis-server)."""
     tmp = tmp_path_factory.mktemp("two-servers")
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(redis_server(tmp)) if request.param.endswith("redis") else None
-        yield from _pair(request, tmp, redis_url)
+        yield from _pair(request, tmp, redis_url, s3_server)
 
 
-def _pair(request, tmp, redis_url):
+def _pair(request, tmp, redis_url, s3_endpoint):
     site_a = make_site(tmp, "postgres", request)
     configure_site(site_a, allow_consecutive_login_attempts=LOCK_AFTER, allow_login_after_fail=120)
     if redis_url:
         configure_site(site_a, redis_url=redis_url)
+    bucket = f"two-servers-{request.param.replace('+', '-')}"
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+    configure_site(site_a, file_storage="s3", s3_bucket=bucket, s3_prefix="site", s3_endpoint_url=s3_endpoint,
+                   s3_region=REGION, s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY)
     config = json.loads((site_a / "site_config.json").read_text())
     assert config.get("db_url", "").startswith("postgres") and config.get("encryption_key")
     site_b = copy_site(site_a, tmp / "site-b")
@@ -124,6 +132,34 @@ def within(seconds: float, check) -> float:
         if time.monotonic() - start > seconds:
             raise AssertionError(f"not seen within {seconds} s")
         time.sleep(0.02)
+
+
+# --- files: uploaded through A, downloaded through B, deleted through B ------------------------
+
+def test_file_uploaded_on_a_downloads_on_b_and_a_delete_on_b_is_gone_on_a(pair):
+    config = json.loads((pair.a.site_dir / "site_config.json").read_text())
+    with pair.a.admin() as on_a, pair.b.admin() as on_b:
+        uploaded = {}
+        for private in (0, 1):
+            r = on_a.post("/api/method/upload_file", data={"is_private": str(private)},
+                          files={"file": (f"shared-{private}.txt", f"from A {private}".encode(), "text/plain")})
+            assert r.status_code == 200, r.text
+            uploaded[private] = r.json()["message"]
+        for private, f in uploaded.items():
+            got = on_b.get(f["file_url"])
+            assert got.status_code == 200, got.text
+            assert got.content == f"from A {private}".encode()
+            assert on_b.get("/api/method/download_file", params={"file_url": f["file_url"]}).status_code == 200
+        # Nothing on either machine's disk: the bucket holds the bytes.
+        assert not list((pair.a.site_dir / "public" / "files").glob("shared-*"))
+        assert not list((pair.b.site_dir / "private" / "files").glob("shared-*"))
+        for f in uploaded.values():
+            assert on_b.delete(f"/api/resource/File/{f['name']}").status_code == 202
+        for f in uploaded.values():
+            assert on_a.get(f["file_url"]).status_code in (403, 404)  # private: existence not disclosed
+            assert on_a.get(f"/api/resource/File/{f['name']}").status_code == 404
+        # B removes the objects after its commit, in a thread.
+        within(10, lambda: not any("shared-" in key for key in bucket_keys(config)))
 
 
 # --- (a) one session, both servers --------------------------------------------------------------
