@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_site, run_cli, start_server, stop_server
+from tests.conftest import configure_site, make_site, run_cli, start_server, stop_server
 from tests.inprocess import InProcess
+from tests.s3server import bucket_keys, s3_client, s3_config, s3_server  # noqa: F401 - fixtures
 
 WRITERS, PER_WRITER = 3, 1500  # bounded: at most 4,500 creates, and 30 s; ~100/s each at most
 
@@ -271,3 +272,36 @@ def test_a_wal_replica_or_a_time_goes_to_the_continuous_restore(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "ristretto.backup.walrestore", None)  # not installed: a clear refusal
     with pytest.raises(BackupError, match="continuous backup restore is not available"):
         restore(str(replica), str(tmp_path / "c"))
+
+
+def test_files_in_s3_are_backed_up_and_put_back_into_a_lost_bucket(tmp_path, s3_config):
+    from tests.inprocess import token_for
+    site_dir = make_site(tmp_path, "sqlite", None)
+    configure_site(site_dir, **s3_config)
+    urls = {}
+    with InProcess.open(site_dir) as c:
+        c.headers.update(token_for(c.site, "Administrator"))
+        for private, data in ((0, b"public s3 bytes"), (1, b"private s3 bytes")):
+            r = c.post("/api/method/upload_file", data={"is_private": str(private)},
+                       files={"file": (f"s3-{private}.txt", data, "text/plain")})
+            assert r.status_code == 200, r.text
+            urls[r.json()["message"]["file_url"]] = data
+    run_cli("--site", str(site_dir), "backup", "--to", str(tmp_path / "backups"))
+    folder = _only_backup(tmp_path / "backups")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"public/s3-0.txt", "private/s3-1.txt"} and manifest["missing_files"] == []
+    assert manifest["file_storage"] == "s3"
+    client = s3_client(s3_config["s3_endpoint_url"])
+    for key in bucket_keys(s3_config):  # the bucket is lost
+        client.delete_object(Bucket=s3_config["s3_bucket"], Key=key)
+    target = tmp_path / "restored"
+    run_cli("restore", str(folder), str(target))
+    assert len(bucket_keys(s3_config)) == 2
+    with InProcess.open(target) as c:
+        c.headers.update(token_for(c.site, "Administrator"))
+        for url, data in urls.items():
+            got = c.get(url)
+            assert got.status_code == 200 and got.content == data
+    # A second restore finds the objects there and keeps them.
+    run_cli("restore", str(folder), str(tmp_path / "again"))
+    assert len(bucket_keys(s3_config)) == 2

@@ -111,15 +111,24 @@ class S3Storage:
     def _remove(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def put(self, private: bool, candidates: list[str], data: bytes) -> "S3Pending | None":
+    def _store(self, private: bool, name: str, data: bytes) -> bool:
+        """The object of a File named ``name``, unless it exists (False then)."""
         from ristretto.api.filenames import content_type
+        return self._create(self.key(private, name), data, ContentType=content_type(name),
+                            Metadata={"sha256": hashlib.sha256(data).hexdigest()})
+
+    def restore_object(self, private: bool, name: str, data: bytes) -> bool:
+        """A backed-up file put back (``ristretto restore``), unless the bucket holds it already
+        (uploads are create-only: it holds the same bytes); whether it was stored."""
+        return self._store(private, name, data)
+
+    def put(self, private: bool, candidates: list[str], data: bytes) -> "S3Pending | None":
         for name in candidates:
             marker = self.marker(private, name)
             if not self._create(marker, b""):
                 continue  # another request is storing this name
             try:
-                stored = self._create(self.key(private, name), data, ContentType=content_type(name),
-                                      Metadata={"sha256": hashlib.sha256(data).hexdigest()})
+                stored = self._store(private, name, data)
             except BaseException:
                 self._remove(marker)
                 raise

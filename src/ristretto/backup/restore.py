@@ -138,11 +138,15 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
     else:
         raise BackupError(f"unknown backend {backend!r} in the manifest")
     files = manifest.get("files", {})
+    bucket = _bucket(config) if manifest.get("file_storage") == "s3" else None
     for i, name in enumerate(files, 1):
         kind, _, stored = name.partition("/")
         if kind not in ("public", "private"):
             raise BackupError(f"the manifest names an invalid file {name[:200]!r}")
-        copy_file(_inside(folder, f"files/{name}"), target / kind / "files" / stored)
+        if bucket is None:
+            copy_file(_inside(folder, f"files/{name}"), target / kind / "files" / stored)
+        else:
+            bucket.restore(kind == "private", stored, _inside(folder, f"files/{name}"))
         progress(i, len(files), "files")
     _check_counts(config["db_url"], target, manifest["counts"]["tables"])
     # Last: only now is the folder a site.
@@ -150,6 +154,26 @@ def _restore(folder: Path, manifest: dict[str, Any], target: Path, db_url: str |
     return {"backend": backend, "site": str(target), "snapshot_time": manifest.get("snapshot_time"),
             "documents": sum(manifest["counts"]["tables"].values()), "files": len(files),
             "missing_files": manifest.get("missing_files", [])}
+
+
+class _Bucket:
+    """The bucket a restored S3 site's configuration names: backed-up objects go back where they
+    are missing; one already there is kept (uploads are create-only, so it holds the same bytes)."""
+
+    def __init__(self, storage: Any):
+        self.storage = storage
+
+    def restore(self, private: bool, name: str, path: Path) -> None:
+        self.storage.restore_object(private, name, path.read_bytes())
+
+
+def _bucket(config: dict[str, Any]) -> _Bucket:
+    from ristretto.api.s3store import S3Storage
+    from ristretto.site import SiteError
+    try:
+        return _Bucket(S3Storage(config))
+    except SiteError as e:
+        raise BackupError(f"the backup's files are in S3: {e}") from None
 
 
 def _prepare_pg_database(url: str) -> bool:

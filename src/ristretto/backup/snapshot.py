@@ -34,6 +34,12 @@ it. One window remains, a file whose upload commits during the first pass or bef
 and whose delete commits before the second pass reaches it; every File row of the snapshot is
 therefore checked against the copied bytes and any row without bytes is listed in the manifest
 (``missing_files``) and reported, never silently.
+
+**Files in S3** (``file_storage`` ``s3``): after the database snapshot, the objects its File rows
+name are fetched into the backup like local files (an object never changes once it has its name:
+uploads are create-only). The window is the same as above: an object deleted between the
+snapshot and its fetch is listed in ``missing_files``. ``restore`` puts them back into the bucket
+the configuration names, where they are missing (create-only: an object there is kept).
 """
 
 from __future__ import annotations
@@ -108,6 +114,8 @@ def _take(site: Any, folder: Path, started: datetime, progress: Progress) -> dic
         db = _pg_snapshot(site.db.url, folder / PG_FILE, progress)
     if on_disk:
         _copy_files(site, folder, copied, progress, "files (after the snapshot)")
+    else:
+        _fetch_objects(site, folder, copied, db["file_urls"], progress)
     from ristretto.api.filenames import parse_local_url
     missing = []
     for url in db.pop("file_urls"):
@@ -264,10 +272,39 @@ def _copy_files(site: Any, folder: Path, copied: dict[str, dict[str, Any]], prog
         progress(i, len(todo), what)
 
 
+def _fetch_objects(site: Any, folder: Path, copied: dict[str, dict[str, Any]], urls: list[str],
+                   progress: Progress) -> None:
+    """The S3 objects of the snapshot's File rows, into the backup's files folder."""
+    from ristretto.api.filenames import parse_local_url
+    from ristretto.api.storage import of
+    store = of(site)
+    todo = sorted({loc for loc in map(parse_local_url, urls) if loc})
+    what = "files (from S3)"
+    progress(0, len(todo), what)
+    for i, (private, name) in enumerate(todo, 1):
+        kind = "private" if private else "public"
+        try:
+            body = store.client.get_object(Bucket=store.bucket, Key=store.key(private, name))["Body"]
+        except store.client.exceptions.NoSuchKey:
+            body = None  # deleted since the snapshot: listed as missing by the check after
+        if body is not None:
+            try:
+                copied[f"{kind}/{name}"] = copy_stream(body, folder / "files" / kind / name)
+            finally:
+                body.close()
+        progress(i, len(todo), what)
+
+
 def copy_file(src: Path, dst: Path) -> dict[str, Any]:
     """Copy ``src`` to ``dst`` (fsynced); returns its sha256 and size."""
+    with open(src, "rb") as fin:
+        return copy_stream(fin, dst)
+
+
+def copy_stream(fin: Any, dst: Path) -> dict[str, Any]:
+    """Copy what ``fin`` reads to ``dst`` (fsynced), a chunk at a time; its sha256 and size."""
     h, size = hashlib.sha256(), 0
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+    with open(dst, "wb") as fout:
         while chunk := fin.read(CHUNK):
             h.update(chunk)
             fout.write(chunk)
