@@ -11,6 +11,8 @@ every statement sent at once.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from ristretto.db.postgres import _plain_read
@@ -239,11 +241,11 @@ def test_round_trips_per_request(pg_client):
     assert seen == PINNED, seen
 
 
-@pytest.mark.parametrize("path", ["/api/resource/ToDo", "/api/method/ping"])
-def test_a_read_after_another_worker_changed_the_tokens_sees_the_change(tmp_path, backend, request, path):
-    # Two workers of one site: the second revokes the key pair the first has cached. The
-    # first's next read assumed the old tokens; it must notice, whether its handler sends a
-    # statement (the list) or none (ping), and answer as the change says.
+@contextlib.contextmanager
+def _two_workers(tmp_path, backend, request):
+    """Two workers of one site (the first in process, with a System Manager's key pair cached
+    after it is used); ``replace_keys()`` gives that user a new secret through the second, so the
+    old pair is void: (client, old headers, replace_keys)."""
     from ristretto.api.app import App
     from ristretto.site.install import generate_keys
     site_dir = make_site(tmp_path, backend, request)
@@ -252,15 +254,27 @@ def test_a_read_after_another_worker_changed_the_tokens_sees_the_change(tmp_path
     try:
         add_user(first.site, "rt@example.com", "rt-pw-12345", ["System Manager"])
         old = token_for(first.site, "rt@example.com")
-        for _ in range(3):
-            assert first.get(path, headers=old).status_code == 200
-        App(other)
-        generate_keys(other, "rt@example.com")       # a new secret: the old pair is void
-        assert first.get(path, headers=old).status_code == 401
-        assert first.get(path, headers=old).status_code == 401
+
+        def replace_keys() -> None:
+            App(other)
+            generate_keys(other, "rt@example.com")
+
+        yield first, old, replace_keys
     finally:
         first.close()
         other.close()
+
+
+@pytest.mark.parametrize("path", ["/api/resource/ToDo", "/api/method/ping"])
+def test_a_read_after_another_worker_changed_the_tokens_sees_the_change(tmp_path, backend, request, path):
+    # The first worker's next read assumed the old tokens; it must notice, whether its handler
+    # sends a statement (the list) or none (ping), and answer as the change says.
+    with _two_workers(tmp_path, backend, request) as (first, old, replace_keys):
+        for _ in range(3):
+            assert first.get(path, headers=old).status_code == 200
+        replace_keys()
+        assert first.get(path, headers=old).status_code == 401
+        assert first.get(path, headers=old).status_code == 401
 
 
 @pytest.mark.parametrize("verb", ["put", "post"])
@@ -269,14 +283,7 @@ def test_a_write_after_another_worker_changed_the_tokens_sees_the_change(tmp_pat
     # first worker's write with a revoked key must be refused and leave nothing behind, though
     # its transaction had begun (and, for the update, locked the row) when the tokens were found
     # stale.
-    from ristretto.api.app import App
-    from ristretto.site.install import generate_keys
-    site_dir = make_site(tmp_path, backend, request)
-    first = InProcess.open(site_dir)
-    other = Site(site_dir)
-    try:
-        add_user(first.site, "rt@example.com", "rt-pw-12345", ["System Manager"])
-        old = token_for(first.site, "rt@example.com")
+    with _two_workers(tmp_path, backend, request) as (first, old, replace_keys):
         with first.site.admin() as ctx:
             name = document.insert(ctx, "ToDo", {"description": "kept"}).name
 
@@ -285,19 +292,17 @@ def test_a_write_after_another_worker_changed_the_tokens_sees_the_change(tmp_pat
                 return first.put(f"/api/resource/ToDo/{name}", json={"description": f"changed {i}"}, headers=old)
             return first.post("/api/resource/ToDo", json={"description": f"new {i}"}, headers=old)
 
+        def state(ctx):
+            return document.get_doc(ctx, "ToDo", name).get("description"), listing.get_count(ctx, "ToDo")
+
         for i in range(3):
             assert send(i).status_code == 200
         with first.site.admin() as ctx:
-            before = (document.get_doc(ctx, "ToDo", name).get("description"),
-                      listing.get_count(ctx, "ToDo"))
-        App(other)
-        generate_keys(other, "rt@example.com")       # a new secret: the old pair is void
+            before = state(ctx)
+        replace_keys()
         assert send(10).status_code == 401
         assert send(11).status_code == 401
         with first.site.admin() as ctx:
-            assert (document.get_doc(ctx, "ToDo", name).get("description"), listing.get_count(ctx, "ToDo")) == before
+            assert state(ctx) == before
             # The row the refused update had locked is free: another write goes through at once.
             document.update(ctx, "ToDo", name, {"description": "after"})
-    finally:
-        first.close()
-        other.close()

@@ -32,7 +32,11 @@ def _disk_urls(site_dir) -> tuple[set[str], list[str]]:
     return urls, hidden
 
 
-def test_uploads_and_file_rows_agree_after_kill_9(site_dir, backend):
+def uploads_until_killed(site_dir, backend, per_writer: int, size: int, kill_after: int,
+                         writers: int = WRITERS) -> list[str]:
+    """A real server of 2 workers taking uploads from ``writers`` clients (at most ``per_writer``
+    each, ``size`` random bytes), killed with SIGKILL once ``kill_after`` were acknowledged (or
+    after 15 s); the URLs it acknowledged."""
     server = start_server(site_dir, backend, workers=2)
     auth = {"Authorization": f"token {server.api_key}:{server.api_secret}"}
     acknowledged: list[str] = []
@@ -40,28 +44,33 @@ def test_uploads_and_file_rows_agree_after_kill_9(site_dir, backend):
 
     def uploader(n: int) -> None:
         with httpx.Client(base_url=server.base_url, headers=auth, timeout=5) as c:
-            for i in range(300):  # bounded: at most 300 uploads per client
+            for i in range(per_writer):  # bounded
                 if stop.is_set():
                     return
                 try:
                     r = c.post("/api/method/upload_file", data={"is_private": str(i % 2)},
-                               files={"file": (f"up-{n}-{i}.txt", os.urandom(2048), "text/plain")})
+                               files={"file": (f"up-{n}-{i}.txt", os.urandom(size), "text/plain")})
                 except httpx.HTTPError:
                     return  # the server died mid-request: never acknowledged
                 if r.status_code == 200:
                     acknowledged.append(r.json()["message"]["file_url"])
 
-    threads = [threading.Thread(target=uploader, args=(n,)) for n in range(WRITERS)]
+    threads = [threading.Thread(target=uploader, args=(n,)) for n in range(writers)]
     for t in threads:
         t.start()
     deadline = time.time() + 15
-    while len(acknowledged) < 150 and time.time() < deadline:
+    while len(acknowledged) < kill_after and time.time() < deadline:
         time.sleep(0.02)
     os.killpg(server.proc.pid, signal.SIGKILL)
     server.proc.wait(10)
     stop.set()
     for t in threads:
         t.join(10)
+    return acknowledged
+
+
+def test_uploads_and_file_rows_agree_after_kill_9(site_dir, backend):
+    acknowledged = uploads_until_killed(site_dir, backend, per_writer=300, size=2048, kill_after=150)
     assert len(acknowledged) >= 50
 
     restarted = start_server(site_dir, backend)  # its start-up sweep settles what the kill left

@@ -5,9 +5,6 @@ markers are past the grace period, the sweep leaves exactly the objects the rows
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 
 import httpx
@@ -15,6 +12,7 @@ import httpx
 from ristretto.api import storage
 from ristretto.api.s3store import PENDING_GRACE
 from ristretto.site import Site
+from tests.api.test_upload_durability import uploads_until_killed
 from tests.conftest import configure_site, start_server, stop_server
 from tests.s3server import bucket_keys, s3_config, s3_server  # noqa: F401 - fixtures
 
@@ -36,35 +34,7 @@ def _split(keys: set[str]) -> tuple[set[str], set[str]]:
 
 def test_s3_uploads_and_file_rows_agree_after_kill_9(site_dir, backend, s3_config):  # noqa: F811
     configure_site(site_dir, **s3_config)
-    server = start_server(site_dir, backend, workers=2)
-    auth = {"Authorization": f"token {server.api_key}:{server.api_secret}"}
-    acknowledged: list[str] = []
-    stop = threading.Event()
-
-    def uploader(n: int) -> None:
-        with httpx.Client(base_url=server.base_url, headers=auth, timeout=5) as c:
-            for i in range(200):  # bounded: at most 200 uploads per client
-                if stop.is_set():
-                    return
-                try:
-                    r = c.post("/api/method/upload_file", data={"is_private": str(i % 2)},
-                               files={"file": (f"up-{n}-{i}.txt", os.urandom(1024), "text/plain")})
-                except httpx.HTTPError:
-                    return  # the server died mid-request: never acknowledged
-                if r.status_code == 200:
-                    acknowledged.append(r.json()["message"]["file_url"])
-
-    threads = [threading.Thread(target=uploader, args=(n,)) for n in range(WRITERS)]
-    for t in threads:
-        t.start()
-    deadline = time.time() + 15
-    while len(acknowledged) < 60 and time.time() < deadline:
-        time.sleep(0.02)
-    os.killpg(server.proc.pid, signal.SIGKILL)
-    server.proc.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(10)
+    acknowledged = uploads_until_killed(site_dir, backend, per_writer=200, size=1024, kill_after=60, writers=WRITERS)
     assert len(acknowledged) >= 20
 
     restarted = start_server(site_dir, backend)
