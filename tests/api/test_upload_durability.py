@@ -69,17 +69,22 @@ def uploads_until_killed(site_dir, backend, per_writer: int, size: int, kill_aft
     return acknowledged
 
 
+def recorded_file_urls(server) -> set[str]:
+    """The URLs the File rows name, read through ``server``'s API."""
+    with httpx.Client(base_url=server.base_url, timeout=30,
+                      headers={"Authorization": f"token {server.api_key}:{server.api_secret}"}) as c:
+        rows = c.get("/api/resource/File", params={"fields": '["file_url","is_folder"]',
+                                                     "limit_page_length": 0}).json()["data"]
+    return {r["file_url"] for r in rows if not r["is_folder"] and r["file_url"]}
+
+
 def test_uploads_and_file_rows_agree_after_kill_9(site_dir, backend):
     acknowledged = uploads_until_killed(site_dir, backend, per_writer=300, size=2048, kill_after=150)
     assert len(acknowledged) >= 50
 
     restarted = start_server(site_dir, backend)  # its start-up sweep settles what the kill left
     try:
-        with httpx.Client(base_url=restarted.base_url, timeout=30,
-                          headers={"Authorization": f"token {restarted.api_key}:{restarted.api_secret}"}) as c:
-            rows = c.get("/api/resource/File", params={"fields": '["file_url","is_folder"]',
-                                                         "limit_page_length": 0}).json()["data"]
-        recorded = {r["file_url"] for r in rows if not r["is_folder"] and r["file_url"]}
+        recorded = recorded_file_urls(restarted)
         on_disk, hidden = _disk_urls(site_dir)
         assert sorted(on_disk - recorded) == []     # no file without its row
         assert sorted(recorded - on_disk) == []     # no row without its file

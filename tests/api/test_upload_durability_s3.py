@@ -12,7 +12,7 @@ import httpx
 from ristretto.api import storage
 from ristretto.api.s3store import PENDING_GRACE
 from ristretto.site import Site
-from tests.api.test_upload_durability import uploads_until_killed
+from tests.api.test_upload_durability import recorded_file_urls, uploads_until_killed
 from tests.conftest import configure_site, start_server, stop_server
 from tests.s3server import bucket_keys, s3_config, s3_server  # noqa: F401 - fixtures
 
@@ -39,11 +39,9 @@ def test_s3_uploads_and_file_rows_agree_after_kill_9(site_dir, backend, s3_confi
 
     restarted = start_server(site_dir, backend)
     try:
+        recorded = recorded_file_urls(restarted)
         with httpx.Client(base_url=restarted.base_url, timeout=30,
                           headers={"Authorization": f"token {restarted.api_key}:{restarted.api_secret}"}) as c:
-            rows = c.get("/api/resource/File", params={"fields": '["file_url","is_folder"]',
-                                                         "limit_page_length": 0}).json()["data"]
-            recorded = {r["file_url"] for r in rows if not r["is_folder"] and r["file_url"]}
             objects, markers = _split(bucket_keys(s3_config))
             assert sorted(set(acknowledged) - recorded) == []
             assert sorted(recorded - objects) == []              # no row without its object
