@@ -29,6 +29,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -138,6 +139,84 @@ def children(pid: int) -> list[int]:
         if ppid == pid:
             out.append(int(entry))
     return sorted(out)
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def tree_cpu(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds of ``pids`` and all their descendants (``/proc``)."""
+    user = system = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11]) / _TICK
+        system += int(fields[12]) / _TICK
+        todo.extend(children(pid))
+    return user, system
+
+
+class CpuMeter:
+    """CPU per request of one measured run: the server processes (user and system), wrk
+    (this process's reaped children), and the PostgreSQL cluster when the harness started it.
+    Read alongside req/s: it says where a workload's time goes, and it is steadier than req/s
+    on a shared machine."""
+
+    def __init__(self, servers: list[int], db: int | None = None):
+        self.servers, self.db = servers, db
+
+    def __enter__(self):
+        self._srv = tree_cpu(self.servers)
+        self._db = tree_cpu([self.db]) if self.db else (0.0, 0.0)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._wrk = ru.ru_utime + ru.ru_stime
+        return self
+
+    def __exit__(self, *exc):
+        srv = tree_cpu(self.servers)
+        db = tree_cpu([self.db]) if self.db else (0.0, 0.0)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.seconds = {"server_user": srv[0] - self._srv[0], "server_sys": srv[1] - self._srv[1],
+                        "db": sum(db) - sum(self._db), "wrk": ru.ru_utime + ru.ru_stime - self._wrk}
+        return False
+
+    def per_request(self, requests: int) -> dict:
+        return {k: round(v / max(requests, 1) * 1e6, 1) for k, v in self.seconds.items()}
+
+
+def start_profiles(folder: str, key: str, servers: list, duration: int) -> list[subprocess.Popen]:
+    """py-spy on every worker of ``servers`` for ``duration`` seconds (``--profile``)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for server in servers:
+        for pid in children(server.pid):
+            if b"multiprocessing" in _cmdline(pid) and b"resource_tracker" in _cmdline(pid):
+                continue
+            procs.append(subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--duration", str(duration), "--rate", "250", "--nonblocking",
+                 "--format", "raw", "--output", str(out / f"{key}-{pid}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+    return procs
+
+
+def finish_profiles(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop(proc)
 
 
 def _cmdline(pid: int) -> bytes:
@@ -497,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--only", help="comma-separated subset of workloads, e.g. get,list")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (site, logs) afterwards")
+    p.add_argument("--profile", metavar="DIR",
+                   help="sample every server worker with py-spy during each measured workload and write "
+                        "DIR/<workload>-<pid>.txt (collapsed stacks; pip install py-spy, needs ptrace rights). "
+                        "Sampling costs the workers CPU: req/s of a profiled run are not comparable")
     args = p.parse_args(argv)
     backend = "postgres" if args.postgres else args.backend
     rows = args.rows or (20_000 if args.quick else 100_000)
@@ -557,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 sys.path.insert(0, str(ROOT))
                 from tests.pg import Cluster
-                cluster = Cluster()
+                cluster = Cluster(durable=True)  # PostgreSQL's own durability defaults
                 if not cluster.available():
                     raise SystemExit("PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql "
                                      "or pass --postgres URL")
@@ -568,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
             with psycopg.connect(pg_admin_url, autocommit=True) as c:
                 c.execute(f'CREATE DATABASE "{db_name}"')
             db_url = pg_admin_url.rsplit("/", 1)[0] + "/" + db_name
+        db_pid = cluster.postmaster_pid() if cluster is not None else None
         t0 = time.monotonic()
         cli("new-site", str(site_dir), *(["--db-url", db_url] if db_url else []), "--admin-password", ADMIN_PASSWORD)
         log(f"(1) site created in {time.monotonic() - t0:.1f} s: {site_dir} ({backend})")
@@ -598,8 +682,10 @@ def main(argv: list[str] | None = None) -> int:
         if warmup:
             run_wrk(wrk, floor_url, floor_script, warmup, threads=args.threads, connections=args.connections,
                     headers=[], logfile=wrk_log)
-        floors.append(run_wrk(wrk, floor_url, floor_script, duration, threads=args.threads,
-                              connections=args.connections, headers=[], logfile=wrk_log))
+        with CpuMeter([floor.pid]) as meter:
+            floors.append(run_wrk(wrk, floor_url, floor_script, duration, threads=args.threads,
+                                  connections=args.connections, headers=[], logfile=wrk_log))
+        floors[-1]["cpu_us"] = meter.per_request(floors[-1]["requests"])
         log(f"(5) floor (bare ASGI on the same server, {args.workers * args.servers} workers), before: "
             f"{floors[0]['rps']:,.0f} req/s")
         floor_rss = process_rss(floor)
@@ -697,9 +783,13 @@ def main(argv: list[str] | None = None) -> int:
             if warmup:
                 run_wrk_split(wrk, urls, script, warmup, threads=args.threads, connections=args.connections,
                               headers=hdrs, logfile=wrk_log)
-            r = run_wrk_split(wrk, urls, script, duration, threads=args.threads, connections=args.connections,
-                              headers=hdrs, logfile=wrk_log)
+            samplers = start_profiles(args.profile, key, [server, *others], duration) if args.profile else []
+            with CpuMeter([p.pid for p in (server, *others)], db_pid) as meter:
+                r = run_wrk_split(wrk, urls, script, duration, threads=args.threads, connections=args.connections,
+                                  headers=hdrs, logfile=wrk_log)
+            finish_profiles(samplers)
             entry.update(r)
+            entry["cpu_us"] = meter.per_request(r["requests"])
             results[key] = entry
             flag = "" if not (r["non2xx"] or r["socket_errors"]) else (
                 f"  !! {r['non2xx']} non-2xx, {r['socket_errors']} socket errors")
@@ -732,8 +822,10 @@ def main(argv: list[str] | None = None) -> int:
         if warmup:
             run_wrk(wrk, floor_url, floor_script, warmup, threads=args.threads, connections=args.connections,
                     headers=[], logfile=wrk_log)
-        floors.append(run_wrk(wrk, floor_url, floor_script, duration, threads=args.threads,
-                              connections=args.connections, headers=[], logfile=wrk_log))
+        with CpuMeter([floor.pid]) as meter:
+            floors.append(run_wrk(wrk, floor_url, floor_script, duration, threads=args.threads,
+                                  connections=args.connections, headers=[], logfile=wrk_log))
+        floors[-1]["cpu_us"] = meter.per_request(floors[-1]["requests"])
         log(f"(5) floor after: {floors[1]['rps']:,.0f} req/s")
         stop(floor)
         floor = None
@@ -804,6 +896,20 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{label:<46} {e['rps']:>9,.0f} {e['p50_ms']:>8.2f} {e['p99_ms']:>8.2f} {e['ratio']:>6.2f}  {err}")
     log("-" * 100)
     log(f"floor = mean of before/after = {floor_rps:,.0f} req/s; ratio = successful req/s / floor")
+    # Where each request's time goes: CPU µs per request of the server's processes (user and
+    # kernel), of wrk, and of PostgreSQL (a cluster the harness started). On this machine they
+    # share the cores, so req/s is roughly cores / their sum.
+    log("")
+    log(f"{'CPU µs per request':<46} {'server':>9} {'(user':>8} {'sys)':>8} {'wrk':>6} {'db':>6} {'total':>7}")
+    rows_cpu = [(f"floor ({when})", f) for f, when in zip(floors, ("before", "after"))]
+    rows_cpu += [(key, results[key]) for key in MAIN + EXTRA if key in results and "cpu_us" in results[key]]
+    for label, e in rows_cpu:
+        c = e.get("cpu_us")
+        if not c:
+            continue
+        server_us = c["server_user"] + c["server_sys"]
+        log(f"{label:<46} {server_us:>9.1f} {c['server_user']:>8.1f} {c['server_sys']:>8.1f} {c['wrk']:>6.1f} "
+            f"{c['db'] if backend == 'postgres' and c['db'] else 0:>6.1f} {server_us + c['wrk'] + c['db']:>7.1f}")
     srv = rss.get("server", {})
     if srv:
         workers = ", ".join(f"pid {w['pid']}: {w['rss_mib']} MiB" for w in srv["workers"])

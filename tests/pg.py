@@ -33,10 +33,25 @@ def _pg_bin(name: str) -> str | None:
 
 
 class Cluster:
-    def __init__(self) -> None:
+    """A throwaway PostgreSQL cluster. Tests run it with ``fsync=off`` (nothing of it outlives
+    the run); ``durable=True`` keeps PostgreSQL's own defaults (``fsync``, ``synchronous_commit``
+    on), what a benchmark must measure."""
+
+    def __init__(self, durable: bool = False) -> None:
         self.url: str | None = os.environ.get("RISTRETTO_TEST_PG_URL")
         self.dir: str | None = None
+        self.durable = durable
         self._as: list[str] = []
+
+    def postmaster_pid(self) -> int | None:
+        """The cluster's postmaster (its backends are its children), when this object started it."""
+        if self.dir is None:
+            return None
+        try:
+            with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+                return int(f.readline())
+        except (OSError, ValueError):
+            return None
 
     def available(self) -> bool:
         return bool(self.url) or (_pg_bin("initdb") is not None and _pg_bin("pg_ctl") is not None)
@@ -53,7 +68,9 @@ class Cluster:
         subprocess.run(self._as + [initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         port = free_port()
-        opts = f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        opts = f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            opts += " -c fsync=off"
         subprocess.run(self._as + [pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(self.dir, "log"),
                                    "-w", "start"], check=True, stdout=subprocess.DEVNULL)
         self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
