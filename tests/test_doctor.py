@@ -81,3 +81,34 @@ def test_the_s3_bucket_is_checked(tmp_path, s3_config):
     code, lines = _lines(site_dir)
     assert code == 1 and any(line.startswith("error   s3: bucket 'no-such-bucket' not reachable") for line in lines)
     assert not any(s3_config["s3_secret_access_key"] in line for line in lines)
+
+
+def test_the_wal_replica_is_checked(tmp_path):
+    from ristretto.backup.walship import Shipper
+    from ristretto.model import document
+    from ristretto.site import Site
+    site_dir = make_site(tmp_path, "sqlite", None)
+    code, lines = _lines(site_dir)
+    assert "skip    wal_replica: no wal_replica (continuous backup of SQLite is off)" in lines, lines
+    configure_site(site_dir, wal_replica="replica")
+    code, lines = _lines(site_dir)
+    assert code == 0 and any(line.startswith("warning wal_replica: nothing shipped to ") for line in lines), lines
+    site = Site(site_dir)
+    try:
+        shipper = Shipper(site.db.path, site_dir / "replica", site_dir / "site_config.json").open()
+        try:
+            with site.admin() as ctx:
+                document.insert(ctx, "ToDo", {"description": "shipped"})
+            assert shipper.ship() > 0
+        finally:
+            shipper.close()
+    finally:
+        site.close()
+    code, lines = _lines(site_dir)
+    line = next(line for line in lines if " wal_replica:" in line)
+    assert code == 0 and line.startswith(f"ok      wal_replica: {site_dir / 'replica'}: 1 generation(s), the oldest "
+                                         "from "), line
+    assert "last shipped " in line and " s ago)" in line
+    (site_dir / "replica" / "replica.json").write_text("{not json")
+    code, lines = _lines(site_dir)
+    assert code == 1 and any(line.startswith("error   wal_replica: replica ") for line in lines), lines

@@ -363,3 +363,111 @@ def test_serve_refuses_a_bad_shipping_interval_in_one_line(tmp_path):
     r = run_cli("--site", str(site_dir), "serve", "--port", str(free_port()), check=False)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert r.stderr.strip() == "Error: wal_replica_interval in site_config.json must be a number of seconds above 0"
+
+
+def _generations(root: Path) -> list[dict]:
+    return json.loads((root / walformat.REPLICA_FILE).read_text())["generations"]
+
+
+def _snapshot_due(shipper: Shipper) -> None:
+    """As if ``snapshot_interval`` had passed since the current generation began."""
+    shipper._generation_began -= shipper.snapshot_interval
+
+
+def _three_generations(site: Site, shipper: Shipper) -> tuple[list[str], list[str]]:
+    """Rows in three generations, each begun by the shipper's schedule; (all rows, the last ones)."""
+    names: list[str] = []
+    for round_ in range(3):
+        last = _create(site, 4, f"generation {round_}")
+        names += last
+        assert shipper.step() > 0       # shipped into the generation of this round; not due yet
+        _snapshot_due(shipper)
+        assert shipper.step() == 0      # due: nothing left to ship, then a new generation
+    return names, last
+
+
+def test_generations_are_scheduled_and_deleted_once_outside_the_retention_window(sqlite_site):
+    # Seconds here stand for the hours of the settings.
+    shipper = _shipper(sqlite_site, snapshot_interval=24 * 3600, retention=3600)
+    root = sqlite_site.path / "replica"
+    try:
+        names, _ = _three_generations(sqlite_site, shipper)
+        gens = _generations(root)
+        assert len(gens) == 4 and all(g["reason"].startswith("scheduled snapshot") for g in gens[1:])
+        assert shipper.prune() == []    # all within an hour: everything kept
+        # An hour after the third generation began, only what a restore inside the hour needs is
+        # kept: the third (it restores to times up to the fourth's snapshot) and the fourth.
+        dropped = shipper.prune(now=gens[2]["snapshot_time"] + 3600 + 0.001)
+        assert dropped == [gens[0]["id"], gens[1]["id"]]
+        assert [g["id"] for g in _generations(root)] == [gens[2]["id"], gens[3]["id"]]
+        assert sorted(p.name for p in (root / "generations").iterdir()) == [gens[2]["id"], gens[3]["id"]]
+        # The newest is never deleted, however old.
+        assert shipper.prune(now=time.time() + 10 * 3600) == [gens[2]["id"]]
+        assert [g["id"] for g in _generations(root)] == [gens[3]["id"]]
+        more = _create(sqlite_site, 3, "after pruning")
+        shipper.ship()
+        shipper.begin_generation("numbered after the last, not by count")
+    finally:
+        shipper.close()
+    assert _generations(root)[-1]["id"].startswith(f"{int(gens[3]['id'][:6]) + 1:06d}-")
+    restore_to_time(str(root), str(sqlite_site.path.parent / "latest"), None, None)
+    assert set(names + more) <= _names(sqlite_site.path.parent / "latest" / "site.db")
+    with pytest.raises(WalRestoreError, match="no generation"):
+        restore_to_time(str(root), str(sqlite_site.path.parent / "gone"),
+                        dt.datetime.fromtimestamp(gens[2]["snapshot_time"], dt.timezone.utc), None)
+
+
+def test_a_new_generation_deletes_what_fell_out_of_the_window_from_s3(sqlite_site, s3_replica):
+    import boto3
+    shipper = Shipper(sqlite_site.db.path, s3_replica, sqlite_site.path / "site_config.json",
+                      snapshot_interval=24 * 3600, retention=0.5).open()
+    try:
+        _, last = _three_generations(sqlite_site, shipper)
+        time.sleep(0.5)
+        _snapshot_due(shipper)
+        shipper.step()                  # a scheduled generation, then the ones before it are pruned
+        kept = [g["id"] for g in shipper._meta["generations"]]
+    finally:
+        shipper.close()
+    assert len(kept) == 2               # the newest, and the one it follows (begun > 0.5 s before it)
+    keys = [o["Key"] for page in boto3.session.Session().client("s3").get_paginator("list_objects_v2")
+            .paginate(Bucket="replicas", Prefix="site-a/generations/") for o in page.get("Contents", ())]
+    assert keys and {k.split("/")[2] for k in keys} == set(kept)
+    out = sqlite_site.path.parent / "from-s3"
+    restore_to_time(s3_replica, str(out), None, None)
+    assert set(last) <= _names(out / "site.db")
+
+
+def test_failing_looks_are_logged_once_then_now_and_then(caplog, monkeypatch):
+    from ristretto.backup import walship
+    monkeypatch.setattr(walship, "FAILURE_LOG_SECONDS", 3600.0)
+    failures = walship._Failures()
+    with caplog.at_level("INFO", logger="ristretto"):
+        for _ in range(5):
+            try:
+                raise OSError("No space left on device")
+            except OSError as e:
+                failures.failed(e)
+        failures.succeeded()
+        failures.succeeded()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0][0] == "ERROR" and "a look failed" in lines[0][1]
+    assert lines[1][0] == "WARNING" and "works again" in lines[1][1] and "5 failed looks" in lines[1][1]
+    monkeypatch.setattr(walship, "FAILURE_LOG_SECONDS", 0.0)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="ristretto"):
+        for _ in range(3):
+            failures.failed(OSError("bucket unreachable"))
+    assert [r.levelname for r in caplog.records] == ["ERROR", "ERROR", "ERROR"]
+    assert "has failed for" in caplog.records[-1].getMessage()
+
+
+@pytest.mark.parametrize("key", ["wal_replica_snapshot_interval", "wal_replica_retention"])
+def test_serve_refuses_bad_replica_hours_in_one_line(tmp_path, key):
+    from tests.pg import free_port
+    site_dir = make_site(tmp_path, "sqlite", None)
+    configure_site(site_dir, wal_replica="replica", **{key: -1})
+    r = run_cli("--site", str(site_dir), "serve", "--port", str(free_port()), check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == f"Error: {key} in site_config.json must be a number of hours above 0"

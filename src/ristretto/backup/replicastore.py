@@ -88,6 +88,20 @@ class LocalStore:
         return [prefix.rstrip("/") + "/" + p.name for p in folder.iterdir() if p.is_file()
                 and not p.name.endswith(".tmp")]
 
+    def newest(self, prefix: str) -> float | None:
+        """When the newest file under the folder ``prefix`` was stored (epoch seconds), if any."""
+        folder = self.root / prefix
+        times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()
+                 and not p.name.endswith(".tmp")] if folder.is_dir() else []
+        return max(times, default=None)
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete the folder ``prefix`` and all it holds."""
+        folder = self.root / prefix
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            fsync_dir(folder.parent)
+
 
 class S3Store:
     def __init__(self, url: str, config: dict | None = None):
@@ -149,6 +163,26 @@ class S3Store:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
             keys.extend(obj["Key"][len(self.prefix):] for obj in page.get("Contents", ()))
         return keys
+
+    def newest(self, prefix: str) -> float | None:
+        """When the newest object under ``prefix`` was stored (epoch seconds), if any."""
+        start = self.prefix + prefix.rstrip("/") + "/"
+        times = [obj["LastModified"].timestamp()
+                 for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start)
+                 for obj in page.get("Contents", ())]
+        return max(times, default=None)
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object under ``prefix`` (at most 1,000 a request, S3's limit)."""
+        start = self.prefix + prefix.rstrip("/") + "/"
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
+            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", ())]
+            if objects:
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise OSError(f"could not delete {first.get('Key')} from s3://{self.bucket}: "
+                                  f"{first.get('Code')} {first.get('Message')}")
 
 
 def open_store(location: str | os.PathLike, config: dict | None = None) -> LocalStore | S3Store:

@@ -25,6 +25,11 @@ Why no frame is ever lost between two looks (Litestream's idea, on SQLite's own 
   checkpoint sequence that jumped, frames it had not shipped) or anything it cannot account for
   starts a new *generation*: a fresh snapshot with SQLite's backup API, then frames from there.
   Every start of a shipper begins a generation too (what happened while none ran is unknown).
+
+History is bounded: a generation older than ``wal_replica_snapshot_interval`` hours is followed by
+a fresh one, and a generation is deleted once the generation after it began more than
+``wal_replica_retention`` hours ago (every time it could restore to is then older than the
+retention window). The newest generation is never deleted.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -56,6 +62,8 @@ CHECKPOINT_SECONDS = 10.0
 MAX_SEGMENT_FRAMES = 4096
 # WAL frames beyond which a checkpoint also lets the WAL restart (like the workers' backstop).
 RESTART_FRAMES = 10_000
+# While looks keep failing (a full disk, an unreachable bucket), one log line this often.
+FAILURE_LOG_SECONDS = 60.0
 
 
 class Discontinuity(Exception):
@@ -90,6 +98,24 @@ def interval_of(site: Any) -> float:
     return seconds
 
 
+def _hours_of(site: Any, name: str) -> float:
+    value = setting(site.config, name)
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        hours = 0.0
+    if not 0 < hours <= 24 * 3650:
+        raise ValueError(f"{name} in site_config.json must be a number of hours above 0")
+    return hours * 3600
+
+
+def schedule_of(site: Any) -> dict[str, float]:
+    """The shipper's timing from the site's settings (seconds): ``interval`` between looks,
+    ``snapshot_interval`` between generations, ``retention`` of history. ValueError names a bad one."""
+    return {"interval": interval_of(site), "snapshot_interval": _hours_of(site, "wal_replica_snapshot_interval"),
+            "retention": _hours_of(site, "wal_replica_retention")}
+
+
 def _try_lock(path: str) -> int | None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -111,7 +137,8 @@ class Shipper:
 
     def __init__(self, db_path: str, replica: str | os.PathLike, site_config: Path | None = None,
                  interval: float = 1.0, checkpoint_pages: int = CHECKPOINT_PAGES,
-                 checkpoint_seconds: float = CHECKPOINT_SECONDS, restart_frames: int = RESTART_FRAMES):
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS, restart_frames: int = RESTART_FRAMES,
+                 snapshot_interval: float | None = None, retention: float | None = None):
         self.db_path = str(db_path)
         self.wal_path = self.db_path + "-wal"
         self.shm_path = self.db_path + "-shm"
@@ -122,7 +149,10 @@ class Shipper:
         self.checkpoint_pages = checkpoint_pages
         self.checkpoint_seconds = checkpoint_seconds
         self.restart_frames = restart_frames
+        self.snapshot_interval = snapshot_interval   # seconds (None: a generation lasts until a restart)
+        self.retention = retention                   # seconds (None: every generation is kept)
         self.generation: str | None = None
+        self._generation_began = 0.0
         self.segments = 0                 # segments written in this generation
         self.frames_shipped = 0           # frames shipped since this shipper opened (tests, logs)
         self.last_latency: float | None = None
@@ -223,7 +253,9 @@ class Shipper:
         meta = self._meta or {"format": wf.FORMAT, "version": wf.FORMAT_VERSION, "database": self.db_path,
                               "page_size": None, "generations": []}
         now = dt.datetime.now(dt.timezone.utc)
-        gen_id = f"{len(meta['generations']) + 1:06d}-{now.strftime('%Y%m%dT%H%M%S')}"
+        # Numbered after the last one (not by count: pruned generations leave the list).
+        last = meta["generations"][-1]["id"] if meta["generations"] else "0"
+        gen_id = f"{int(last.split('-')[0]) + 1:06d}-{now.strftime('%Y%m%dT%H%M%S')}"
         gen = f"generations/{gen_id}/"
         if self.site_config is not None and self.site_config.is_file():
             self.store.put(gen + "site_config.json", self.site_config.read_bytes())
@@ -251,8 +283,33 @@ class Shipper:
                                     "reason": reason, "page_size": page_size})
         self.store.put(wf.REPLICA_FILE, wf.replica_bytes(meta))
         self._meta = meta
+        self._generation_began = snapshot_time
         log.info("WAL shipping to %s: generation %s (%s)", self.store, gen_id, reason)
+        try:
+            self.prune(snapshot_time)
+        except Exception:  # noqa: BLE001 - shipping matters more; the next generation prunes again
+            log.exception("WAL shipping: deleting old generations failed")
         return gen_id
+
+    def prune(self, now: float | None = None) -> list[str]:
+        """Delete the generations no restore within ``retention`` needs: those whose successor's
+        snapshot is older than the window. The record goes first, then the files (a crash in
+        between leaves files nothing names, never a name without its files). Returns their ids."""
+        if self.retention is None or self._meta is None:
+            return []
+        horizon = (time.time() if now is None else now) - self.retention
+        generations = self._meta["generations"]
+        old = [g["id"] for g, after in zip(generations, generations[1:])
+               if after.get("snapshot_time", math.inf) < horizon]
+        if not old:
+            return []
+        self._meta["generations"] = [g for g in generations if g["id"] not in old]
+        self.store.put(wf.REPLICA_FILE, wf.replica_bytes(self._meta))
+        for gen_id in old:
+            self.store.delete_prefix(f"generations/{gen_id}/")
+        log.info("WAL shipping to %s: deleted generation(s) %s (older than the %.3g h kept)", self.store,
+                 ", ".join(old), self.retention / 3600)
+        return old
 
     # --- shipping --------------------------------------------------------------------------
 
@@ -357,8 +414,14 @@ class Shipper:
         return total
 
     def step(self) -> int:
-        """One look, beginning a new generation when the WAL cannot be followed."""
+        """One look, beginning a new generation when the WAL cannot be followed or the current
+        one is older than ``snapshot_interval``."""
         try:
+            if self.snapshot_interval is not None \
+                    and time.time() - self._generation_began >= self.snapshot_interval:
+                shipped = self.ship(checkpoint=False)   # the old generation ends with every commit so far
+                self.begin_generation(f"scheduled snapshot (every {self.snapshot_interval / 3600:.3g} h)")
+                return shipped
             return self.ship()
         except Discontinuity as e:
             log.warning("WAL shipping: %s; starting a new generation", e)
@@ -370,8 +433,8 @@ class ShipperThread:
     """A shipper on a thread of a server worker: it waits for the lock (another worker or a
     ``ristretto replicate`` may hold it) and ships until stopped."""
 
-    def __init__(self, site: Any, replica: Path | str, interval: float):
-        self.site, self.replica, self.interval = site, replica, interval
+    def __init__(self, site: Any, replica: Path | str, schedule: dict[str, float]):
+        self.site, self.replica, self.schedule = site, replica, schedule
         self.shipper: Shipper | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-ship", daemon=True)
@@ -386,16 +449,18 @@ class ShipperThread:
 
     def _run(self) -> None:
         try:
-            run(self.site.db.path, self.replica, self.site.path / "site_config.json", self.interval, self._stop,
-                on_open=lambda s: setattr(self, "shipper", s))
+            run(self.site.db.path, self.replica, self.site.path / "site_config.json", self._stop,
+                on_open=lambda s: setattr(self, "shipper", s), **self.schedule)
         except Exception:  # noqa: BLE001 - the server goes on; the log says shipping stopped
             log.exception("WAL shipping stopped")
 
 
-def run(db_path: str, replica: Path | str, site_config: Path | None, interval: float, stop: threading.Event,
-        on_open=None, wait_for_lock: bool = True) -> None:
+def run(db_path: str, replica: Path | str, site_config: Path | None, stop: threading.Event,
+        on_open=None, wait_for_lock: bool = True, interval: float = 1.0, snapshot_interval: float | None = None,
+        retention: float | None = None) -> None:
     """Ship until ``stop`` is set (waiting for the lock first while another process ships)."""
-    shipper = Shipper(db_path, replica, site_config, interval)
+    shipper = Shipper(db_path, replica, site_config, interval, snapshot_interval=snapshot_interval,
+                      retention=retention)
     while True:
         try:
             shipper.open()
@@ -405,15 +470,45 @@ def run(db_path: str, replica: Path | str, site_config: Path | None, interval: f
                 raise
     if on_open is not None:
         on_open(shipper)
+    failing = _Failures()
     try:
         while not stop.wait(interval):
             try:
                 shipper.step()
-            except Exception:  # noqa: BLE001 - a full disk, an unreachable bucket: the next look tries again
-                log.exception("WAL shipping: a look failed; trying again")
+            except Exception as e:  # noqa: BLE001 - a full disk, an unreachable bucket: the next look tries again
+                failing.failed(e)
+            else:
+                failing.succeeded()
         shipper.ship(checkpoint=False)    # what was committed before the stop
     finally:
         shipper.close()
+
+
+class _Failures:
+    """The log of looks that fail in a row: the first with its traceback, then one line per
+    ``FAILURE_LOG_SECONDS`` while they go on (not one a second), and one when a look works again."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.count = 0
+        self._logged = 0.0
+
+    def failed(self, error: BaseException) -> None:
+        now = time.monotonic()
+        self.count += 1
+        if self.since is None:
+            self.since = self._logged = now
+            log.exception("WAL shipping: a look failed; trying again every interval")
+        elif now - self._logged >= FAILURE_LOG_SECONDS:
+            self._logged = now
+            log.error("WAL shipping has failed for %.0f s (%d looks): %s: %s; commits since then are not "
+                      "in the replica yet", now - self.since, self.count, type(error).__name__, error)
+
+    def succeeded(self) -> None:
+        if self.since is not None:
+            log.warning("WAL shipping works again after %.0f s (%d failed looks)",
+                        time.monotonic() - self.since, self.count)
+            self.since, self.count = None, 0
 
 
 def start_in_server(site: Any) -> ShipperThread | None:
@@ -423,7 +518,7 @@ def start_in_server(site: Any) -> ShipperThread | None:
     if replica is None:
         return None
     site.db.stop_checkpoints()
-    return ShipperThread(site, replica, interval_of(site)).start()
+    return ShipperThread(site, replica, schedule_of(site)).start()
 
 
 def replicate(site: Any, once: bool = False) -> str:
@@ -436,12 +531,13 @@ def replicate(site: Any, once: bool = False) -> str:
     if replica is None:
         raise SiteError("continuous backup needs a SQLite site with wal_replica in site_config.json")
     try:
-        interval = interval_of(site)
+        schedule = schedule_of(site)
     except ValueError as e:
         raise SiteError(str(e)) from None
     config = site.path / "site_config.json"
     if once:
-        shipper = Shipper(site.db.path, replica, config, interval)
+        shipper = Shipper(site.db.path, replica, config, schedule["interval"],
+                          snapshot_interval=schedule["snapshot_interval"], retention=schedule["retention"])
         try:
             shipper.open()
             frames = shipper.ship(checkpoint=False)
@@ -454,6 +550,6 @@ def replicate(site: Any, once: bool = False) -> str:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     site.db.stop_checkpoints()
-    log.warning("shipping %s to %s every %.3g s (stop with Ctrl-C)", site.db.path, replica, interval)
-    run(site.db.path, replica, config, interval, stop)
+    log.warning("shipping %s to %s every %.3g s (stop with Ctrl-C)", site.db.path, replica, schedule["interval"])
+    run(site.db.path, replica, config, stop, **schedule)
     return f"Stopped shipping {site.db.path} to {replica}"

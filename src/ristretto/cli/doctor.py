@@ -72,6 +72,7 @@ def _checks(path: Path, workers: int) -> Iterator[Check]:
     yield from _folders(path)
     yield _proxies(config)
     yield _s3(config)
+    yield _wal_replica(path, config)
     yield _redis(config)
     yield _disk(path)
 
@@ -229,6 +230,43 @@ def _s3(config: dict[str, Any]) -> Check:
     except Exception as e:  # noqa: BLE001 - any failure is the finding
         return Check(ERROR, "s3", f"bucket {storage.bucket!r} not reachable: {_first_line(e)}")
     return Check(OK, "s3", f"bucket {storage.bucket!r} reachable")
+
+
+def _wal_replica(path: Path, config: dict[str, Any]) -> Check:
+    """Continuous backup: the replica readable, its generations, and when it last received frames."""
+    import datetime as dt
+    import time
+    location = _value(config, "wal_replica")
+    if not location:
+        return Check(SKIP, "wal_replica", "no wal_replica (continuous backup of SQLite is off)")
+    if not str(config.get("db_url") or "sqlite:").startswith("sqlite:"):
+        return Check(WARNING, "wal_replica", "wal_replica is set but the site is not on SQLite: it is ignored")
+    from ristretto.backup import walformat
+    from ristretto.backup.replicastore import open_store
+    text = str(location)
+    if not text.startswith("s3://") and not Path(text).expanduser().is_absolute():
+        text = str(path / Path(text).expanduser())
+    try:
+        store = open_store(text, config)
+        raw = store.get(walformat.REPLICA_FILE)
+        if raw is None:
+            return Check(WARNING, "wal_replica", f"nothing shipped to {store} yet (a running server or "
+                                                 "`ristretto replicate` ships there)")
+        meta = walformat.parse_replica(raw, str(store))
+        generations = meta.get("generations") or []
+        if not generations:
+            return Check(WARNING, "wal_replica", f"{store} holds no generation yet")
+        newest = generations[-1]
+        stored = store.newest(f"generations/{newest['id']}/segments")
+    except Exception as e:  # noqa: BLE001 - any failure is the finding
+        return Check(ERROR, "wal_replica", f"replica {text} not readable: {_first_line(e)}")
+
+    def when(seconds: float) -> str:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    last = max(newest.get("snapshot_time") or 0, stored or 0)
+    return Check(OK, "wal_replica", f"{store}: {len(generations)} generation(s), the oldest from "
+                                    f"{when(generations[0].get('snapshot_time') or 0)}; last shipped "
+                                    f"{when(last)} ({time.time() - last:.0f} s ago)")
 
 
 def _redis(config: dict[str, Any]) -> Check:

@@ -64,7 +64,7 @@ def _prepare_to_serve(path) -> None:
     try:
         if walship.replica_path(site) is not None:
             try:
-                walship.interval_of(site)
+                walship.schedule_of(site)
             except ValueError as e:
                 raise CliError(str(e)) from None
         with site.db.connect() as conn, conn.transaction(write=True):

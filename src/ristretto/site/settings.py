@@ -71,6 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
                                  "shipped to as it is written (continuous backup); restore with ristretto restore --to-time"),
     Setting("wal_replica_interval", 1.0, "seconds between two looks of the WAL shipper (a commit is in the "
                                          "replica about this long after it is acknowledged)"),
+    Setting("wal_replica_snapshot_interval", 24, "hours after which the WAL shipper begins a new generation "
+                                                 "(a fresh snapshot of the database)"),
+    Setting("wal_replica_retention", 168, "hours of history the WAL replica keeps: a generation is deleted "
+                                          "once the one after it began longer ago than this"),
     Setting("apps", (), "apps to load"),
     Setting("app_paths", (), "folders put on sys.path before the apps are imported"),
 )
