@@ -576,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--only", help="comma-separated subset of workloads, e.g. get,list")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (site, logs) afterwards")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                   help="a site_config.json setting for the run (repeatable), e.g. --set threaded_requests=true")
     p.add_argument("--profile", metavar="DIR",
                    help="sample every server worker with py-spy during each measured workload and write "
                         "DIR/<workload>-<pid>.txt (collapsed stacks; pip install py-spy, needs ptrace rights). "
@@ -588,6 +590,15 @@ def main(argv: list[str] | None = None) -> int:
     if rows < 100 or duration < 1 or duration > 600 or args.workers < 1 or not 1 <= args.servers <= 8:
         p.error("--rows must be >= 100, --duration within 1..600, --workers >= 1 and --servers within 1..8")
     only = set(args.only.split(",")) if args.only else None
+    settings: dict = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+        if not sep or not key:
+            p.error(f"--set takes KEY=VALUE, not {item!r}")
     if only and not only <= set(RUN_ORDER):
         p.error(f"--only takes workloads from {', '.join(RUN_ORDER)}")
 
@@ -655,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         cli("new-site", str(site_dir), *(["--db-url", db_url] if db_url else []), "--admin-password", ADMIN_PASSWORD)
         log(f"(1) site created in {time.monotonic() - t0:.1f} s: {site_dir} ({backend})")
+        if settings:
+            config_path = site_dir / "site_config.json"
+            config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **settings}, indent=2))
+            log(f"    site_config.json: {json.dumps(settings)}")
 
         # (2) rows
         names, load_facts = load_rows(site_dir, rows)
@@ -932,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
         "(row layout from ristretto.model.document.insert; see bench/README.md)",
         "load_seconds": load_facts.get("seconds"), "offset": offset_start, "rows_after_run": rows_after, "duration_s": duration, "warmup_s": warmup,
         "wrk": {"threads": args.threads, "connections": args.connections}, "workers": args.workers, "servers": args.servers,
+        "settings": settings,
         "floor": {"rps": round(floor_rps, 1), "runs": floors}, "workloads": results, "rss": rss,
         "server_error_lines": server_errors[:100], "notes": notes,
         "ratios": {k: results[k].get("ratio") for k in MAIN if k in results},
