@@ -81,39 +81,34 @@ def replica_path(site: Any) -> Path | str | None:
     if not value or site.db.dialect.name != "sqlite" or not getattr(site.db, "path", None) \
             or site.db.path.startswith((":memory:", "file::memory:")):
         return None
+    return location_of(value, site.path)
+
+
+def location_of(value: Any, site_path: Path) -> Path | str:
+    """A ``wal_replica`` value as a place: an ``s3://`` URL as it is, a folder relative to the site."""
     if str(value).startswith("s3://"):
         return str(value)
     path = Path(str(value)).expanduser()
-    return path if path.is_absolute() else site.path / path
+    return path if path.is_absolute() else site_path / path
 
 
-def interval_of(site: Any) -> float:
-    value = setting(site.config, "wal_replica_interval")
+def _amount(site: Any, name: str, unit: str, seconds_each: float, most: float) -> float:
+    """A positive number of ``unit`` (at most ``most``) from the site's settings, in seconds."""
     try:
-        seconds = float(value)
+        value = float(setting(site.config, name))
     except (TypeError, ValueError):
-        seconds = 0.0
-    if not 0 < seconds <= 3600:
-        raise ValueError("wal_replica_interval in site_config.json must be a number of seconds above 0")
-    return seconds
-
-
-def _hours_of(site: Any, name: str) -> float:
-    value = setting(site.config, name)
-    try:
-        hours = float(value)
-    except (TypeError, ValueError):
-        hours = 0.0
-    if not 0 < hours <= 24 * 3650:
-        raise ValueError(f"{name} in site_config.json must be a number of hours above 0")
-    return hours * 3600
+        value = 0.0
+    if not 0 < value <= most:
+        raise ValueError(f"{name} in site_config.json must be a number of {unit} above 0")
+    return value * seconds_each
 
 
 def schedule_of(site: Any) -> dict[str, float]:
     """The shipper's timing from the site's settings (seconds): ``interval`` between looks,
     ``snapshot_interval`` between generations, ``retention`` of history. ValueError names a bad one."""
-    return {"interval": interval_of(site), "snapshot_interval": _hours_of(site, "wal_replica_snapshot_interval"),
-            "retention": _hours_of(site, "wal_replica_retention")}
+    return {"interval": _amount(site, "wal_replica_interval", "seconds", 1, 3600),
+            "snapshot_interval": _amount(site, "wal_replica_snapshot_interval", "hours", 3600, 24 * 3650),
+            "retention": _amount(site, "wal_replica_retention", "hours", 3600, 24 * 3650)}
 
 
 def _try_lock(path: str) -> int | None:

@@ -243,9 +243,8 @@ def _wal_replica(path: Path, config: dict[str, Any]) -> Check:
         return Check(WARNING, "wal_replica", "wal_replica is set but the site is not on SQLite: it is ignored")
     from ristretto.backup import walformat
     from ristretto.backup.replicastore import open_store
-    text = str(location)
-    if not text.startswith("s3://") and not Path(text).expanduser().is_absolute():
-        text = str(path / Path(text).expanduser())
+    from ristretto.backup.walship import location_of
+    text = str(location_of(location, path))
     try:
         store = open_store(text, config)
         raw = store.get(walformat.REPLICA_FILE)
