@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
-import mmap
 import os
 import sqlite3
 import time
@@ -27,8 +26,6 @@ log = logging.getLogger("ristretto")
 # SQLite VM instructions between two deadline checks: well under a millisecond of work,
 # so a runaway statement stops promptly and the check itself costs nothing measurable.
 PROGRESS_STEPS = 10_000
-# The WAL-index header, written twice (48 bytes each) at the start of the -shm file.
-_WAL_INDEX_HEADERS = 96
 
 
 def set_deadline_handler(conn: sqlite3.Connection, owner: Any) -> None:
@@ -65,8 +62,6 @@ class SQLiteConnection(Connection):
         self.group_writes = False
         # The version tokens of the request running now (set by the pipeline; db.state.value).
         self.versions: dict[str, str] | None = None
-        self._marker: mmap.mmap | None = None   # the WAL-index header, mapped (commit_marker)
-        self._marker_tried = False
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
                        "temp_store=MEMORY", "cache_size=-32000", "foreign_keys=OFF"):
             self._conn.execute(f"PRAGMA {pragma}")
@@ -293,39 +288,7 @@ class SQLiteConnection(Connection):
             return self._member and self._conn.in_transaction
         return self._conn.in_transaction
 
-    def commit_marker(self) -> bytes | None:
-        """Something that changes whenever any connection commits to this database, read
-        without a statement or a lock: the two copies of the WAL-index header at the start of
-        the ``-shm`` file (``sqlite.org/walformat.html``). A commit rewrites them (its
-        ``iChange`` counter, ``mxFrame``, checksums), as does a checkpoint that restarts the log,
-        and nothing else does. A read that overlaps a writer's update sees a mix of old and new
-        bytes, which differs from the old header: the caller then reads what it wanted afresh.
-        None when there is no such file to read (an in-memory database, before WAL is on)."""
-        marker = self._marker
-        if marker is None:
-            if self._marker_tried:
-                return None
-            self._marker_tried = True
-            if in_memory(self.path):
-                return None
-            try:
-                fd = os.open(self.path + "-shm", os.O_RDONLY)
-            except OSError:
-                return None
-            try:
-                if os.fstat(fd).st_size < _WAL_INDEX_HEADERS:
-                    return None
-                marker = self._marker = mmap.mmap(fd, _WAL_INDEX_HEADERS, mmap.MAP_SHARED, mmap.PROT_READ)
-            except (OSError, ValueError):
-                return None
-            finally:
-                os.close(fd)  # the mapping keeps the file
-        return marker[:_WAL_INDEX_HEADERS]
-
     def close(self):
-        if self._marker is not None:
-            marker, self._marker = self._marker, None
-            marker.close()
         if self._group is not None:
             group, self._group, self._member = self._group, None, False
             self.rollback()

@@ -46,15 +46,10 @@ def read(conn: Connection, *, assume: bool = False) -> dict[str, str]:
         # Inside a transaction the tokens may be this one's uncommitted writes: never kept.
         return dict(conn.sql(_READ))
     # Read once per request, so cached per SQLite connection: the tokens cannot have changed
-    # while no connection committed (the WAL-index header, read from shared memory without a
-    # statement, is the same; else ``PRAGMA data_version``, a cheaper statement than the
-    # table read) and this one changed no row (``total_changes``, which counts rolled-back
-    # changes too, is the same). The marker is read before the table: what is kept is at
-    # least as new as the marker it is kept under.
-    marker = conn.commit_marker() if hasattr(conn, "commit_marker") else None
-    if marker is None:
-        marker = raw.execute("PRAGMA data_version").fetchone()[0]
-    seen = (marker, raw.total_changes)
+    # while no other connection committed (``PRAGMA data_version`` is the same) and this one
+    # changed no row (``total_changes``, which counts rolled-back changes too, is the same).
+    # The pragma is a cheaper statement than the table read.
+    seen = (raw.execute("PRAGMA data_version").fetchone()[0], raw.total_changes)
     cached = getattr(conn, "_state_cache", None)
     if cached is not None and cached[0] == seen:
         return dict(cached[1])
