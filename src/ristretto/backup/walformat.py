@@ -20,6 +20,7 @@ that agree when it is not being written).
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from dataclasses import dataclass
@@ -70,16 +71,40 @@ class WalIndex:
     salt: bytes
 
 
+# Descriptors of -shm files this process reads, opened once and never closed: closing any
+# descriptor of a file drops every POSIX lock the process holds on it (fcntl's rule), and
+# SQLite's connections in this process hold theirs on the -shm file (the dead-man switch that
+# keeps another process from re-initialising it, the WAL read marks that keep checkpoints and
+# WAL restarts off a reader's snapshot). Reading through a descriptor opened and closed on
+# each look dropped them all.
+_SHM_FDS: dict[str, int] = {}
+
+
+def _shm_fd(path: str) -> int | None:
+    fd = _SHM_FDS.get(path)
+    if fd is not None and os.fstat(fd).st_nlink == 0:
+        # SQLite removed the file (its last connection closed) and may make a new one: read
+        # that. The old descriptor stays open, as above (it costs one descriptor).
+        fd = None
+    if fd is None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        _SHM_FDS[path] = fd
+    return fd
+
+
 def read_wal_index(path: str, attempts: int = 50) -> WalIndex | None:
     """The WAL-index header of ``path`` (the ``-shm`` file): the committed end of the WAL.
     SQLite writes the header's second copy first and its first copy last, so two copies that
-    agree are a consistent header; a read that catches a writer half way is tried again."""
+    agree are a consistent header; a read that catches a writer half way is tried again. The
+    file is read through a descriptor that stays open (see ``_SHM_FDS``)."""
     for _ in range(attempts):
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(136)
-        except FileNotFoundError:
+        fd = _shm_fd(path)
+        if fd is None:
             return None
+        raw = os.pread(fd, 136, 0)
         if len(raw) < 136:
             return None
         if raw[:48] == raw[48:96] and raw[12] == 1:
