@@ -274,6 +274,8 @@ class App:
         while True:
             try:
                 with site.db.connect() as conn:
+                    if self.inline and req.method not in authn.UNSAFE:
+                        conn.read_snapshot()
                     versions = state.read(conn, assume=assume)
                     site.registry.ensure_fresh(conn, versions.get(state.META), known=True)
                     site.auth_cache.sync(versions.get(state.AUTH))

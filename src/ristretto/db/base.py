@@ -72,6 +72,13 @@ class Connection:
     def in_transaction(self) -> bool:
         raise NotImplementedError
 
+    def read_snapshot(self) -> None:
+        """Let a read request's statements share one read transaction, where that saves work
+        (SQLite); nothing on an engine where it would not."""
+
+    def end_snapshot(self) -> None:
+        """End what :meth:`read_snapshot` began (the pipeline, as the request ends)."""
+
     def when_durable(self, fn: Callable[[bool], None]) -> None:
         """Run ``fn(committed)`` once what was committed so far is durable: at once, unless the
         commit was one member's of a group whose own commit is still to come (group commit)."""

@@ -269,4 +269,5 @@ class _Held:
         return self.conn
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        # A read request's snapshot ends with it (SQLiteConnection.read_snapshot).
+        self.conn.end_snapshot()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 
-from ristretto.db.connection import Connection, PostgresConnection
+from ristretto.db.connection import Connection, PostgresConnection, SQLiteConnection
 from ristretto.db.postgres import StaleVersions  # noqa: F401 - callers catch state.StaleVersions
 from ristretto.db.dialects import quote
 
@@ -41,15 +41,13 @@ def read(conn: Connection, *, assume: bool = False) -> dict[str, str]:
         conn.versions = dict(versions)
         conn.trips.versions = dict(versions)
         return versions
-    raw = getattr(conn, "_conn", None)
-    if raw is None or raw.in_transaction:
-        # Inside a transaction the tokens may be this one's uncommitted writes: never kept.
-        return dict(conn.sql(_READ))
     # Read once per request, so cached per SQLite connection: the tokens cannot have changed
-    # while no other connection committed (``PRAGMA data_version`` is the same) and this one
-    # changed no row (``total_changes``, which counts rolled-back changes too, is the same).
-    # The pragma is a cheaper statement than the table read.
-    seen = (raw.execute("PRAGMA data_version").fetchone()[0], raw.total_changes)
+    # while no other connection committed and this one changed no row (``change_mark``: a
+    # pragma, a cheaper statement than the table read). Inside a transaction of the
+    # connection's own the tokens may be its uncommitted writes: never kept.
+    seen = conn.change_mark() if isinstance(conn, SQLiteConnection) else None
+    if seen is None:
+        return dict(conn.sql(_READ))
     cached = getattr(conn, "_state_cache", None)
     if cached is not None and cached[0] == seen:
         return dict(cached[1])
