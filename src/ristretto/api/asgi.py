@@ -19,31 +19,27 @@ NO_CACHE = b"no-store,no-cache,must-revalidate,max-age=0"
 
 
 class Request:
-    __slots__ = ("scope", "method", "path", "query_string", "_headers", "_cookies", "body", "client", "user")
+    __slots__ = ("scope", "method", "path", "query_string", "headers", "_cookies", "body", "client", "user")
 
     def __init__(self, scope: dict, body: bytes = b""):
         self.scope = scope
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query_string: bytes = scope.get("query_string", b"")
-        self._headers: dict[str, str] | None = None
+        # Every request reads some (authorization, content-type, cookie): built at once, a plain
+        # attribute then. Names lower-cased; the first of a repeated header wins.
+        h: dict[str, str] = {}
+        for k, v in scope.get("headers", ()):
+            key = k.decode("latin-1").lower()
+            if key not in h:
+                h[key] = v.decode("latin-1")
+        self.headers = h
         self._cookies: dict[str, str] | None = None
         self.body = body
         client = scope.get("client")
         self.client: str | None = client[0] if client else None
         # Who the request was authenticated as, once known (for the access log).
         self.user: str | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self._headers is None:
-            h: dict[str, str] = {}
-            for k, v in self.scope.get("headers", ()):
-                key = k.decode("latin-1").lower()
-                if key not in h:
-                    h[key] = v.decode("latin-1")
-            self._headers = h
-        return self._headers
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)

@@ -172,7 +172,8 @@ class Database:
     def write_group(self):
         """The SQLite request connection's open write group, if any (group commit)."""
         conn = self._sqlite
-        return conn.write_group if conn is not None and self._sqlite_pid == _pid else None
+        # The attribute behind SQLiteConnection.write_group: asked twice by every request.
+        return conn._group if conn is not None and self._sqlite_pid == _pid else None
 
     def flush_group(self, group) -> bool:
         """Commit ``group`` now (False: a request is inside it; try again later)."""
