@@ -32,6 +32,21 @@ FIXTURES = SHARED_FIXTURES if HAVE_SHARED else BUNDLED_FIXTURES
 needs_shared = pytest.mark.skipif(
     not HAVE_SHARED, reason="needs the ERPNext DocType fixtures (not shipped: GPL); put the fixture set in "
                             "../shared/fixtures/doctypes or name it in RISTRETTO_FIXTURES")
+def wal_table(tmp_path: Path, *rows: tuple[str, str]) -> str:
+    """A SQLite file in WAL mode with a table ``t (k TEXT PRIMARY KEY, v TEXT)`` holding ``rows``:
+    its path (for tests of the SQLite connection, which open it as a worker would)."""
+    import sqlite3
+    path = str(tmp_path / "db.sqlite")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    finally:
+        conn.close()
+    return path
+
+
 BACKENDS = ["sqlite", "postgres"]
 ADMIN_PASSWORD = "admin-pw-123"
 

@@ -15,16 +15,12 @@ import pytest
 from ristretto.db.checkpoint import Checkpointer
 from ristretto.db.sqlite import SQLiteConnection
 from ristretto.exceptions import WriteNotCommitted
+from tests.conftest import wal_table
 
 
 @pytest.fixture
 def path(tmp_path):
-    p = str(tmp_path / "db.sqlite")
-    conn = sqlite3.connect(p, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)")
-    conn.close()
-    return p
+    return wal_table(tmp_path)
 
 
 @pytest.fixture

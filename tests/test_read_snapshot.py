@@ -18,19 +18,13 @@ from ristretto.db.connection import Database
 from ristretto.db.sqlite import SQLiteConnection
 from ristretto.model import document
 from ristretto.site import Site
-from tests.conftest import make_site
+from tests.conftest import make_site, wal_table
 from tests.inprocess import InProcess, token_for
 
 
 @pytest.fixture
 def path(tmp_path):
-    p = str(tmp_path / "db.sqlite")
-    raw = sqlite3.connect(p, isolation_level=None)
-    raw.execute("PRAGMA journal_mode=WAL")
-    raw.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)")
-    raw.execute("INSERT INTO t VALUES ('a', 'old')")
-    raw.close()
-    return p
+    return wal_table(tmp_path, ("a", "old"))
 
 
 @pytest.fixture
