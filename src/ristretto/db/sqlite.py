@@ -148,8 +148,9 @@ class SQLiteConnection(Connection):
     # from one commit, as its version tokens are); and SQLite begins and ends a read transaction
     # for every statement outside one, on a WAL database three system calls (a lock on the
     # WAL-index, the database's size, the unlock): a get made eight system calls, now five
-    # (about 2 µs of a get's CPU in process; under the noise of a full benchmark run). The pipeline opens it before a safe request and ends it when the request's
-    # connection is given back (``_Held``), so it is never held across an ``await`` (a read
+    # (about 2 µs of a get's CPU in process; under the noise of a full benchmark run). The
+    # pipeline opens it before a safe request and ends it when the request's connection is
+    # given back (``_Held``), so it is never held across an ``await`` (a read
     # transaction left open would keep the WAL from being checkpointed). Anything that is not a
     # plain read ends it first and runs as it did without one: a write, an explicit transaction
     # (``begin(write=False)`` carries on in it), ``commit``/``rollback``.

@@ -27,7 +27,7 @@ _BRACES = re.compile(r"\{([^{}]*)\}")
 
 
 # Hash names drawn from the operating system's random source 256 at a time: one system call
-# per 256 new documents instead of one each (a system call costs a busy server several µs).
+# per 256 new documents instead of one each (about a microsecond each, measured here).
 # The same bytes ``secrets.token_hex(5)`` would give; ``pop`` is atomic, so threads never share
 # one; a forked worker starts with none of its parent's (or two workers would name alike).
 _HASH_BATCH = 256
